@@ -1,0 +1,152 @@
+"""Simulated NOR flash with power-cut injection.
+
+NOR rules as on real parts: sectors erase to 0xFF; programming can only clear bits (an
+attempt to set one is a driver bug and raises); writes are aligned to the program unit.
+Each sector counts its erases (wear).
+
+Power cuts: ``schedule_cut(op_index, where)`` makes the op_index-th program/erase (counted
+from 0 since the flash was made) lose power ``"before"`` it does anything, in the
+``"middle"`` (a program lands as a prefix, an erase erases a prefix of the sector) or
+``"after"`` it completes. The operation raises ``PowerCut`` and the flash stays dead until
+``power_on()``, so code under test cannot write on after the cut.
+"""
+
+
+class FlashError(Exception):
+    """A driver broke a NOR rule: misaligned, out of range, or setting bits."""
+
+
+class PowerCut(Exception):
+    """Power was lost during a flash operation."""
+
+
+ERASED = 0xFF
+
+
+class NorFlash:
+    def __init__(self, size, sector_size=4096, align=4):
+        if size <= 0 or size % sector_size or sector_size % align:
+            raise FlashError("size must be a multiple of sector_size, itself of align")
+        self.size = size
+        self.sector_size = sector_size
+        self.align = align
+        self._data = bytearray(b"\xff" * size)
+        self.erase_counts = [0] * (size // sector_size)
+        self.op_count = 0
+        self._cut = None          # (op_index, where, fraction_num, fraction_den)
+        self.powered = True
+
+    # -- fault injection -------------------------------------------------------------
+    def schedule_cut(self, op_index, where="middle", fraction=(1, 2)):
+        """Cut power at the op_index-th program/erase; ``fraction`` sizes a middle cut."""
+        if where not in ("before", "middle", "after"):
+            raise ValueError("where must be before, middle or after")
+        self._cut = (op_index, where, fraction[0], fraction[1])
+
+    def power_on(self):
+        self.powered = True
+        self._cut = None
+
+    def _begin(self):
+        if not self.powered:
+            raise PowerCut("flash is unpowered")
+        index = self.op_count
+        self.op_count += 1
+        if self._cut is not None and self._cut[0] == index:
+            self.powered = False
+            return self._cut
+        return None
+
+    # -- access ---------------------------------------------------------------------
+    def _check_range(self, addr, length):
+        if addr < 0 or length < 0 or addr + length > self.size:
+            raise FlashError("access outside flash: 0x%x+%d" % (addr, length))
+
+    def read(self, addr, length):
+        self._check_range(addr, length)
+        return bytes(self._data[addr:addr + length])
+
+    def program(self, addr, data):
+        data = bytes(data)
+        self._check_range(addr, len(data))
+        if addr % self.align or len(data) % self.align:
+            raise FlashError("unaligned program at 0x%x+%d" % (addr, len(data)))
+        for i in range(len(data)):
+            if data[i] & ~self._data[addr + i] & 0xFF:
+                raise FlashError("program would set bits at 0x%x" % (addr + i))
+        cut = self._begin()
+        if cut is not None:
+            _, where, num, den = cut
+            if where == "before":
+                raise PowerCut("cut before program")
+            if where == "middle":
+                keep = (len(data) * num // den) // self.align * self.align
+                data = data[:keep]
+        self._data[addr:addr + len(data)] = bytes(
+            old & new for old, new in zip(self._data[addr:addr + len(data)], data))
+        if cut is not None:
+            raise PowerCut("cut during/after program")
+
+    def erase(self, addr):
+        """Erase the sector that starts at ``addr``."""
+        self._check_range(addr, self.sector_size)
+        if addr % self.sector_size:
+            raise FlashError("erase address 0x%x is not a sector start" % addr)
+        cut = self._begin()
+        length = self.sector_size
+        if cut is not None:
+            _, where, num, den = cut
+            if where == "before":
+                raise PowerCut("cut before erase")
+            if where == "middle":
+                length = self.sector_size * num // den
+        self._data[addr:addr + length] = b"\xff" * length
+        self.erase_counts[addr // self.sector_size] += 1
+        if cut is not None:
+            raise PowerCut("cut during/after erase")
+
+    def is_erased(self, addr, length):
+        return self.read(addr, length) == b"\xff" * length
+
+    # -- images ---------------------------------------------------------------------
+    def image(self):
+        """The whole flash content, as a file of it would hold."""
+        return bytes(self._data)
+
+    @classmethod
+    def from_image(cls, data, sector_size=4096, align=4):
+        flash = cls(len(data), sector_size, align)
+        flash._data[:] = data
+        return flash
+
+
+class FlashRegion:
+    """A window onto part of a flash, with addresses relative to its start."""
+
+    def __init__(self, flash, offset, size):
+        if offset % flash.sector_size or size % flash.sector_size:
+            raise FlashError("region must be sector aligned")
+        if offset < 0 or offset + size > flash.size:
+            raise FlashError("region outside flash")
+        self.flash = flash
+        self.offset = offset
+        self.size = size
+        self.sector_size = flash.sector_size
+        self.align = flash.align
+
+    def _at(self, addr, length):
+        if addr < 0 or length < 0 or addr + length > self.size:
+            raise FlashError("access outside region: 0x%x+%d" % (addr, length))
+        return self.offset + addr
+
+    def read(self, addr, length):
+        return self.flash.read(self._at(addr, length), length)
+
+    def program(self, addr, data):
+        self.flash.program(self._at(addr, len(data)), data)
+
+    def erase(self, addr):
+        self.flash.erase(self._at(addr, self.sector_size))
+
+    def is_erased(self, addr, length):
+        return self.read(addr, length) == b"\xff" * length

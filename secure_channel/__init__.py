@@ -1,0 +1,1 @@
+"""Secure channel: the crypto/CBOR seam, EDHOC, record protection, framing."""

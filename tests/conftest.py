@@ -1,0 +1,24 @@
+"""Hypothesis profiles: `ci` (bounded, used by `make test`) and `deep` (long runs)."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "deep", max_examples=20000, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def examples(ci, deep=None):
+    """Per-test example count scaled to the active profile (ci count is the floor)."""
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    if profile == "deep":
+        return deep if deep is not None else ci * 20
+    if profile == "ci":
+        return ci
+    return max(10, ci // 10)
