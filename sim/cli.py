@@ -1,0 +1,45 @@
+"""`pumpsim`: the one console command. Each module in ``sim/commands`` adds subcommands.
+
+A command module defines ``register(subparsers)``; the parser it adds sets ``func`` to a
+callable taking the parsed arguments and returning an exit code. Expected failures are
+``CliError``: one line on stderr and exit 2, never a traceback.
+"""
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from sim import commands
+
+
+class CliError(Exception):
+    """A bad file, flag or input: reported as one line, exit status 2."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="pumpsim", description="Secure insulin-pump firmware simulator and tools.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module("sim.commands." + info.name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except CliError as exc:
+        print("pumpsim %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pumpsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

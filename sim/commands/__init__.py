@@ -1,0 +1,1 @@
+"""Subcommands of `pumpsim`, one module each (see sim/cli.py)."""
