@@ -25,7 +25,8 @@ ERASED = 0xFF
 
 class NorFlash:
     def __init__(self, size, sector_size=4096, align=4):
-        if size <= 0 or size % sector_size or sector_size % align:
+        if align <= 0 or sector_size <= 0 or size <= 0 or size % sector_size \
+                or sector_size % align:
             raise FlashError("size must be a multiple of sector_size, itself of align")
         self.size = size
         self.sector_size = sector_size
@@ -41,6 +42,8 @@ class NorFlash:
         """Cut power at the op_index-th program/erase; ``fraction`` sizes a middle cut."""
         if where not in ("before", "middle", "after"):
             raise ValueError("where must be before, middle or after")
+        if not 0 <= fraction[0] <= fraction[1] or fraction[1] == 0:
+            raise ValueError("fraction must be num/den with 0 <= num <= den, den > 0")
         self._cut = (op_index, where, fraction[0], fraction[1])
 
     def power_on(self):

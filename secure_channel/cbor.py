@@ -7,6 +7,8 @@ size, and (by default) shortest-form heads, so one value has exactly one accepte
 Every failure is a ``CBORError``; nothing else escapes ``decode``.
 
 Supported values: int (up to 64 bits), bytes, str, list/tuple, dict, bool, None, ``Tag``.
+Map keys are int, str or bytes only (what COSE, EDHOC and our protocol use): other keys are
+refused both ways, so ``True`` and ``1`` can never collide as Python dict keys.
 """
 
 MAX_DEPTH = 16
@@ -32,6 +34,14 @@ class Tag:
 
     def __repr__(self):
         return "Tag(%d, %r)" % (self.tag, self.value)
+
+
+def _is_uint(n):
+    return isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= UINT64_MAX
+
+
+def _key_ok(key):
+    return isinstance(key, (str, bytes)) or (isinstance(key, int) and not isinstance(key, bool))
 
 
 def _head(major, n):
@@ -68,7 +78,10 @@ def _encode(value, out, depth):
         out.append(_head(2, len(value)))
         out.append(value)
     elif isinstance(value, str):
-        raw = value.encode("utf-8")
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeError:
+            raise CBORError("text is not encodable as UTF-8")
         out.append(_head(3, len(raw)))
         out.append(raw)
     elif isinstance(value, (list, tuple)):
@@ -78,6 +91,8 @@ def _encode(value, out, depth):
     elif isinstance(value, dict):
         pairs = []
         for key in value:
+            if not _key_ok(key):
+                raise CBORError("map keys must be int, str or bytes")
             kparts = []
             _encode(key, kparts, depth + 1)
             pairs.append((b"".join(kparts), key))
@@ -87,6 +102,8 @@ def _encode(value, out, depth):
             out.append(kbytes)
             _encode(value[key], out, depth + 1)
     elif isinstance(value, Tag):
+        if not _is_uint(value.tag):
+            raise CBORError("tag number must be an unsigned integer")
         out.append(_head(6, value.tag))
         _encode(value.value, out, depth + 1)
     else:
@@ -160,8 +177,8 @@ class _Reader:
                 if self.canonical and previous is not None and kbytes <= previous:
                     raise CBORError("map keys not in deterministic order")
                 previous = kbytes
-                if isinstance(key, (list, dict, Tag)):
-                    raise CBORError("unhashable map key")
+                if not _key_ok(key):
+                    raise CBORError("map keys must be int, str or bytes")
                 if key in result:
                     raise CBORError("duplicate map key")
                 result[key] = self.item(depth + 1)
@@ -185,6 +202,8 @@ def decode_prefix(data, offset=0, canonical=True):
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CBORError("input must be bytes")
+    if not isinstance(offset, int) or offset < 0 or offset > len(data):
+        raise CBORError("offset outside input")
     reader = _Reader(data, offset, canonical)
     value = reader.item(0)
     return value, reader.pos
@@ -200,6 +219,8 @@ def decode(data, canonical=True):
 
 def decode_sequence(data, canonical=True):
     """Decode a whole CBOR sequence into a list of items."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CBORError("input must be bytes")
     items = []
     pos = 0
     while pos < len(data):
