@@ -1,0 +1,166 @@
+"""The pump's hardware abstraction: what the firmware may touch, and in-memory versions.
+
+The firmware receives these objects; it never imports a driver. The simulator and a board
+port provide their own with the same methods. In-memory versions here serve the tests
+(on CPython and MicroPython) and inject faults.
+
+Interfaces (duck-typed):
+- clock:     ticks_ms() -> monotonic int ms, never decreasing, survives reboots (RTC-backed);
+             wall_s() -> settable wall clock, int seconds; set_wall(s).
+- motor:     pulse() drives one 25 mU pulse; encoder() -> cumulative steps; set_enabled(bool)
+             is the power-stage enable line, which the safety monitor owns.
+- pressure:  read() -> line pressure in mbar (int).
+- reservoir: remaining_mu() -> measured insulin left (int mU).
+- battery:   percent() -> 0..100.
+- ui:        show(text); alarm(active, code); confirm_pressed() -> bool (for confirmations).
+- watchdog:  feed().
+- rng:       callable(n) -> n random bytes.
+- flash:     a ``bootloader.flash`` NorFlash or FlashRegion.
+"""
+
+
+class MemoryClock:
+    def __init__(self, ticks_ms=0, wall_s=1767225600):   # 2026-01-01T00:00:00Z
+        self._ticks = ticks_ms
+        self._wall_offset = wall_s * 1000 - ticks_ms
+
+    def ticks_ms(self):
+        return self._ticks
+
+    def wall_s(self):
+        return (self._ticks + self._wall_offset) // 1000
+
+    def set_wall(self, wall_s):
+        self._wall_offset = wall_s * 1000 - self._ticks
+
+    def advance(self, ms):
+        if ms < 0:
+            raise ValueError("monotonic time cannot go backwards")
+        self._ticks += ms
+
+    def advance_to(self, ticks_ms):
+        self.advance(ticks_ms - self._ticks)
+
+
+class MemoryMotor:
+    """Counts pulses; faults: ``extra_steps`` per pulse (runaway), ``stuck`` (no motion)."""
+
+    def __init__(self, reservoir=None):
+        self.pulses = 0
+        self.steps = 0
+        self.enabled = True
+        self.extra_steps = 0
+        self.stuck = False
+        self.reservoir = reservoir
+        self.log = []            # (tick, ) of every pulse that moved insulin, for test oracles
+        self.clock = None
+
+    def pulse(self):
+        if not self.enabled:
+            return
+        self.pulses += 1
+        if self.stuck:
+            return
+        self.steps += 1 + self.extra_steps
+        if self.reservoir is not None:
+            self.reservoir.consume(25 * (1 + self.extra_steps))
+        if self.clock is not None:
+            self.log.append(self.clock.ticks_ms())
+
+    def encoder(self):
+        return self.steps
+
+    def set_enabled(self, enabled):
+        self.enabled = bool(enabled)
+
+    def drift(self, steps):
+        """Fault: the motor moves by itself (runaway) between commanded pulses."""
+        self.steps += steps
+        if self.reservoir is not None:
+            self.reservoir.consume(25 * steps)
+
+
+class MemoryReservoir:
+    def __init__(self, mu=300000):
+        self.mu = mu
+
+    def remaining_mu(self):
+        return self.mu
+
+    def consume(self, mu):
+        self.mu = max(0, self.mu - mu)
+
+
+class MemoryPressure:
+    def __init__(self, mbar=100):
+        self.mbar = mbar
+
+    def read(self):
+        return self.mbar
+
+
+class MemoryBattery:
+    def __init__(self, percent=100):
+        self.level = percent
+
+    def percent(self):
+        return self.level
+
+
+class MemoryUI:
+    def __init__(self):
+        self.lines = []
+        self.alarm_active = False
+        self.alarm_code = ""
+        self.pressed = False
+
+    def show(self, text):
+        self.lines.append(text)
+
+    def alarm(self, active, code=""):
+        self.alarm_active = bool(active)
+        self.alarm_code = code
+
+    def confirm_pressed(self):
+        pressed = self.pressed
+        self.pressed = False
+        return pressed
+
+
+class MemoryWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+class CountingRng:
+    """Deterministic RNG for tests only: a SHA-256 counter stream from a seed."""
+
+    def __init__(self, seed=b"test"):
+        self._seed = seed
+        self._counter = 0
+
+    def __call__(self, n):
+        from secure_channel.crypto import sha256
+        out = b""
+        while len(out) < n:
+            out += sha256(self._seed + self._counter.to_bytes(8, "big"))
+            self._counter += 1
+        return out[:n]
+
+
+class MemoryHardware:
+    """All in-memory devices wired together, as tests and the simulator's fast mode use."""
+
+    def __init__(self, clock=None, reservoir_mu=300000):
+        self.clock = clock or MemoryClock()
+        self.reservoir = MemoryReservoir(reservoir_mu)
+        self.motor = MemoryMotor(self.reservoir)
+        self.motor.clock = self.clock
+        self.pressure = MemoryPressure()
+        self.battery = MemoryBattery()
+        self.ui = MemoryUI()
+        self.watchdog = MemoryWatchdog()
+        self.rng = CountingRng()

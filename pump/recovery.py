@@ -1,0 +1,62 @@
+"""Rebuild the pump's persistent state from a verified audit log at boot.
+
+The log is the single source of truth: settings, the reservation ledger, recent command
+ids and a latched safe-stop are all replayed from it. Each sector starts with a checkpoint,
+so replay from the oldest surviving sector always has a complete base.
+"""
+
+from pump import audit_log as L
+from pump.limits import Limits
+from pump.units import BASAL_SLOTS
+
+RECENT_IDS = 32
+
+
+def initial_state(limits):
+    return {
+        "program": [0] * BASAL_SLOTS, "program_set": False, "limits": limits.as_dict(),
+        "ledger": [], "ids": [], "last_bolus": None, "latched": "",
+    }
+
+
+def _remember(state, cmd_id):
+    if cmd_id is not None:
+        state["ids"].append(cmd_id)
+        del state["ids"][:-RECENT_IDS]
+
+
+def rebuild(records, limits):
+    """State after replaying ``records`` over defaults; None if there is nothing to replay."""
+    if not records:
+        return None
+    state = initial_state(limits)
+    for record in records:
+        data = record.data
+        if record.type == L.EV_CHECKPOINT:
+            state = {
+                "program": list(data["program"]), "program_set": data["program_set"],
+                "limits": dict(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
+                "ids": list(data["ids"]), "last_bolus": data["last_bolus"],
+                "latched": data["latched"],
+            }
+        elif record.type == L.EV_COMMAND:
+            op, args = data["op"], data["args"]
+            if op == "set_basal_program":
+                state["program"] = list(args["rates"])
+                state["program_set"] = True
+            elif op == "set_limits":
+                state["limits"] = Limits(state["limits"]).updated(args["values"]).as_dict()
+            if "cmd_id" in args:
+                if args["cmd_id"] not in state["ids"]:
+                    _remember(state, args["cmd_id"])
+        elif record.type == L.EV_RESERVE:
+            state["ledger"].extend([list(d) for d in data["d"]])
+            if "id" in data:
+                _remember(state, data["id"])
+            if "bolus" in data:
+                state["last_bolus"] = data["bolus"]
+        elif record.type == L.EV_SAFE_STOP:
+            state["latched"] = data
+        elif record.type == L.EV_SERVICE:
+            state["latched"] = ""
+    return state

@@ -1,0 +1,39 @@
+"""Shared set-up for portable pump tests (plain Python: runs on CPython and MicroPython)."""
+
+from bootloader.flash import FlashRegion, NorFlash
+from pump.hal import MemoryHardware
+from pump.pump import Pump
+
+KEY = b"audit-log-mac-key-for-tests-0001"
+SECTOR = 1024
+
+
+def new_flash(sectors=16):
+    return NorFlash(sectors * SECTOR, SECTOR)
+
+
+def make_pump(rate_mu_h=1000, start=True, flash=None, hw=None, limits=None):
+    hw = hw or MemoryHardware()
+    flash = flash or new_flash()
+    pump = Pump(hw, flash, KEY, limits)
+    if rate_mu_h is not None:
+        assert pump.set_basal_program([rate_mu_h] * 48).ok
+    if start:
+        assert pump.start().ok
+    return pump, hw, flash
+
+
+def run_for(pump, hw, ms):
+    """Drive the pump as its main loop would: sleep until the tick it asks for."""
+    end = hw.clock.ticks_ms() + ms
+    while True:
+        wake = pump.tick()
+        if wake > end:
+            hw.clock.advance_to(end)
+            pump.tick()
+            return
+        hw.clock.advance_to(max(wake, hw.clock.ticks_ms() + 1))
+
+
+def region(flash):
+    return FlashRegion(flash, 0, flash.size)
