@@ -38,6 +38,7 @@ bench: setup
 
 diagram: $(VENV)/.installed
 	$(PY) -m pump.diagram > docs/therapy-state-machine.md
+	$(PY) -m pump.hazards > docs/hazards.md
 
 clean:
 	rm -rf $(VENV) $(MPY_DIR)/node_modules

@@ -28,6 +28,7 @@ HEADER_LEN = 60
 TAG_LEN = 16
 COMMIT = b"\x00\x00\x00\x00"
 GENESIS = b"\x00" * 32
+MIN_SECTOR = 4096     # a checkpoint (at most ~2 KiB) and any record must fit in one sector
 
 # Record types
 EV_BOOT = 1
@@ -192,8 +193,9 @@ class AuditLog:
     """Append-only log writer over a flash region (sector-aligned, at least 2 sectors)."""
 
     def __init__(self, region, key, checkpoint=None):
-        if region.size // region.sector_size < 2:
-            raise ValueError("audit log needs at least two sectors")
+        if region.size // region.sector_size < 2 or region.sector_size < MIN_SECTOR:
+            raise ValueError("audit log needs two or more sectors of %d bytes or more"
+                             % MIN_SECTOR)
         self.region = region
         self._key = key
         self._checkpoint = checkpoint      # callable -> CBOR-able persistent state

@@ -54,7 +54,7 @@ class TherapyController:
         self.ledger.prune(self.last_tick, self.limits.dia_minutes)
         return {
             "program": list(self.engine.program), "program_set": self.program_set,
-            "limits": self.limits.as_dict(), "ledger": self.ledger.snapshot(),
+            "limits": self.limits.as_list(), "ledger": self.ledger.snapshot(),
             "ids": list(self.recent_ids), "last_bolus": self.last_bolus,
             "latched": self.latched,
         }
@@ -63,7 +63,7 @@ class TherapyController:
         from pump.limits import Limits
         self.engine.program = list(state["program"])
         self.program_set = state["program_set"]
-        self.limits = Limits(state["limits"])
+        self.limits = Limits.from_list(state["limits"])
         self.ledger.entries = [list(e) for e in state["ledger"]]
         self.recent_ids = list(state["ids"])
         self.last_bolus = state["last_bolus"]

@@ -117,3 +117,13 @@ def table_markdown():
         category, name, cause, effect = HAZARDS[hid]
         lines.append("| %s | %s | %s | %s | %s |" % (hid, category, name, cause, effect))
     return "\n".join(lines) + "\n"
+
+
+def document():
+    return ("# Hazards and interlocks\n\nGenerated from `pump/hazards.py` by `make diagram`;"
+            " do not edit by hand. The table is modelled on the\nGeneric Insulin Infusion Pump"
+            " hazard analysis (Zhang, Jones, Jetley, FDA/UPenn 2011).\n\n" + table_markdown())
+
+
+if __name__ == "__main__":
+    print(document(), end="")

@@ -74,3 +74,13 @@ class Limits:
 
     def as_dict(self):
         return dict((name, getattr(self, name)) for name in NAMES)
+
+    def as_list(self):
+        """Values in ``NAMES`` order: the compact form stored in checkpoints."""
+        return [getattr(self, name) for name in NAMES]
+
+    @classmethod
+    def from_list(cls, values):
+        if len(values) != len(NAMES):
+            raise ValueError("stored limits have %d values, not %d" % (len(values), len(NAMES)))
+        return cls(dict(zip(NAMES, values)))

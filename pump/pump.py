@@ -69,7 +69,7 @@ class Pump:
         if not self.log.problem:
             state = recovery.rebuild(self.log.recovered, defaults)
         self.log.recovered = None
-        base = Limits(state["limits"]) if state else defaults
+        base = Limits.from_list(state["limits"]) if state else defaults
         self.monitor = SafetyMonitor(hw.motor, self.clock, base)
         self.controller = TherapyController(hw, self.monitor, hw.motor.encoder, base,
                                             self._log, now, state)
@@ -93,6 +93,13 @@ class Pump:
                 self.monitor.seed(min(end, now), net[end] // PULSE_MU)
         if controller.latched:
             self.monitor.latch(controller.latched)
+
+    def _monitor_agrees(self, now):
+        """After a declaration: if the monitor refused it, the controller accepted something
+        unsafe. That is a fault, not a refusal: safe-stop, and say which check tripped."""
+        if self.monitor.latched:
+            self.controller.fault(now, self.monitor.latched)
+            raise Refused(results.ERR_INTERNAL, self.monitor.latched)
 
     def _self_test(self, now):
         controller = self.controller
@@ -182,6 +189,7 @@ class Pump:
             _dose("mu", mu, HARD_RANGES["max_prime_mu"][2])
             self.controller.prime(now, mu)
             self.monitor.declare_prime(mu // PULSE_MU)
+            self._monitor_agrees(now)
         return self._run("prime", {"mu": mu}, action)
 
     def bolus(self, mu, cmd_id=None, issued_ms=None, duration_ms=0):
@@ -197,6 +205,7 @@ class Pump:
                 self.monitor.declare_extended(mu // PULSE_MU, duration_ms, now)
             else:
                 self.monitor.declare_bolus(mu // PULSE_MU)
+            self._monitor_agrees(now)
             return pulses * PULSE_MU
         args = {"mu": mu, "duration_ms": duration_ms}
         if cmd_id is not None:

@@ -14,7 +14,7 @@ RECENT_IDS = 32
 
 def initial_state(limits):
     return {
-        "program": [0] * BASAL_SLOTS, "program_set": False, "limits": limits.as_dict(),
+        "program": [0] * BASAL_SLOTS, "program_set": False, "limits": limits.as_list(),
         "ledger": [], "ids": [], "last_bolus": None, "latched": "",
     }
 
@@ -35,7 +35,7 @@ def rebuild(records, limits):
         if record.type == L.EV_CHECKPOINT:
             state = {
                 "program": list(data["program"]), "program_set": data["program_set"],
-                "limits": dict(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
+                "limits": list(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
                 "ids": list(data["ids"]), "last_bolus": data["last_bolus"],
                 "latched": data["latched"],
             }
@@ -45,7 +45,8 @@ def rebuild(records, limits):
                 state["program"] = list(args["rates"])
                 state["program_set"] = True
             elif op == "set_limits":
-                state["limits"] = Limits(state["limits"]).updated(args["values"]).as_dict()
+                state["limits"] = Limits.from_list(state["limits"]).updated(
+                    args["values"]).as_list()
             if "cmd_id" in args:
                 if args["cmd_id"] not in state["ids"]:
                     _remember(state, args["cmd_id"])

@@ -1,6 +1,8 @@
 """Hypothesis profiles: `ci` (bounded, used by `make test`) and `deep` (long runs)."""
 
 import os
+import pathlib
+import sys
 
 from hypothesis import HealthCheck, settings
 
@@ -22,3 +24,8 @@ def examples(ci, deep=None):
     if profile == "ci":
         return ci
     return max(10, ci // 10)
+
+
+# Portable test helpers (plain modules shared with the MicroPython run) are importable
+# from every test directory.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "portable"))

@@ -5,10 +5,10 @@ from pump.hal import MemoryHardware
 from pump.pump import Pump
 
 KEY = b"audit-log-mac-key-for-tests-0001"
-SECTOR = 1024
+SECTOR = 4096
 
 
-def new_flash(sectors=16):
+def new_flash(sectors=8):
     return NorFlash(sectors * SECTOR, SECTOR)
 
 

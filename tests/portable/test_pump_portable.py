@@ -103,7 +103,8 @@ def test_temp_basal_and_its_limit():
 
 def test_basal_program_limit():
     pump, hw, _ = make_pump(rate_mu_h=None, start=False)
-    assert pump.set_basal_program([3500] * 48).code == results.ERR_INTERLOCK
+    assert pump.set_basal_program([3500] * 48).reason == "IL-BASAL-MAX"
+    assert pump.set_basal_program([2600] * 48).reason == "IL-ROLLING-24H"   # 62.4 U > 60 U a day
     assert pump.set_basal_program([1000] * 47).code == results.ERR_RANGE
     assert pump.set_basal_program([1000] * 48).ok
 
@@ -203,8 +204,9 @@ def test_iob_curve_is_integer_and_monotonic():
 
 def test_log_detects_edits_deletions_and_truncation():
     pump, hw, flash = make_pump(rate_mu_h=1000)
-    run_for(pump, hw, 2 * MS_PER_HOUR)
+    run_for(pump, hw, 40 * MS_PER_HOUR)
     head = pump.log_head()
+    assert pump.log._sector_seq >= 3
     records = audit_log.verify(region(flash), KEY, head)
     assert len(records) == head[0]
     data = bytearray(flash.image())
@@ -214,12 +216,12 @@ def test_log_detects_edits_deletions_and_truncation():
     assert _fails(edited, flash, head)
     # Delete: erase a middle sector.
     deleted = bytearray(data)
-    deleted[1024:2048] = b"\xff" * 1024
+    deleted[4096:8192] = b"\xff" * 4096
     assert _fails(deleted, flash, head)
     # Truncate: erase the newest sector; only the head the pump reported shows it.
     newest = pump.log._sector
     truncated = bytearray(data)
-    truncated[newest * 1024:(newest + 1) * 1024] = b"\xff" * 1024
+    truncated[newest * 4096:(newest + 1) * 4096] = b"\xff" * 4096
     assert _fails(truncated, flash, head)
     # Forgery without the key.
     try:
@@ -241,9 +243,9 @@ def _fails(image, flash, head):
 
 
 def test_log_wraps_and_keeps_state_through_checkpoints():
-    pump, hw, flash = make_pump(rate_mu_h=1000, flash=new_flash(4))
-    run_for(pump, hw, 30 * MS_PER_HOUR)
-    assert pump.log._sector_seq > 4                 # the ring has wrapped
+    pump, hw, flash = make_pump(rate_mu_h=1000, flash=new_flash(3))
+    run_for(pump, hw, 60 * MS_PER_HOUR)
+    assert pump.log._sector_seq > 3                 # the ring has wrapped
     records = audit_log.verify(region(flash), KEY, pump.log_head())
     assert records[0].seq > 1
     from pump.pump import Pump
