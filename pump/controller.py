@@ -132,14 +132,17 @@ class TherapyController:
         self.gate.clear_temp()
 
     def _apply_deltas(self, deltas, now, extra=None):
+        """Log ledger changes, then apply them. In that order: a checkpoint written just
+        before this record must not already hold it, or replay would count it twice (and a
+        refund counted twice understates delivery)."""
         if not deltas:
             return
-        for end, mu in deltas:
-            self.ledger.entries.append([end, mu])
         data = {"d": deltas}
         if extra:
             data.update(extra)
         self.log(log_types.EV_RESERVE, data)
+        for end, mu in deltas:
+            self.ledger.entries.append([end, mu])
 
     def raise_alarm(self, now, alarm_id):
         if not self.machine.can_fire("raise_alarm"):
@@ -371,8 +374,6 @@ class TherapyController:
                 return now + SUPERVISION_MS
             if not self._pulse(kind, now):
                 return now + SUPERVISION_MS
-            if kind == delivery.BASAL:
-                self.block_left -= 1
             if engine.ext_pulses == 0 and engine.bolus_pulses == 0 and kind != delivery.BASAL:
                 self.gate.cancel_boluses()
         wake = engine.next_due(now, rate)
@@ -422,7 +423,10 @@ class TherapyController:
         if not self.gate.pulse(kind, now):
             self.fault(now, self.gate.latched or "SM-CONTROLLER-FAULT")
             return False
+        # The pulse has moved insulin: account for it before any check can stop delivery.
         self.engine.consume(kind, now)
+        if kind == delivery.BASAL:
+            self.block_left -= 1
         if self.encoder() - before < 1:
             self.fault(now, "IL-MOTOR-ENCODER")
             return False
