@@ -82,8 +82,7 @@ class TherapyController:
         if name == "program_set":
             return self.program_set
         if name == "hardware_ok":
-            return not self.latched and not self.boot_problem and \
-                self.hw.battery.percent() > self.limits.battery_critical_percent
+            return not self.latched and not self.boot_problem
         if name == "alarm_cleared":
             return self._alarm_cleared()
         if name == "service_authorized":
@@ -314,10 +313,14 @@ class TherapyController:
         self.hw.ui.alarm(False)
 
     def self_test(self, now):
-        if self.guard("hardware_ok"):
-            self.fire("self_test_passed", now)
-        else:
+        """Boot check. A latch or a damaged log fails it (safe-stop, reason already logged);
+        a flat battery is a recoverable alarm, cleared by a new battery."""
+        if not self.guard("hardware_ok"):
             self.fire("self_test_failed", now)
+            return
+        self.fire("self_test_passed", now)
+        if self.hw.battery.percent() <= self.limits.battery_critical_percent:
+            self.raise_alarm(now, "IL-BATTERY-CRITICAL")
 
     def acknowledge(self, now):
         self.fire("acknowledge", now)
