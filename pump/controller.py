@@ -41,6 +41,7 @@ class TherapyController:
         self.boot_problem = ""
         self.block_left = 0
         self.block_end = 0
+        self._bolus_end = 0
         self.pressures = []
         self.last_tick = now
         self._service_authorized = False

@@ -50,4 +50,4 @@ class TransitionsMachine:
         try:
             return bool(self._model.trigger(trigger))
         except MachineError as exc:
-            raise InvalidTrigger(str(exc))
+            raise InvalidTrigger(str(exc)) from exc

@@ -6,10 +6,9 @@ so replay from the oldest surviving sector always has a complete base.
 """
 
 from pump import audit_log as L
+from pump.controller import RECENT_IDS
 from pump.limits import Limits
 from pump.units import BASAL_SLOTS
-
-RECENT_IDS = 32
 
 
 def initial_state(limits):

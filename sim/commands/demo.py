@@ -8,6 +8,7 @@ and MACs. Runs the unmodified firmware on in-memory hardware in virtual time.
 from bootloader.flash import FlashRegion, NorFlash
 from pump import audit_log
 from pump.hal import MemoryHardware
+from pump.main_loop import run_for
 from pump.pump import Pump
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 from sim.log_format import describe
@@ -16,14 +17,7 @@ DEMO_KEY = b"demo-only audit-log key, not secret"
 
 
 def _run_for(pump, hw, ms):
-    end = hw.clock.ticks_ms() + ms
-    while True:
-        wake = pump.tick()
-        if wake > end:
-            hw.clock.advance_to(end)
-            pump.tick()
-            return
-        hw.clock.advance_to(max(wake, hw.clock.ticks_ms() + 1))
+    run_for(pump, hw.clock, ms)
 
 
 def run_session(hw, pump, say):

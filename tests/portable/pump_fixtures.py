@@ -1,6 +1,7 @@
 """Shared set-up for portable pump tests (plain Python: runs on CPython and MicroPython)."""
 
 from bootloader.flash import FlashRegion, NorFlash
+from pump import main_loop
 from pump.hal import MemoryHardware
 from pump.pump import Pump
 
@@ -25,14 +26,7 @@ def make_pump(rate_mu_h=1000, start=True, flash=None, hw=None, limits=None):
 
 def run_for(pump, hw, ms):
     """Drive the pump as its main loop would: sleep until the tick it asks for."""
-    end = hw.clock.ticks_ms() + ms
-    while True:
-        wake = pump.tick()
-        if wake > end:
-            hw.clock.advance_to(end)
-            pump.tick()
-            return
-        hw.clock.advance_to(max(wake, hw.clock.ticks_ms() + 1))
+    main_loop.run_for(pump, hw.clock, ms)
 
 
 def region(flash):

@@ -15,7 +15,7 @@ import os
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from pump import audit_log, iob, results, therapy_table as T
+from pump import audit_log, iob, therapy_table as T
 from pump.hal import MemoryHardware, MemoryMotor
 from pump.limits import HARD_RANGES, Limits
 from pump.pump import Pump

@@ -1,7 +1,6 @@
 """Fault injection: a faulty controller gets at most one pulse past what is due before the
 independent safety monitor stops delivery, latches safe-stop and cuts motor power."""
 
-import pytest
 
 from pump import delivery, results, therapy_table as T
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE

@@ -8,6 +8,7 @@ import sys
 
 from bootloader.flash import NorFlash
 from pump.hal import MemoryHardware
+from pump.main_loop import run_for
 from pump.pump import Pump
 
 try:
@@ -27,11 +28,8 @@ def main(hours):
     pump = Pump(hw, NorFlash(32 * 4096, 4096), b"bench-audit-log-mac-key-00000000")
     pump.set_basal_program([1000] * 24 + [1200] * 24)
     pump.start()
-    end = hw.clock.ticks_ms() + hours * 3600000
     start = ticks_us()
-    while hw.clock.ticks_ms() < end:
-        wake = pump.tick()
-        hw.clock.advance_to(wake if wake > hw.clock.ticks_ms() else hw.clock.ticks_ms() + 1)
+    run_for(pump, hw.clock, hours * 3600000)
     elapsed = ticks_diff(ticks_us(), start)
     print("minutes=%d elapsed_us=%d pulses=%d state=%s" % (
         hours * 60, elapsed, hw.motor.pulses, pump.state))
