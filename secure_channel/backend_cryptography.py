@@ -35,6 +35,24 @@ def aes_ccm_decrypt(key, nonce, ciphertext, aad, tag_length):
         return None
 
 
+class CcmKey:
+    """One AES-CCM key, expanded once; ``decrypt`` raises ``failure`` on a bad tag."""
+
+    __slots__ = ("_decrypt", "_failure", "encrypt")
+
+    def __init__(self, key, tag_length, failure):
+        aead = AESCCM(key, tag_length)
+        self.encrypt = aead.encrypt
+        self._decrypt = aead.decrypt
+        self._failure = failure
+
+    def decrypt(self, nonce, ciphertext, aad):
+        try:
+            return self._decrypt(nonce, ciphertext, aad)
+        except InvalidTag:
+            raise self._failure("AEAD tag mismatch")
+
+
 def x25519_public(private):
     key = x25519.X25519PrivateKey.from_private_bytes(private)
     return key.public_key().public_bytes_raw()
@@ -68,8 +86,16 @@ def p256_shared(private, peer_public):
     return _p256_private(private).exchange(ec.ECDH(), _p256_point(peer_public))
 
 
+try:
+    _ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
+except TypeError:  # cryptography < 42 has no RFC 6979 option
+    _ECDSA = _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
+
+
 def ecdsa_p256_sign(private, data):
-    der = _p256_private(private).sign(data, ec.ECDSA(hashes.SHA256()))
+    # RFC 6979 deterministic nonces: no randomness is drawn outside the HAL RNG.
+    der = _p256_private(private).sign(data, _ECDSA)
     r, s = decode_dss_signature(der)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -81,7 +107,7 @@ def ecdsa_p256_verify(public, data, signature):
         point = _p256_point(public)
         der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                    int.from_bytes(signature[32:], "big"))
-        point.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        point.verify(der, data, _ECDSA_VERIFY)
         return True
     except (InvalidSignature, ValueError):
         return False

@@ -35,6 +35,25 @@ def _missing(name):
 
 aes_ccm_encrypt = _missing("aes_ccm_encrypt")
 aes_ccm_decrypt = _missing("aes_ccm_decrypt")
+
+
+class CcmKey:
+    """One AES-CCM key; a pure-Python version would expand the AES key schedule here."""
+
+    def __init__(self, key, tag_length, failure):
+        self._key = key
+        self._tag_length = tag_length
+        self._failure = failure
+
+    def encrypt(self, nonce, plaintext, aad):
+        return aes_ccm_encrypt(self._key, nonce, plaintext, aad, self._tag_length)
+
+    def decrypt(self, nonce, ciphertext, aad):
+        result = aes_ccm_decrypt(self._key, nonce, ciphertext, aad, self._tag_length)
+        if result is None:
+            raise self._failure("AEAD tag mismatch")
+        return result
+
 x25519_public = _missing("x25519_public")
 x25519_shared = _missing("x25519_shared")
 p256_public = _missing("p256_public")

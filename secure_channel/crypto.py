@@ -18,6 +18,9 @@ except ImportError:
 
 BACKEND_NAME = _backend.NAME
 
+# Order of the P-256 group: a private scalar must lie in [1, P256_ORDER - 1].
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
 
 class AuthenticationFailed(ValueError):
     """An AEAD tag or a signature did not verify."""
@@ -31,6 +34,14 @@ def constant_time_equal(a, b):
     for x, y in zip(a, b):
         diff |= x ^ y
     return diff == 0
+
+
+def random_bytes(rng, n):
+    """Draw ``n`` bytes from a HAL RNG callable ``rng(n) -> bytes``; the only randomness used."""
+    out = rng(n)
+    if not isinstance(out, (bytes, bytearray)) or len(out) != n:
+        raise ValueError("RNG returned %s, not %d bytes" % (type(out).__name__, n))
+    return bytes(out)
 
 
 def sha256(data):
@@ -72,12 +83,37 @@ def aes_ccm_decrypt(key, nonce, ciphertext, aad, tag_length=8):
     return result
 
 
+def aes_ccm_key(key, tag_length=8):
+    """An AES-CCM key expanded once, for many messages under one key (record layer).
+
+    Returns an object with ``encrypt(nonce, plaintext, aad)`` (ciphertext || tag) and
+    ``decrypt(nonce, ciphertext, aad)`` (raises AuthenticationFailed on a bad tag).
+    """
+    if len(key) not in (16, 24, 32) or tag_length not in (4, 6, 8, 10, 12, 14, 16):
+        raise ValueError("bad AES-CCM key or tag length")
+    return _backend.CcmKey(bytes(key), tag_length, AuthenticationFailed)
+
+
 def x25519_public(private):
     return _backend.x25519_public(private)
 
 
 def x25519_shared(private, peer_public):
-    return _backend.x25519_shared(private, peer_public)
+    """X25519; raises ValueError for a bad key or an all-zero result (RFC 7748 §6)."""
+    if len(private) != 32 or len(peer_public) != 32:
+        raise ValueError("X25519 keys are 32 bytes")
+    shared = _backend.x25519_shared(private, peer_public)
+    if not any(shared):
+        raise ValueError("X25519 result is all zero")
+    return shared
+
+
+def p256_valid_private(private):
+    """True if 32 bytes ``private`` encode a scalar in [1, order - 1]."""
+    if len(private) != 32:
+        return False
+    d = int.from_bytes(private, "big")
+    return 0 < d < P256_ORDER
 
 
 def p256_public(private):

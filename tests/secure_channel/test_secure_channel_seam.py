@@ -1,0 +1,59 @@
+"""Architecture guards: one crypto/CBOR seam, and MicroPython-safe firmware modules."""
+
+import pathlib
+import re
+
+import cbor2
+from hypothesis import given, settings, strategies as st
+
+from conftest import examples
+from secure_channel import cbor
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][\w.]*)", re.M)
+PRIMITIVE_LIBRARIES = {"cryptography", "cbor2", "hashlib", "hmac", "random", "secrets"}
+HOST_ONLY = {"typing", "dataclasses", "enum", "abc", "time", "os", "threading", "socket"}
+
+
+def imports(path):
+    return {name.split(".")[0] for name in IMPORT.findall(path.read_text())}
+
+
+def test_only_backends_import_crypto_or_cbor_libraries():
+    for package in ("secure_channel", "pump", "bootloader"):
+        for path in sorted((ROOT / package).glob("**/*.py")):
+            used = imports(path) & PRIMITIVE_LIBRARIES
+            if path.name == "backend_cryptography.py":
+                assert used <= {"cryptography", "hashlib", "hmac"}, path
+            elif path.name == "backend_pure.py":
+                assert used <= {"hashlib"}, path
+            else:
+                assert not used, "%s imports %s" % (path, sorted(used))
+
+
+# The protocol modules (host-side transports may live beside them and use the OS).
+FIRMWARE_MODULES = ("__init__", "crypto", "backend_pure", "cbor", "cose", "credentials",
+                    "edhoc", "edhoc_keys", "edhoc_messages", "edhoc_oscore", "edhoc_suites",
+                    "errors", "oscore", "replay")
+
+
+def test_secure_channel_modules_are_firmware_safe():
+    for name in FIRMWARE_MODULES:
+        path = ROOT / "secure_channel" / (name + ".py")
+        assert not imports(path) & HOST_ONLY, path
+
+
+leaves = st.one_of(st.integers(-(1 << 64), (1 << 64) - 1), st.binary(max_size=20),
+                   st.text(max_size=8), st.booleans(), st.none())
+values = st.recursive(leaves, lambda c: st.one_of(
+    st.lists(c, max_size=4), st.dictionaries(st.integers(-1000, 1000), c, max_size=4)),
+    max_leaves=10)
+
+
+@settings(max_examples=examples(300))
+@given(values)
+def test_pure_codec_agrees_with_cbor2(value):
+    encoded = cbor.encode(value)
+    assert cbor2.loads(encoded) == value
+    assert cbor.decode(cbor2.dumps(value, canonical=True), canonical=False) == value
+    assert cbor.decode(encoded) == value
