@@ -30,9 +30,6 @@ _UNPROTECTED_ALLOWED = (fmt.TLV_SHA256, fmt.TLV_KEYHASH, fmt.TLV_PUBKEY,
                         fmt.TLV_ED25519, fmt.TLV_ECDSASIG)
 _SIG_KIND = {fmt.TLV_ED25519: KEY_ED25519, fmt.TLV_ECDSASIG: KEY_P256}
 
-# A prehashed ECDSA verify lets ECDSA images be hashed once; the crypto seam may offer it.
-_ecdsa_verify_digest = getattr(crypto, "ecdsa_p256_verify_digest", None)
-
 
 class KeyEntry:
     __slots__ = ("index", "kind", "public", "spki", "hash", "revoked")
@@ -199,10 +196,7 @@ def verify(data, keyring, min_security_counter=0, limit=None):
             raw = sigkeys.ecdsa_raw_from_der(signature)
         except sigkeys.KeyFormatError as exc:
             raise ImageError(fmt.REJECT_BAD_SIGNATURE, str(exc))
-        if _ecdsa_verify_digest is not None:
-            good = _ecdsa_verify_digest(entry.public, digest, raw)
-        else:
-            good = crypto.ecdsa_p256_verify(entry.public, bytes(hashed), raw)
+        good = crypto.ecdsa_p256_verify_digest(entry.public, digest, raw)
     if not good:
         raise ImageError(fmt.REJECT_BAD_SIGNATURE, "signature does not verify")
 

@@ -7,6 +7,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
+    Prehashed,
     decode_dss_signature,
     encode_dss_signature,
 )
@@ -86,11 +87,12 @@ def p256_shared(private, peer_public):
     return _p256_private(private).exchange(ec.ECDH(), _p256_point(peer_public))
 
 
+_ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
+_ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
 try:
     _ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
-    _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
 except TypeError:  # cryptography < 42 has no RFC 6979 option
-    _ECDSA = _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
+    _ECDSA = _ECDSA_VERIFY
 
 
 def ecdsa_p256_sign(private, data):
@@ -101,16 +103,30 @@ def ecdsa_p256_sign(private, data):
 
 
 def ecdsa_p256_verify(public, data, signature):
+    return _ecdsa_verify(public, data, signature, _ECDSA_VERIFY)
+
+
+def ecdsa_p256_verify_digest(public, digest, signature):
+    if len(digest) != 32:
+        return False
+    return _ecdsa_verify(public, digest, signature, _ECDSA_PREHASHED)
+
+
+def _ecdsa_verify(public, data, signature, algorithm):
     if len(signature) != 64:
         return False
     try:
         point = _p256_point(public)
         der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                    int.from_bytes(signature[32:], "big"))
-        point.verify(der, data, _ECDSA_VERIFY)
+        point.verify(der, data, algorithm)
         return True
     except (InvalidSignature, ValueError):
         return False
+
+
+def sha256_hasher():
+    return hashlib.sha256()
 
 
 def ed25519_public(private):

@@ -15,6 +15,10 @@ def sha256(data):
     return hashlib.sha256(data).digest()
 
 
+def sha256_hasher():
+    return hashlib.sha256()
+
+
 def hmac_sha256(key, data):
     """RFC 2104 HMAC over hashlib.sha256 (MicroPython boards often lack ``hmac``)."""
     if len(key) > _BLOCK:
@@ -60,6 +64,7 @@ p256_public = _missing("p256_public")
 p256_shared = _missing("p256_shared")
 ecdsa_p256_sign = _missing("ecdsa_p256_sign")
 ecdsa_p256_verify = _missing("ecdsa_p256_verify")
+ecdsa_p256_verify_digest = _missing("ecdsa_p256_verify_digest")
 ed25519_public = _missing("ed25519_public")
 ed25519_sign = _missing("ed25519_sign")
 ed25519_verify = _missing("ed25519_verify")

@@ -48,6 +48,11 @@ def sha256(data):
     return _backend.sha256(data)
 
 
+def sha256_hasher():
+    """An incremental SHA-256 (``update``, ``digest``), for data read from flash in chunks."""
+    return _backend.sha256_hasher()
+
+
 def hmac_sha256(key, data):
     return _backend.hmac_sha256(key, data)
 
@@ -134,6 +139,12 @@ def ecdsa_p256_sign(private, data):
 def ecdsa_p256_verify(public, data, signature):
     """``public`` is 64-byte x||y; returns True or False, never raises on bad input."""
     return _backend.ecdsa_p256_verify(public, data, signature)
+
+
+def ecdsa_p256_verify_digest(public, digest, signature):
+    """As ``ecdsa_p256_verify`` over a SHA-256 digest already computed, so a firmware image
+    is hashed once for both its hash check and its signature."""
+    return _backend.ecdsa_p256_verify_digest(public, digest, signature)
 
 
 def ed25519_public(private):

@@ -57,3 +57,26 @@ def test_pure_codec_agrees_with_cbor2(value):
     assert cbor2.loads(encoded) == value
     assert cbor.decode(cbor2.dumps(value, canonical=True), canonical=False) == value
     assert cbor.decode(encoded) == value
+
+
+@settings(max_examples=examples(50))
+@given(st.binary(max_size=200), st.binary(min_size=32, max_size=32), st.booleans())
+def test_prehashed_ecdsa_verify_agrees_with_plain_verify(message, seed, tamper):
+    from secure_channel import crypto
+    private = (int.from_bytes(crypto.sha256(seed), "big") % (2 ** 255) + 1).to_bytes(32, "big")
+    public = crypto.p256_public(private)
+    signature = crypto.ecdsa_p256_sign(private, message)
+    if tamper:
+        signature = bytes([signature[0] ^ 1]) + signature[1:]
+    digest = crypto.sha256(message)
+    assert crypto.ecdsa_p256_verify_digest(public, digest, signature) == \
+        crypto.ecdsa_p256_verify(public, message, signature) == (not tamper)
+    assert not crypto.ecdsa_p256_verify_digest(public, digest[:31], signature)
+
+
+def test_incremental_sha256_matches_one_shot():
+    from secure_channel import crypto
+    hasher = crypto.sha256_hasher()
+    for chunk in (b"a" * 1000, b"", b"b" * 70):
+        hasher.update(chunk)
+    assert hasher.digest() == crypto.sha256(b"a" * 1000 + b"b" * 70)
