@@ -2,7 +2,7 @@
 
 Layout. The log is a ring of sectors. Each sector starts with a header::
 
-    "PLG1" | sector_seq u32 | first_record_seq u32 | chain hash (32) | MAC (16)
+    "PLG1" | sector_seq u32 | first_record_seq u32 | chain hash (32) | MAC (16) | commit word
 
 followed by entries::
 
@@ -24,7 +24,7 @@ from secure_channel import cbor
 from secure_channel.crypto import constant_time_equal, hmac_sha256, sha256
 
 MAGIC = b"PLG1"
-HEADER_LEN = 60
+HEADER_LEN = 64           # 60 bytes of header and MAC, then its own commit word
 TAG_LEN = 16
 COMMIT = b"\x00\x00\x00\x00"
 GENESIS = b"\x00" * 32
@@ -97,11 +97,9 @@ def _scan(region, key):
     headers = []
     for index in range(count):
         raw = region.read(index * size, HEADER_LEN)
-        if raw[:4] != MAGIC:
-            continue
+        if raw[:4] != MAGIC or raw[60:64] != COMMIT:
+            continue        # erased, or its header was cut short by power loss: reused later
         if not constant_time_equal(_mac(key, raw[:44]), raw[44:60]):
-            if raw[44:60] == b"\xff" * TAG_LEN:
-                continue    # cut short by power loss before its MAC: erased before reuse
             scan.problem = "sector %d header fails its MAC: forged or wrong key" % index
             return scan
         headers.append((int.from_bytes(raw[4:8], "big"), index, raw))
@@ -110,6 +108,16 @@ def _scan(region, key):
         if valid[position][0] != valid[position - 1][0] + 1:
             scan.problem = "sector sequence gap: a sector was removed"
             return scan
+    if valid and valid[0][0] > 1 and len(valid) < count - 1:
+        # Old sectors go only when the ring wraps, and then all others are in use
+        # (one may be mid-erase): fewer means the oldest were removed.
+        scan.problem = "oldest sectors missing: log starts at sector %d with %d of %d in use" % (
+            valid[0][0], len(valid), count)
+        return scan
+    if valid and valid[0][0] == 1 and (int.from_bytes(valid[0][2][8:12], "big") != 1 or
+                                       bytes(valid[0][2][12:44]) != GENESIS):
+        scan.problem = "first sector does not start the log"
+        return scan
     expected_seq = None
     chain = None
     for sector_seq, index, raw in valid:
@@ -234,6 +242,7 @@ class AuditLog:
                 self.region.erase(index * self.region.sector_size)
         self.problem = ""
         self._sector = None
+        self._sector_seq = 0
         self._offset = None
         self.head_seq = 0
         self.head_chain = GENESIS
@@ -293,6 +302,7 @@ class AuditLog:
             + self.head_chain
         self._sector = index
         self._sector_seq = sector_seq
-        self._offset = None            # unusable until its header is complete
+        self._offset = None            # unusable until its header is committed
         self.region.program(addr, header + _mac(self._key, header))
+        self.region.program(addr + HEADER_LEN - len(COMMIT), COMMIT)
         self._offset = HEADER_LEN

@@ -13,12 +13,13 @@ from pump import delivery, results, therapy_table as T
 from pump.fsm import create_machine
 from pump.ledger import WINDOW_1H, WINDOW_24H, Ledger
 from pump.results import Refused
-from pump.units import MS_PER_MINUTE, PULSE_MU
+from pump.units import MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU
 
 BASAL_BLOCK_MS = 15 * MS_PER_MINUTE      # basal is reserved a quarter hour at a time
 SUPERVISION_MS = MS_PER_MINUTE           # longest sleep between ticks
 WATCHDOG_MS = 3 * MS_PER_MINUTE          # a longer gap between ticks is an IL-WATCHDOG alarm
-RECENT_IDS = 32                          # command ids remembered for duplicate detection
+MAX_TRACKED_IDS = 64                     # remote commands tracked within their age limit
+BOLUS_SLACK_MS = 2 * MS_PER_MINUTE       # a bolus reservation's end beyond its schedule
 OCCLUSION_TREND_PULSES = 4
 
 
@@ -56,7 +57,7 @@ class TherapyController:
         return {
             "program": list(self.engine.program), "program_set": self.program_set,
             "limits": self.limits.as_list(), "ledger": self.ledger.snapshot(),
-            "ids": list(self.recent_ids), "last_bolus": self.last_bolus,
+            "ids": [list(e) for e in self.recent_ids], "last_bolus": self.last_bolus,
             "latched": self.latched,
         }
 
@@ -66,7 +67,7 @@ class TherapyController:
         self.program_set = state["program_set"]
         self.limits = Limits.from_list(state["limits"])
         self.ledger.entries = [list(e) for e in state["ledger"]]
-        self.recent_ids = list(state["ids"])
+        self.recent_ids = [list(e) for e in state["ids"]]
         self.last_bolus = state["last_bolus"]
         self.latched = state["latched"]
 
@@ -111,6 +112,9 @@ class TherapyController:
         after = self.machine.state
         if before == T.DELIVERING and after != T.DELIVERING:
             self._leave_delivery(now)
+        if before == T.PRIMING and after != T.PRIMING:
+            self.engine.prime_pulses = 0          # an interrupted prime is never resumed
+            self.gate.cancel_prime()
         if after == T.DELIVERING and before != T.DELIVERING:
             self.engine.restart_accrual(now)
             self.block_left = 0
@@ -129,7 +133,7 @@ class TherapyController:
             self.block_left = 0
         self._apply_deltas(deltas, now)
         self.engine.temp = None
-        self.gate.clear_temp()
+        self.gate.therapy_stopped()
 
     def _apply_deltas(self, deltas, now, extra=None):
         """Log ledger changes, then apply them. In that order: a checkpoint written just
@@ -170,18 +174,38 @@ class TherapyController:
 
     # -- interlock helpers ------------------------------------------------------------
     def check_fresh(self, now, cmd_id, issued):
+        """A remote command is fresh (issued within its age limit, not in the future) and
+        new. Ids are remembered for the whole age limit, so a replay inside it is always
+        caught; more commands than can be tracked in that time are refused."""
         if issued is None or cmd_id is None:
             return
+        max_age = self.limits.max_command_age_ms
         age = now - issued
-        if age < 0 or age > self.limits.max_command_age_ms:
+        if age < 0 or age > max_age:
             raise Refused(results.ERR_INTERLOCK, "IL-CMD-STALE")
-        if cmd_id in self.recent_ids:
-            raise Refused(results.ERR_INTERLOCK, "IL-DUPLICATE-CMD")
+        self.recent_ids = [e for e in self.recent_ids if now - e[1] <= max_age]
+        for seen, _ in self.recent_ids:
+            if seen == cmd_id:
+                raise Refused(results.ERR_INTERLOCK, "IL-DUPLICATE-CMD")
+        if len(self.recent_ids) >= MAX_TRACKED_IDS:
+            raise Refused(results.ERR_INTERLOCK, "IL-CMD-RATE")
 
-    def remember(self, cmd_id):
+    def remember(self, cmd_id, issued):
         if cmd_id is not None:
-            self.recent_ids.append(cmd_id)
-            del self.recent_ids[:-RECENT_IDS]
+            self.recent_ids.append([cmd_id, issued])
+
+    def check_basal_deliverable(self, hourly_mu_h, daily_mu):
+        """Refuse basal the rolling limits could not carry. A basal block is reserved when it
+        starts and counts for a window plus a margin after it ends, so the ledger holds up to
+        (block + window + margin) worth of basal: a program the pump accepts must fit that,
+        or it would run into its own limit and alarm."""
+        limits = self.limits
+        length, margin = WINDOW_1H
+        if hourly_mu_h * (BASAL_BLOCK_MS + length + margin) // length > limits.max_1h_mu:
+            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-1H")
+        length, margin = WINDOW_24H
+        if daily_mu * (BASAL_BLOCK_MS + length + margin) // length > limits.max_24h_mu:
+            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
 
     def check_windows(self, now, mu):
         if not self.ledger.fits(now, WINDOW_1H, mu, self.limits.max_1h_mu):
@@ -212,13 +236,16 @@ class TherapyController:
         self.check_windows(now, mu)
         pulses = mu // PULSE_MU
         if duration_ms:
-            end = now + duration_ms
+            end = now + duration_ms + BOLUS_SLACK_MS
         else:
-            end = now + pulses * delivery.PULSE_INTERVAL_MS
+            end = now + pulses * delivery.PULSE_INTERVAL_MS + BOLUS_SLACK_MS
         self._bolus_end = end
-        self.remember(cmd_id)
+        self.remember(cmd_id, issued)
         self.last_bolus = now
-        self._apply_deltas([[end, mu]], now, {"id": cmd_id, "bolus": now})
+        extra = {"bolus": now}
+        if cmd_id is not None:
+            extra["id"] = [cmd_id, issued]
+        self._apply_deltas([[end, mu]], now, extra)
         if duration_ms:
             self.engine.start_extended(pulses, duration_ms)
         else:
@@ -246,8 +273,14 @@ class TherapyController:
                 raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
         elif value > limits.max_temp_basal_mu_h:
             raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
+        else:
+            highest = value
+        program = self.engine.program
+        hours_ms = min(duration_ms, 24 * MS_PER_HOUR)
+        day = sum(program) // 2 + max(0, highest - min(program)) * hours_ms // MS_PER_HOUR
+        self.check_basal_deliverable(max(highest, max(program)), day)
         self.engine.accrue(now, self.clock.wall_s())
-        self.remember(cmd_id)
+        self.remember(cmd_id, issued)
         self.engine.temp = (value, is_percent, now + duration_ms)
 
     def cancel_temp_basal(self, now):
@@ -263,11 +296,11 @@ class TherapyController:
         limits = self.limits
         if max(rates) > limits.max_basal_mu_h:
             raise Refused(results.ERR_INTERLOCK, "IL-BASAL-MAX")
-        hourly = max(rates[i] + rates[(i + 1) % len(rates)] for i in range(len(rates))) // 2
-        if hourly > limits.max_1h_mu:
-            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-1H")
-        if sum(rates) // 2 > limits.max_24h_mu:
-            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
+        temp = self.engine.temp
+        if temp is not None and temp[1] and \
+                max(rates) * temp[0] // 100 > limits.max_temp_basal_mu_h:
+            raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
+        self.check_basal_deliverable(max(rates), sum(rates) // 2)
         self.engine.accrue(now, self.clock.wall_s())
         self.engine.program = list(rates)
         self.program_set = True
@@ -372,7 +405,9 @@ class TherapyController:
     def _deliver(self, now):
         engine = self.engine
         rate = engine.accrue(now, self.clock.wall_s())
-        kind = engine.due(now)
+        if now >= self._bolus_end and engine.bolus_active():
+            self._bolus_overrun(now)
+        kind = engine.due(now, priming=False)
         if kind is not None:
             if kind == delivery.BASAL and not self._basal_reserved(now, rate):
                 return now + SUPERVISION_MS
@@ -387,8 +422,17 @@ class TherapyController:
             limit = temp[2]
         return limit if wake is None or wake > limit else max(wake, now + 1)
 
+    def _bolus_overrun(self, now):
+        """A bolus never delivers past its reservation: what is left is cancelled, refunded
+        and reported, so the ledger always covers every pulse it allowed."""
+        left = self.engine.cancel_boluses()
+        self.gate.cancel_boluses()
+        self._apply_deltas([[self._bolus_end, -left * PULSE_MU]], now)
+        self.log(log_types.EV_WARNING, "IL-BOLUS-OVERRUN")
+        return left
+
     def _prime(self, now):
-        kind = self.engine.due(now)
+        kind = self.engine.due(now, priming=True)
         if kind == delivery.PRIME:
             if not self._pulse(kind, now):
                 return now + SUPERVISION_MS
@@ -400,7 +444,8 @@ class TherapyController:
     def _basal_reserved(self, now, rate):
         if self.block_left > 0 and now < self.block_end:
             return True
-        wanted = rate * BASAL_BLOCK_MS // delivery.PULSE_WORK + 1
+        # exactly the pulses that fall due in the block at this rate (one is due now)
+        wanted = (self.engine.basal_acc + rate * BASAL_BLOCK_MS) // delivery.PULSE_WORK
         room = min(self.ledger.room(now, WINDOW_1H, self.limits.max_1h_mu),
                    self.ledger.room(now, WINDOW_24H, self.limits.max_24h_mu)) // PULSE_MU
         deltas = []

@@ -76,12 +76,13 @@ class DeliveryEngine:
         self.last = now
 
     # -- pulses ---------------------------------------------------------------------
-    def due(self, now):
-        """The kind of pulse due now, or None."""
+    def due(self, now, priming):
+        """The kind of pulse due now, or None. Priming and therapy never mix: prime pulses
+        only while priming, therapy pulses only otherwise."""
         if now < self.next_pulse_at:
             return None
-        if self.prime_pulses:
-            return PRIME
+        if priming:
+            return PRIME if self.prime_pulses else None
         if self.bolus_pulses:
             return BOLUS
         if self.ext_pulses and self.ext_acc >= self.ext_duration:
@@ -103,8 +104,8 @@ class DeliveryEngine:
         self.next_pulse_at = now + PULSE_INTERVAL_MS
 
     def next_due(self, now, rate):
-        """Earliest tick at which a pulse may become due (None: nothing scheduled)."""
-        if self.prime_pulses or self.bolus_pulses:
+        """Earliest tick at which a therapy pulse may become due (None: nothing scheduled)."""
+        if self.bolus_pulses:
             return max(now, self.next_pulse_at)
         best = None
         if rate > 0:

@@ -14,6 +14,7 @@ from bootloader.flash import PowerCut
 from pump import audit_log as L
 from pump import recovery, results, therapy_table as T
 from pump.controller import TherapyController
+from pump.delivery import PULSE_INTERVAL_MS
 from pump.limits import HARD_RANGES, Limits
 from pump.results import Refused, Result
 from pump.safety_monitor import SafetyMonitor
@@ -22,6 +23,7 @@ from pump.units import BASAL_SLOTS, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU, is_int
 MAX_BOLUS_MU = HARD_RANGES["max_bolus_mu"][2]
 MAX_EXTENDED_MS = 8 * MS_PER_HOUR
 MIN_TEMP_MS = 15 * MS_PER_MINUTE
+EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between extended ones
 
 
 def _int(name, value, low, high):
@@ -88,7 +90,7 @@ class Pump:
         net = {}
         for end, mu in controller.ledger.entries:
             net[end] = net.get(end, 0) + mu
-        for end in net:
+        for end in sorted(net):            # in time order: dict order is not (MicroPython)
             if net[end] > 0:
                 self.monitor.seed(min(end, now), net[end] // PULSE_MU)
         if controller.latched:
@@ -121,26 +123,34 @@ class Pump:
     def _run(self, op, args, action):
         now = self.clock.ticks_ms()
         try:
-            value = action(now)
-        except Refused as refusal:
-            self.refusals[refusal.reason] = self.refusals.get(refusal.reason, 0) + 1
-            self._log(L.EV_REFUSAL, {"op": op, "code": refusal.code, "why": refusal.reason})
-            return Result(refusal.code, refusal.reason)
+            try:
+                value = action(now)
+            except Refused as refusal:
+                self._count_refusal(refusal)
+                self._log(L.EV_REFUSAL, {"op": op, "code": refusal.code, "why": refusal.reason})
+                return Result(refusal.code, refusal.reason)
+            if op != "self_test":
+                self._log(L.EV_COMMAND, {"op": op, "args": args})
+            return Result(results.OK, value=value)
         except PowerCut:
             raise
-        except Exception as exc:      # any controller fault: no delivery + alarm
+        except Exception as exc:      # any controller or log fault: no delivery + alarm
             self._contain(now, op, exc)
             return Result(results.ERR_INTERNAL, "SM-CONTROLLER-FAULT")
-        if op not in ("self_test",):
-            self._log(L.EV_COMMAND, {"op": op, "args": args})
-        return Result(results.OK, value=value)
+
+    def _count_refusal(self, refusal):
+        """Counted by interlock ID, or by result code for input errors: never by text a
+        peer chose."""
+        reason = refusal.reason
+        key = reason if reason[:3] in ("IL-", "SM-") else results.NAMES.get(refusal.code, "?")
+        self.refusals[key] = self.refusals.get(key, 0) + 1
 
     def _contain(self, now, op, exc):
         self.monitor.latch("SM-CONTROLLER-FAULT")
         try:
             self.controller.fault(now, "SM-CONTROLLER-FAULT")
             self._log(L.EV_REFUSAL, {"op": op, "code": results.ERR_INTERNAL,
-                                     "why": "%s: %s" % (type(exc).__name__, exc)})
+                                     "why": ("%s: %s" % (type(exc).__name__, exc))[:80]})
         except PowerCut:
             raise
         except Exception:             # the controller itself is broken: the latch holds
@@ -162,7 +172,7 @@ class Pump:
 
     # -- commands ----------------------------------------------------------------------
     def start(self):
-        return self._run("start", {}, lambda now: self.controller.fire("start", now))
+        return self._run("start", {}, lambda now: self._start_therapy("start", now))
 
     def stop(self):
         return self._run("stop", {}, lambda now: self.controller.fire("stop", now))
@@ -171,7 +181,12 @@ class Pump:
         return self._run("suspend", {}, lambda now: self.controller.fire("suspend", now))
 
     def resume(self):
-        return self._run("resume", {}, lambda now: self.controller.fire("resume", now))
+        return self._run("resume", {}, lambda now: self._start_therapy("resume", now))
+
+    def _start_therapy(self, trigger, now):
+        state = self.controller.fire(trigger, now)
+        self.monitor.therapy_started()
+        return state
 
     def acknowledge(self):
         return self._run("acknowledge", {}, self.controller.acknowledge)
@@ -200,6 +215,8 @@ class Pump:
             _int("duration_ms", duration_ms, 0, MAX_EXTENDED_MS)
             if 0 < duration_ms < MIN_TEMP_MS:
                 raise Refused(results.ERR_RANGE, "extended bolus lasts at least 15 min")
+            if duration_ms and duration_ms < (mu // PULSE_MU) * EXTENDED_SPACING_MS:
+                raise Refused(results.ERR_RANGE, "extended bolus faster than the motor paces")
             pulses = self.controller.bolus(now, mu, duration_ms, cmd_id, issued_ms)
             if duration_ms:
                 self.monitor.declare_extended(mu // PULSE_MU, duration_ms, now)
@@ -210,6 +227,7 @@ class Pump:
         args = {"mu": mu, "duration_ms": duration_ms}
         if cmd_id is not None:
             args["cmd_id"] = cmd_id
+            args["issued_ms"] = issued_ms
         return self._run("bolus", args, action)
 
     def cancel_bolus(self):
@@ -239,6 +257,7 @@ class Pump:
             args["rate_mu_h"] = rate_mu_h
         if cmd_id is not None:
             args["cmd_id"] = cmd_id
+            args["issued_ms"] = issued_ms
         return self._run("temp_basal", args, action)
 
     def cancel_temp_basal(self):
@@ -264,7 +283,7 @@ class Pump:
                 raise Refused(results.ERR_TYPE, "limits must be a map")
             for name in values:
                 if name not in HARD_RANGES:
-                    raise Refused(results.ERR_RANGE, "unknown limit %r" % (name,))
+                    raise Refused(results.ERR_RANGE, "unknown limit")
                 low, high = HARD_RANGES[name][1:]
                 _int(name, values[name], low, high)
             self.controller.set_limits(now, values)

@@ -6,7 +6,6 @@ so replay from the oldest surviving sector always has a complete base.
 """
 
 from pump import audit_log as L
-from pump.controller import RECENT_IDS
 from pump.limits import Limits
 from pump.units import BASAL_SLOTS
 
@@ -18,10 +17,10 @@ def initial_state(limits):
     }
 
 
-def _remember(state, cmd_id):
-    if cmd_id is not None:
-        state["ids"].append(cmd_id)
-        del state["ids"][:-RECENT_IDS]
+def _remember(state, entry):
+    """``entry`` is [cmd_id, issued_ms]; the controller prunes by age after boot."""
+    if entry[0] is not None and entry not in state["ids"]:
+        state["ids"].append(list(entry))
 
 
 def rebuild(records, limits):
@@ -35,7 +34,7 @@ def rebuild(records, limits):
             state = {
                 "program": list(data["program"]), "program_set": data["program_set"],
                 "limits": list(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
-                "ids": list(data["ids"]), "last_bolus": data["last_bolus"],
+                "ids": [list(e) for e in data["ids"]], "last_bolus": data["last_bolus"],
                 "latched": data["latched"],
             }
         elif record.type == L.EV_COMMAND:
@@ -47,8 +46,7 @@ def rebuild(records, limits):
                 state["limits"] = Limits.from_list(state["limits"]).updated(
                     args["values"]).as_list()
             if "cmd_id" in args:
-                if args["cmd_id"] not in state["ids"]:
-                    _remember(state, args["cmd_id"])
+                _remember(state, [args["cmd_id"], args["issued_ms"]])
         elif record.type == L.EV_RESERVE:
             state["ledger"].extend([list(d) for d in data["d"]])
             if "id" in data:

@@ -37,7 +37,10 @@ class Result:
 class Refused(Exception):
     """Raised inside the pump to refuse a command; turned into a Result at the entry point."""
 
+    MAX_REASON = 80         # reasons go into the log and to the peer: never unbounded input
+
     def __init__(self, code, reason):
+        reason = reason[:self.MAX_REASON]
         super().__init__(reason)
         self.code = code
         self.reason = reason

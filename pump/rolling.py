@@ -40,6 +40,11 @@ class BucketWindow:
         return self.total
 
     def add(self, now, n=1):
+        """Count ``n`` pulses at tick ``now`` (which may be in the past when seeding after a
+        reboot: a tick older than the window is already expired and is not counted)."""
+        index = now // self.bucket_ms
+        if self.current is not None and index <= self.current - self.size:
+            return
         self._advance(now)
-        self.counts[(now // self.bucket_ms) % self.size] += n
+        self.counts[index % self.size] += n
         self.total += n

@@ -8,8 +8,10 @@ different code from the controller's reservation ledger.
 
 It latches safe-stop, cuts motor power and refuses every later pulse when:
 - a pulse would exceed its 1 h or 24 h envelope (SM-OVER-1H, SM-OVER-24H);
+- a therapy pulse comes while therapy is stopped: only the command path starts therapy
+  (start, resume), anyone may stop it (SM-NOT-DELIVERING);
 - a bolus pulse has no declared budget, or a declared bolus is above the maximum
-  (SM-BOLUS-BUDGET); a prime pulse has no prime budget (SM-PRIME-BUDGET);
+  (SM-BOLUS-BUDGET); a prime pulse has no live prime budget (SM-PRIME-BUDGET);
 - basal pulses come faster than its own basal computation allows (SM-BASAL-RATE);
 - pulses come faster than the motor pacing (SM-PULSE-RATE);
 - the encoder moves without or beyond a commanded pulse (SM-RUNAWAY);
@@ -43,6 +45,7 @@ class SafetyMonitor:
         self._bolus_budget = 0
         self._ext = None                      # [start, duration, total, delivered]
         self._prime_budget = 0
+        self._active = False                  # therapy started by the command path
         self._last_pulse = None
         self._encoder = motor.encoder()
         self.pulses = 0
@@ -95,6 +98,21 @@ class SafetyMonitor:
         self._bolus_budget = 0
         self._ext = None
 
+    def cancel_prime(self):
+        self._prime_budget = 0
+
+    def therapy_started(self):
+        """From the command path only, after a successful start or resume."""
+        self.sync()
+        self._basal_credit = 0               # as the controller, which restarts its accrual
+        self._active = True
+
+    def therapy_stopped(self):
+        """Suspend, stop, alarm or fault: no therapy pulse until therapy is started again."""
+        self._active = False
+        self.cancel_boluses()
+        self.clear_temp()
+
     def seed(self, tick, pulses):
         """Count pulses recorded before a reboot (from the verified log) in the envelopes."""
         self._window_1h.add(tick, pulses)
@@ -111,6 +129,7 @@ class SafetyMonitor:
         self._bolus_budget = 0
         self._ext = None
         self._prime_budget = 0
+        self._active = False
         self._encoder = self._motor.encoder()
         self._motor.set_enabled(True)
 
@@ -184,6 +203,8 @@ class SafetyMonitor:
         if self._last_pulse is not None and now - self._last_pulse < delivery.PULSE_INTERVAL_MS:
             return self._fail("SM-PULSE-RATE")
         if kind != delivery.PRIME:
+            if not self._active:
+                return self._fail("SM-NOT-DELIVERING")
             if self._window_1h.count(now) + 1 > self._limits.max_1h_mu // PULSE_MU:
                 return self._fail("SM-OVER-1H")
             if self._window_24h.count(now) + 1 > self._limits.max_24h_mu // PULSE_MU:

@@ -86,7 +86,10 @@ def test_rolling_hour_limit_on_monotonic_ticks_not_wall_clock():
     # Moving the wall clock a day ahead must not reopen the window.
     assert pump.set_wall_clock(hw.clock.wall_s() + 86400).ok
     assert pump.bolus(1500).reason == "IL-ROLLING-1H"
+    # The reservation (2 U, ending 160 s + 2 min slack after the bolus) counts for 1 h + 1 min.
     run_for(pump, hw, MS_PER_HOUR)
+    assert pump.bolus(1500).reason == "IL-ROLLING-1H"
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
     assert pump.bolus(1500).ok
 
 

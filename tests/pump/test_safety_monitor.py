@@ -20,7 +20,7 @@ def test_extra_basal_pulses_are_stopped_within_one_pulse():
     before = hw.motor.pulses
     engine = pump.controller.engine
     # fault: a basal pulse is "due" whenever the motor pacing allows one
-    engine.due = lambda now: delivery.BASAL if now >= engine.next_pulse_at else None
+    engine.due = lambda now, priming: delivery.BASAL if now >= engine.next_pulse_at else None
     start = hw.clock.ticks_ms()
     run_for(pump, hw, 10 * MS_PER_MINUTE)
     _latched(pump, hw, "SM-BASAL-RATE")
