@@ -338,3 +338,10 @@ class Pump:
 
     def log_head(self):
         return self.log.head()
+
+    def record_refusal(self, op, reason):
+        """Log a refusal decided outside the pump (protocol schema, role, PIN, session), so
+        every refusal lands in the one audit log."""
+        reason = str(reason)[:Refused.MAX_REASON]
+        self._count_refusal(Refused(results.ERR_GUARD, reason))
+        self._log(L.EV_REFUSAL, {"op": str(op)[:32], "code": None, "why": reason})

@@ -1,0 +1,198 @@
+"""Renders docs/protocol.md from the tables the code validates with (host or board).
+
+Everything in the document comes from ``protocol_schema``, ``roles`` and ``framing``, so a
+test can require the committed file to equal ``document()``. Regenerate with
+``python -m secure_channel.protocol_schema > docs/protocol.md``.
+"""
+
+from secure_channel import framing, protocol, roles
+from secure_channel import protocol_schema as S
+
+PROTECTION_OVERHEAD = 12      # OSCORE-style: 8-byte AES-CCM tag + ~4 bytes of header
+WIRE_BUDGET = 64
+
+
+def _extreme(field):
+    """A value of ``field`` whose encoding is as long as any the schema allows."""
+    if field.kind == S.UINT:
+        return field.high - field.high % field.step
+    if field.kind == S.INT:
+        return field.low if -1 - field.low > field.high else field.high
+    if field.kind == S.BOOL:
+        return True
+    if field.kind == S.TUPLE:
+        return [_extreme(item) for item in field.items]
+    raise ValueError("no fixed-size extreme for %s" % field.kind)
+
+
+def largest_telemetry():
+    """The longest telemetry response the schema permits: every field present, each at
+    its longest encoding, the largest id."""
+    message = S.BY_NAME["telemetry"]
+    fields = {}
+    for field in message.response:
+        fields[field.name] = _extreme(field)
+    return protocol.encode_response("telemetry", S.MAX_ID, fields)
+
+
+def wire_size(plaintext):
+    """Bytes on the serial line for a protected message: plaintext + protection + frame."""
+    return len(framing.encode_frame(bytes(len(plaintext) + PROTECTION_OVERHEAD)))
+
+
+def _range(field):
+    kind = field.kind
+    if kind in (S.UINT, S.INT):
+        text = "%d..%d" % (field.low, field.high)
+        if field.step > 1:
+            text += ", step %d" % field.step
+        return text
+    if kind in (S.BYTES, S.TEXT):
+        return "%d..%d bytes" % (field.low, field.high)
+    if kind == S.LIST:
+        return "%d..%d items" % (field.low, field.high)
+    if kind == S.LIMITS:
+        return "%d..%d entries, each in its hard range" % (field.low, field.high)
+    return ""
+
+
+def _type(field):
+    if field.kind == S.LIST:
+        return "array of %s" % _type(field.items)
+    if field.kind == S.TUPLE:
+        return "[" + ", ".join("%s %s" % (i.name, _type(i)) for i in field.items) + "]"
+    return field.kind
+
+
+def _item(field):
+    return " ".join(p for p in (field.name + ":", _range(field), field.doc) if p)
+
+
+def _doc(field):
+    parts = [field.doc] if field.doc else []
+    if field.kind == S.TUPLE:
+        parts += [_item(i) for i in field.items]
+    elif field.kind == S.LIST and field.items.kind == S.TUPLE:
+        parts += [_item(i) for i in field.items.items]
+    elif field.kind == S.LIST and field.items.kind != S.TUPLE:
+        parts.append("each %s" % _range(field.items))
+    if field.default is not None:
+        parts.append("default %r" % (field.default,))
+    return "; ".join(p.strip() for p in parts).replace("|", "/")
+
+
+def _fields_table(fields):
+    if not fields:
+        return ["(no fields)"]
+    lines = ["| key | name | type | range | required | meaning |",
+             "|---|---|---|---|---|---|"]
+    for f in fields:
+        lines.append("| %d | %s | %s | %s | %s | %s |" % (
+            f.key, f.name, _type(f), _range(f), "yes" if f.required else "no", _doc(f)))
+    return lines
+
+
+def _message_section(message):
+    lines = ["### %d `%s`" % (message.code, message.name), "", message.doc, ""]
+    if message.code != S.ERROR.code:
+        lines += ["Request:", ""] + _fields_table(message.request) + [""]
+    lines += ["Response:", ""] + _fields_table(message.response) + [""]
+    for group in message.one_of:
+        lines.append("Exactly one of: %s." % ", ".join(group))
+    for group in message.together:
+        lines.append("Together or not at all: %s." % ", ".join(group))
+    if message.one_of or message.together:
+        lines.append("")
+    return lines
+
+
+def _sorted_items(table):
+    return sorted(table.items(), key=lambda kv: kv[1])
+
+
+def document():
+    telemetry = largest_telemetry()
+    out = [
+        "# Pump protocol",
+        "",
+        "Generated from `secure_channel/protocol_schema.py`, `secure_channel/roles.py` and "
+        "`secure_channel/framing.py` by",
+        "`python -m secure_channel.protocol_schema > docs/protocol.md`; do not edit by hand.",
+        "",
+        "## Messages",
+        "",
+        "Every message is one deterministic CBOR map (RFC 8949 §4.2.1) with unsigned integer "
+        "keys: key %d is the message type, key %d the request id (0..%d), echoed in the "
+        "response; keys from %d are the fields below. A response has its request's type, or "
+        "type 0 (`error`). Decoding is strict: unknown keys, missing required fields, wrong "
+        "CBOR types (a boolean is never an integer, nor the reverse), values, lengths or "
+        "steps out of range, and messages over %d bytes are refused with a schema error "
+        "before anything reaches the pump." % (S.KEY_TYPE, S.KEY_ID, S.MAX_ID,
+                                               S.FIRST_FIELD_KEY, S.MAX_MESSAGE),
+        "",
+        "| type | name | what |",
+        "|---|---|---|",
+    ]
+    for message in S.MESSAGES:
+        out.append("| %d | %s | %s |" % (message.code, message.name, message.doc))
+    out += ["", "Order of checks for a request: schema, then the role's permission, then "
+            "remote-bolus confirmation, then the pump's own validation, state machine and "
+            "interlocks.", ""]
+    for message in S.MESSAGES:
+        out += _message_section(message)
+    out += ["## Error codes", "",
+            "Codes 1..6 are the pump's `Result` codes: a pump refusal passes through with "
+            "the pump's reason (an interlock ID or a message). The dispatcher uses 3 for "
+            "`image_chunk` outside update mode and 6 for an unreadable audit log or an "
+            "internal fault. Codes from 16 are the secure channel's.", "", "| code | name | meaning |", "|---|---|---|"]
+    for code in sorted(S.ERROR_NAMES):
+        meaning = "pump refusal (pump/results.py)" if code < 16 else ""
+        for c, _, doc in S.ERRORS:
+            if c == code:
+                meaning = doc
+        out.append("| %d | %s | %s |" % (code, S.ERROR_NAMES[code], meaning))
+    out += ["", "## Codes inside messages", "", "Therapy states:", "",
+            "| code | state |", "|---|---|"]
+    for name, code in _sorted_items(S.STATE_CODES):
+        out.append("| %d | %s |" % (code, name))
+    out += ["", "Alarm codes in `telemetry` (0: an ID not listed; `status` has it as text):",
+            "", "| code | ID |", "|---|---|"]
+    for name, code in _sorted_items(S.ALARM_CODES):
+        out.append("| %d | %s |" % (code, name))
+    out += ["", "Telemetry flags:", "", "| bit | meaning |", "|---|---|"]
+    for bit, meaning in S.FLAGS:
+        out.append("| %d | %s |" % (bit, meaning))
+    out += [
+        "", "## Telemetry size", "",
+        "The largest telemetry response the schema allows (every field present at its "
+        "longest encoding, id %d) is %d bytes of CBOR (budget %d). With %d bytes of record "
+        "protection (8-byte tag, ~4 bytes header) and the COBS+CRC frame it is %d bytes on "
+        "the wire (budget %d)." % (S.MAX_ID, len(telemetry), S.TELEMETRY_BUDGET,
+                                   PROTECTION_OVERHEAD, wire_size(telemetry), WIRE_BUDGET),
+        "", "## Roles and permissions", "",
+        "`allow`: passed to the pump (whose interlocks still apply); `deny`: refused with "
+        "`forbidden`; `confirm`: only when remote bolus is enabled (off by default), and "
+        "then only once the patient presses the pump's confirm button within the timeout "
+        "(the bolus response says `status` 1, awaiting; `confirm_status` tells the "
+        "outcome). Settings need the clinician role; on the device they also need the "
+        "clinician PIN (`pump/pin.py`, two factors).", "",
+    ]
+    out.append(roles.table_markdown().rstrip("\n"))
+    out += [
+        "", "## Audit", "",
+        "The dispatcher (`secure_channel/dispatch.py`) calls `audit(op, reason)` once for "
+        "every refusal it decides: schema errors, `forbidden`, `remote-bolus-off`, "
+        "confirmation busy, expired or cancelled, unavailable services and refused update "
+        "steps. `op` is the command name (`message` when the type was unreadable), `reason` "
+        "one line `<error-name>: <detail>`. It must append the refusal to the pump's audit "
+        "log. Refusals by the pump itself are logged by the pump and not passed again. "
+        "The PIN store (`pump/pin.py`) takes the same callable for PIN refusals, which "
+        "never carry the PIN.",
+        "", "## Framing", "",
+        "On a serial line each message is `0x00 || COBS(payload || CRC-16) || 0x00`, "
+        "CRC-16/CCITT-FALSE big-endian, payload at most %d bytes. Receivers resynchronise at "
+        "every zero byte and count dropped frames by reason: %s." % (
+            framing.MAX_PAYLOAD, ", ".join(framing.DROP_REASONS)),
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,371 @@
+"""The pump protocol's schema, declared once as data.
+
+``protocol`` validates every message against these tables, in both directions, and
+``protocol_doc`` renders docs/protocol.md from them (``python -m
+secure_channel.protocol_schema > docs/protocol.md``), so the document cannot drift from
+what the code accepts.
+
+A message is a CBOR map with small unsigned integer keys: key 0 is the message type, key 1
+the request id (0..65535, echoed by the response), keys 2.. the fields of that type. A
+response has the type of its request, or type 0 (``error``). Keys below 24 encode in one
+byte, which keeps the 5-minute telemetry response within its budget (``TELEMETRY_BUDGET``).
+All numbers are integers in the pump's units (mU, mU/h, ms, s, percent, mg/dL): never floats.
+"""
+
+from pump import results, therapy_table as T
+from pump.limits import HARD_RANGES
+from pump.units import BASAL_SLOTS, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU
+
+# Field kinds.
+UINT = "uint"          # unsigned int in [low, high] (and a multiple of ``step``)
+INT = "int"            # signed int in [low, high]
+BOOL = "bool"          # true/false only: 0 and 1 are not booleans, nor the reverse
+BYTES = "bytes"        # byte string, length in [low, high]
+TEXT = "text"          # UTF-8 text, encoded length in [low, high] bytes
+LIST = "list"          # array of ``items`` (one Field), length in [low, high]
+TUPLE = "tuple"        # array of exactly len(``items``) positional Fields
+LIMITS = "limits"      # map: limit name -> int inside that limit's hard range
+ANY = "any"            # any CBOR value (bounded by the decoder's depth and size limits)
+
+KEY_TYPE = 0
+KEY_ID = 1
+FIRST_FIELD_KEY = 2
+MAX_ID = 0xFFFF
+MAX_MESSAGE = 900              # plaintext bytes; the frame limit (1024) leaves room for OSCORE
+TELEMETRY_BUDGET = 40          # plaintext bytes of the largest possible telemetry response
+
+U32 = 0xFFFFFFFF
+U63 = (1 << 63) - 1
+WALL_MAX = 1 << 40
+
+
+class Field:
+    """One field: CBOR key, name, kind, bounds, whether required, and what it means."""
+
+    __slots__ = ("key", "name", "kind", "low", "high", "required", "doc", "items", "step",
+                 "default")
+
+    def __init__(self, key, name, kind, low=0, high=0, required=True, doc="", items=None,
+                 step=1, default=None):
+        self.key = key
+        self.name = name
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self.required = required
+        self.doc = doc
+        self.items = items
+        self.step = step
+        self.default = default
+
+
+class Message:
+    """One message type: its request fields, its response fields, and field constraints.
+
+    ``one_of``: groups of which exactly one field must be present; ``together``: groups
+    whose fields are all present or all absent. Both constrain request fields.
+    """
+
+    __slots__ = ("code", "name", "doc", "request", "response", "one_of", "together")
+
+    def __init__(self, code, name, doc, request=(), response=(), one_of=(), together=()):
+        self.code = code
+        self.name = name
+        self.doc = doc
+        self.request = request
+        self.response = response
+        self.one_of = one_of
+        self.together = together
+
+
+def _f(key, name, kind, low=0, high=0, doc="", **extra):
+    return Field(key, name, kind, low, high, doc=doc, **extra)
+
+
+def _opt(key, name, kind, low=0, high=0, doc="", **extra):
+    return Field(key, name, kind, low, high, required=False, doc=doc, **extra)
+
+
+# -- codes carried inside messages ------------------------------------------------------------
+
+# Therapy states (pump.therapy_table) as small ints.
+STATE_CODES = {
+    T.SELF_TEST: 0, T.STOPPED: 1, T.PRIMING: 2, T.DELIVERING: 3, T.SUSPENDED: 4,
+    T.ALARM: 5, T.SAFE_STOP: 6, T.UPDATE_PENDING: 7,
+}
+
+# Alarm and interlock IDs (pump.hazards) as small ints for the compact telemetry; 0 is an
+# ID this table does not know (the full ``status`` carries the ID as text).
+ALARM_CODES = {
+    "IL-OCCLUSION": 1, "IL-RESERVOIR-EMPTY": 2, "IL-BATTERY-CRITICAL": 3,
+    "IL-MOTOR-ENCODER": 4, "IL-WATCHDOG": 5, "IL-CLOCK-MONOTONIC": 6,
+    "IL-LOG-INTEGRITY": 7, "SM-CONTROLLER-FAULT": 8, "SM-RUNAWAY": 9, "SM-PULSE-RATE": 10,
+    "SM-BOLUS-BUDGET": 11, "SM-BASAL-RATE": 12, "SM-PRIME-BUDGET": 13, "SM-OVER-1H": 14,
+    "SM-OVER-24H": 15, "IL-RESERVOIR-LOW": 16, "IL-BATTERY-LOW": 17, "IL-BOLUS-MAX": 18,
+    "IL-BOLUS-INTERVAL": 19, "IL-IOB-MAX": 20, "IL-ROLLING-1H": 21, "IL-ROLLING-24H": 22,
+    "IL-TEMP-BASAL-MAX": 23, "IL-BASAL-MAX": 24, "IL-PRIME-MAX": 25, "IL-CMD-STALE": 26,
+    "IL-DUPLICATE-CMD": 27, "IL-BOLUS-OVERRUN": 28, "IL-CMD-RATE": 29, "SM-NOT-DELIVERING": 30,
+}
+ALARM_OTHER = 0
+
+# Telemetry ``flags`` bits.
+FLAG_TEMP_BASAL = 1
+FLAG_BOLUS = 2
+FLAG_RESERVOIR_LOW = 4
+FLAG_BATTERY_LOW = 8
+FLAGS = ((FLAG_TEMP_BASAL, "a temporary basal is running"),
+         (FLAG_BOLUS, "a bolus is being delivered"),
+         (FLAG_RESERVOIR_LOW, "warning IL-RESERVOIR-LOW is active"),
+         (FLAG_BATTERY_LOW, "warning IL-BATTERY-LOW is active"))
+
+# Bolus / confirm_status ``status`` values.
+BOLUS_STARTED = 0
+BOLUS_AWAITING = 1
+
+# -- error codes -------------------------------------------------------------------------------
+# 1..6: the pump's own Result codes, passed through with the pump's reason.
+MALFORMED = 16         # not CBOR, not a map, or a bad envelope (type, id)
+UNKNOWN_TYPE = 17      # no such message type (or a response type sent as a request)
+BAD_FIELD_TYPE = 18    # a field has the wrong CBOR type (bool vs int included)
+OUT_OF_RANGE = 19      # a field's value, length or step is outside its schema bounds
+MISSING_FIELD = 20     # a required field is absent
+UNKNOWN_FIELD = 21     # a key the message type does not define
+CONFLICT = 22          # fields that exclude each other, or must come together
+TOO_LARGE = 23         # the message exceeds MAX_MESSAGE bytes
+FORBIDDEN = 32         # the peer's role may not send this command (permission matrix)
+REMOTE_BOLUS_OFF = 33  # remote bolus is disabled on this pump (the default)
+CONFIRM_BUSY = 34      # another remote bolus is awaiting confirmation
+CONFIRM_EXPIRED = 35   # not confirmed on the pump within the timeout
+CONFIRM_CANCELLED = 36  # the awaiting bolus was cancelled before confirmation
+NO_PENDING = 37        # confirm_status for a request this peer has no outcome for
+UNAVAILABLE = 38       # the pump has no such service wired (CGM, log reader, updater)
+UPDATE_REFUSED = 39    # the update stager refused the step (reason says why)
+
+ERRORS = (
+    (MALFORMED, "malformed", "not CBOR, not a map, or a bad envelope (type, id)"),
+    (UNKNOWN_TYPE, "unknown-type", "no such request type"),
+    (BAD_FIELD_TYPE, "bad-field-type", "a field has the wrong CBOR type (bool is not int)"),
+    (OUT_OF_RANGE, "out-of-range", "a field's value, length or step is outside its bounds"),
+    (MISSING_FIELD, "missing-field", "a required field is absent"),
+    (UNKNOWN_FIELD, "unknown-field", "a key this message type does not define"),
+    (CONFLICT, "conflict", "fields that exclude each other, or must come together"),
+    (TOO_LARGE, "too-large", "message longer than %d bytes" % MAX_MESSAGE),
+    (FORBIDDEN, "forbidden", "the peer's role may not send this command"),
+    (REMOTE_BOLUS_OFF, "remote-bolus-off", "remote bolus is disabled (the default)"),
+    (CONFIRM_BUSY, "confirm-busy", "another remote bolus is awaiting confirmation"),
+    (CONFIRM_EXPIRED, "confirm-expired", "not confirmed on the pump within the timeout"),
+    (CONFIRM_CANCELLED, "confirm-cancelled", "cancelled while awaiting confirmation"),
+    (NO_PENDING, "no-pending", "no outcome for that request id and this peer"),
+    (UNAVAILABLE, "unavailable", "the service (CGM, log reader, updater) is not wired"),
+    (UPDATE_REFUSED, "update-refused", "the update stager refused the step"),
+)
+
+ERROR_NAMES = {}
+for _code in results.NAMES:
+    if _code != results.OK:
+        ERROR_NAMES[_code] = results.NAMES[_code]
+for _code, _name, _doc in ERRORS:
+    ERROR_NAMES[_code] = _name
+
+# -- reusable fields ---------------------------------------------------------------------------
+_MAX_BOLUS = HARD_RANGES["max_bolus_mu"][2]
+_MAX_BASAL = HARD_RANGES["max_basal_mu_h"][2]
+_MAX_TEMP_RATE = HARD_RANGES["max_temp_basal_mu_h"][2]
+_MAX_TEMP_PERCENT = HARD_RANGES["max_temp_percent"][2]
+_MAX_TEMP_MS = HARD_RANGES["max_temp_duration_ms"][2]
+_MIN_TEMP_MS = 15 * MS_PER_MINUTE
+_MAX_EXTENDED_MS = 8 * MS_PER_HOUR
+_MAX_LIMITS = len(HARD_RANGES)
+
+
+def _cmd_id(key):
+    return _opt(key, "cmd_id", BYTES, 1, 16,
+                "client's id of this command; the pump refuses a repeat (IL-DUPLICATE-CMD)")
+
+
+def _issued(key):
+    return _opt(key, "issued_ms", UINT, 0, U63,
+                "pump tick (from time_sync) the command was issued at; stale ones are "
+                "refused (IL-CMD-STALE)")
+
+
+def _from_seq(key):
+    return _opt(key, "from_seq", UINT, 0, U32, "first log sequence number wanted",
+                default=0)
+
+
+def _next_seq(key):
+    return _f(key, "next_seq", UINT, 0, U32, "from_seq for the next page (head + 1: done)")
+
+
+_GLUCOSE = _f(0, "mg_dl", UINT, 20, 600, "sensor glucose, mg/dL")
+_TREND = _f(1, "trend", INT, -3, 3, "rate of change: -3 falling > 3 mg/dL/min .. "
+            "0 steady .. 3 rising > 3 mg/dL/min")
+
+# -- the messages ----------------------------------------------------------------------------
+
+ERROR = Message(
+    0, "error", "The response to any refused request (schema, role, pump or service).",
+    response=(
+        _f(2, "code", UINT, 1, 255, "error code (table below)"),
+        _opt(3, "reason", TEXT, 0, 64, "one line: the pump's reason or interlock ID"),
+        _opt(4, "ref_type", UINT, 0, 255, "type of the refused request, when known"),
+    ))
+
+MESSAGES = (
+    ERROR,
+    Message(1, "status", "Full pump status.", response=(
+        _f(2, "state", UINT, 0, 7, "therapy state code (table below)"),
+        _opt(3, "alarm", TEXT, 1, 32, "active alarm or safe-stop ID"),
+        _opt(4, "warnings", LIST, 1, 8, "active warnings",
+             items=_f(0, "warning", TEXT, 1, 32)),
+        _f(5, "iob_mu", UINT, 0, U32, "insulin on board, mU"),
+        _f(6, "reservoir_mu", UINT, 0, U32, "insulin left in the reservoir, mU"),
+        _f(7, "battery_percent", UINT, 0, 100, "battery charge, %"),
+        _f(8, "basal_mu_h", UINT, 0, U32, "basal rate being delivered now, mU/h"),
+        _f(9, "bolus_left_mu", UINT, 0, U32, "bolus insulin still to deliver, mU"),
+        _f(10, "temp_basal", BOOL, doc="a temporary basal is running"),
+        _f(11, "log_seq", UINT, 0, U32, "sequence number of the audit log's head"),
+        _f(12, "remote_bolus", BOOL, doc="remote bolus is enabled"),
+        _f(13, "awaiting", BOOL, doc="a remote bolus awaits confirmation on the pump"),
+    )),
+    Message(2, "telemetry", "The compact 5-minute telemetry: latest CGM reading and pump "
+            "status. Sized for one 64-byte serial frame.", response=(
+                _opt(2, "cgm", TUPLE, doc="latest reading, if any", items=(
+                    _GLUCOSE, _TREND,
+                    _f(2, "age_s", UINT, 0, 0xFFFF, "age of the reading, s"))),
+                _f(3, "state", UINT, 0, 7, "therapy state code"),
+                _opt(4, "alarm", UINT, 0, 255, "active alarm code (0: see status)"),
+                _opt(5, "flags", UINT, 1, 15, "bit set (table below); absent: none"),
+                _f(6, "iob_mu", UINT, 0, 0xFFFF, "insulin on board, mU (saturates)"),
+                _f(7, "reservoir_pulses", UINT, 0, 0xFFFF,
+                   "insulin left, in %d mU pulses (saturates)" % PULSE_MU),
+                _f(8, "battery_percent", UINT, 0, 100, "battery charge, %"),
+                _f(9, "basal_mu_h", UINT, 0, 0xFFFF, "basal rate now, mU/h (saturates)"),
+            )),
+    Message(3, "cgm_history", "Recent CGM readings, newest first.", request=(
+        _opt(2, "count", UINT, 1, 24, "readings wanted", default=12),
+    ), response=(
+        _f(2, "readings", LIST, 0, 24, "newest first", items=_f(
+            0, "reading", TUPLE, items=(
+                _GLUCOSE, _TREND, _f(2, "age_s", UINT, 0, U32, "age of the reading, s")))),
+    )),
+    Message(4, "delivery_records", "Insulin reservations and refunds from the audit log.",
+            request=(
+                _from_seq(2),
+                _opt(3, "count", UINT, 1, 16, "records wanted", default=8),
+            ), response=(
+                _f(2, "records", LIST, 0, 16, "oldest first", items=_f(
+                    0, "record", TUPLE, items=(
+                        _f(0, "seq", UINT, 0, U32, "log sequence number"),
+                        _f(1, "wall_s", UINT, 0, WALL_MAX, "pump wall clock, s"),
+                        _f(2, "mu", INT, -(1 << 31), (1 << 31) - 1,
+                           "reserved (> 0) or refunded (< 0), mU"),
+                        _f(3, "bolus", BOOL, doc="a bolus, not basal")))),
+                _next_seq(3),
+            )),
+    Message(5, "alarms", "Alarm, safe-stop and warning events from the audit log.", request=(
+        _from_seq(2),
+        _opt(3, "count", UINT, 1, 16, "events wanted", default=8),
+    ), response=(
+        _f(2, "events", LIST, 0, 16, "oldest first", items=_f(0, "event", TUPLE, items=(
+            _f(0, "seq", UINT, 0, U32, "log sequence number"),
+            _f(1, "wall_s", UINT, 0, WALL_MAX, "pump wall clock, s"),
+            _f(2, "id", TEXT, 1, 32, "alarm, safe-stop or warning ID"),
+            _f(3, "active", BOOL, doc="raised (true) or acknowledged (false)")))),
+        _next_seq(3),
+    )),
+    Message(6, "bolus", "Remote bolus: off by default; when enabled it waits for "
+            "confirmation on the pump's button (see confirm_status).", request=(
+                _f(2, "mu", UINT, PULSE_MU, _MAX_BOLUS, "dose, mU", step=PULSE_MU),
+                _opt(3, "duration_ms", UINT, 0, _MAX_EXTENDED_MS,
+                     "extended bolus over this time (0 or absent: normal; else >= 15 min)",
+                     default=0),
+                _cmd_id(4), _issued(5),
+            ), response=(
+                _f(2, "status", UINT, 0, 1, "0 started, 1 awaiting confirmation"),
+                _opt(3, "mu", UINT, 0, _MAX_BOLUS, "dose accepted, mU (when started)"),
+            ), together=(("cmd_id", "issued_ms"),)),
+    Message(7, "cancel_bolus", "Stop a running bolus, or drop one awaiting confirmation.",
+            response=(
+                _f(2, "cancelled_mu", UINT, 0, U32, "insulin not delivered, mU"),
+            )),
+    Message(8, "temp_basal", "Temporary basal: a percentage of the program or a rate.",
+            request=(
+                _f(2, "duration_ms", UINT, _MIN_TEMP_MS, _MAX_TEMP_MS, "duration, ms"),
+                _opt(3, "percent", UINT, 0, _MAX_TEMP_PERCENT, "percent of the program"),
+                _opt(4, "rate_mu_h", UINT, 0, _MAX_TEMP_RATE, "absolute rate, mU/h"),
+                _cmd_id(5), _issued(6),
+            ), one_of=(("percent", "rate_mu_h"),), together=(("cmd_id", "issued_ms"),)),
+    Message(9, "cancel_temp_basal", "End a temporary basal."),
+    Message(10, "suspend", "Suspend delivery."),
+    Message(11, "resume", "Resume delivery after a suspend."),
+    Message(12, "set_basal_program", "Replace the basal program (a clinician setting).",
+            request=(
+                _f(2, "rates", LIST, BASAL_SLOTS, BASAL_SLOTS,
+                   "%d half-hour rates from midnight" % BASAL_SLOTS,
+                   items=_f(0, "rate_mu_h", UINT, 0, _MAX_BASAL, "mU/h")),
+            )),
+    Message(13, "set_limits", "Change therapy limits (a clinician setting); each inside "
+            "its hard range (docs/hazards.md).", request=(
+                _f(2, "values", LIMITS, 1, _MAX_LIMITS, "limit name -> value"),
+            )),
+    Message(14, "time_sync", "Set the pump's wall clock; returns its monotonic tick, "
+            "which issued_ms refers to.", request=(
+                _f(2, "wall_s", UINT, 0, WALL_MAX, "UTC seconds since 1970"),
+            ), response=(
+                _f(2, "ticks_ms", UINT, 0, U63, "pump monotonic tick, ms"),
+            )),
+    Message(15, "read_log", "Audit-log records. A record too large for one message has "
+            "its data sent as null.", request=(
+                _from_seq(2),
+                _opt(3, "count", UINT, 1, 32, "records wanted", default=8),
+            ), response=(
+                _f(2, "head_seq", UINT, 0, U32, "sequence number of the log's head"),
+                _f(3, "records", LIST, 0, 32, "oldest first", items=_f(
+                    0, "record", TUPLE, items=(
+                        _f(0, "seq", UINT, 0, U32, "sequence number"),
+                        _f(1, "tick_ms", UINT, 0, U63, "monotonic tick, ms"),
+                        _f(2, "wall_s", UINT, 0, WALL_MAX, "wall clock, s"),
+                        _f(3, "type", UINT, 0, 255, "record type (pump.audit_log EV_*)"),
+                        _f(4, "data", ANY, doc="record data as logged")))),
+                _next_seq(4),
+            )),
+    Message(16, "begin_update", "Enter update mode (pump stopped) and erase room for an "
+            "image of `size` bytes.", request=(
+                _f(2, "size", UINT, 1, 1 << 24, "image size, bytes"),
+            )),
+    Message(17, "image_chunk", "The next piece of the image, in order. After the last one "
+            "the image is checked and staged for a test boot.", request=(
+                _f(2, "offset", UINT, 0, 1 << 24, "offset of this chunk in the image"),
+                _f(3, "data", BYTES, 1, 512, "image bytes"),
+            ), response=(
+                _f(2, "received", UINT, 0, 1 << 24, "bytes received so far"),
+                _f(3, "staged", BOOL, doc="the whole image is in flash, staged for test boot"),
+            )),
+    Message(18, "confirm_update", "Confirm the running (test-booted) image so it stays."),
+    Message(19, "cancel_update", "Leave update mode without staging."),
+    Message(20, "confirm_status", "Outcome of a remote bolus that awaited confirmation: "
+            "awaiting, started, or an error (expired, cancelled, the pump's refusal).",
+            request=(
+                _f(2, "ref", UINT, 0, MAX_ID, "id of the bolus request"),
+            ), response=(
+                _f(2, "status", UINT, 0, 1, "0 started, 1 still awaiting confirmation"),
+                _opt(3, "mu", UINT, 0, _MAX_BOLUS, "dose accepted, mU (when started)"),
+            )),
+    Message(21, "service_reset", "Clear a latched safe-stop (service only); the pump "
+            "re-runs its self-test."),
+)
+
+BY_CODE = {}
+BY_NAME = {}
+for _message in MESSAGES:
+    BY_CODE[_message.code] = _message
+    BY_NAME[_message.name] = _message
+
+COMMANDS = tuple(m.name for m in MESSAGES if m.code != ERROR.code)
+
+
+if __name__ == "__main__":
+    from secure_channel.protocol_doc import document
+    print(document(), end="")
