@@ -37,7 +37,7 @@ bench: setup
 	$(PY) tools/bench/run.py
 
 diagram: $(VENV)/.installed
-	$(PY) -m pump.diagram > docs/therapy-state-machine.md
+	$(PY) -m pump.transitions_diagram > docs/therapy-state-machine.md
 	$(PY) -m pump.hazards > docs/hazards.md
 	$(PY) -m secure_channel.protocol_schema > docs/protocol.md
 

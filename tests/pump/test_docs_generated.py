@@ -2,7 +2,7 @@
 
 import pathlib
 
-from pump import diagram, hazards
+from pump import hazards, transitions_diagram as diagram
 
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 

@@ -1,6 +1,6 @@
 """Render the therapy state machine diagram (mermaid) from the table, via ``transitions``.
 
-``python -m pump.diagram > docs/therapy-state-machine.md`` regenerates the document; a test
+``python -m pump.transitions_diagram > docs/therapy-state-machine.md`` regenerates the document; a test
 checks the committed file matches, so the diagram is never drawn by hand.
 """
 
@@ -27,7 +27,7 @@ def mermaid():
 def document():
     return (
         "# Therapy state machine\n\n"
-        "Generated from `pump/therapy_table.py` by `make diagram` (`python -m pump.diagram`);"
+        "Generated from `pump/therapy_table.py` by `make diagram` (`python -m pump.transitions_diagram`);"
         " do not edit by hand.\nGuards are shown in brackets.\n\n"
         "```mermaid\n" + mermaid().strip() + "\n```\n"
     )
