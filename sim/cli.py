@@ -42,4 +42,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, not this __main__ copy: command modules raise
+    # sim.cli.CliError, which must be the class main() catches.
+    from sim.cli import main as cli_main
+    sys.exit(cli_main())

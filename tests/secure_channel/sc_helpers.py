@@ -43,6 +43,15 @@ def handshake(ini, rsp, store=STORE, ead_1=(), ead_2=(), ead_3=()):
     return m1, m2, m3
 
 
+_kids = [0]
+
+
+def _next_kid():
+    """Distinct 1-byte kids: random ones collided between the two sides 1 time in 256."""
+    _kids[0] = (_kids[0] + 1) % 256
+    return bytes([_kids[0]])
+
+
 def p256_pair(rng=os_rng):
     """A fresh static P-256 key and its CCS credential (kid 1 byte)."""
     from secure_channel import cbor, crypto
@@ -51,7 +60,7 @@ def p256_pair(rng=os_rng):
         if crypto.p256_valid_private(private):
             break
     public = crypto.p256_public(private)
-    kid = rng(1)
+    kid = _next_kid()
     ccs = cbor.encode({2: "test", 8: {1: {1: 2, 2: kid, -1: 1, -2: public[:32],
                                            -3: public[32:]}}})
     return private, credentials.ccs(ccs)
@@ -62,7 +71,7 @@ def okp_pair(curve, rng=os_rng):
     from secure_channel import cbor, crypto
     private = rng(32)
     public = crypto.x25519_public(private) if curve == 4 else crypto.ed25519_public(private)
-    ccs = cbor.encode({2: "test", 8: {1: {1: 1, 2: rng(1), -1: curve, -2: public}}})
+    ccs = cbor.encode({2: "test", 8: {1: {1: 1, 2: _next_kid(), -1: curve, -2: public}}})
     return private, credentials.ccs(ccs)
 
 

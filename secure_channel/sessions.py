@@ -1,0 +1,503 @@
+"""The pump's session manager: several authenticated sessions over one link, sans-IO.
+
+Frames in, frames out; no clock, no port, no thread. For every payload (``receive``) or
+chunk of raw bytes (``feed``, which deframes) it returns what to send back:
+
+- ``EDHOC_1`` starts a handshake: the pump is the EDHOC Responder (method 3, suite 2,
+  credentials by kid), picks a fresh C_R unique among its handshakes and sessions, and
+  answers ``EDHOC_2``.
+- ``EDHOC_3`` finishes it: the credential named in message_3 is looked up in the pump's
+  ``trust.TrustList``; only a trusted credential can verify, and its trust entry gives the
+  session its role. The session is keyed by C_R (the OSCORE kid of the peer's requests)
+  and replaces any earlier session of the same peer: one session per peer.
+- ``REQUEST`` is unprotected with that session's OSCORE context (its own replay window
+  and budgets), handed to the dispatcher with the session's role (never a role from the
+  message), and the answer protected into a ``RESPONSE``.
+
+A gateway relaying a clinician's session is, to the pump, just another peer on the link
+with its own C_R and keys; the gateway routes on connection identifiers and holds no key
+of that session, so it can neither read nor forge it.
+
+Refusals. Every refused frame is dropped, counted by stable name and written to the audit
+log through ``refusal_log.RefusalLog`` (``counts``), and leaves every session as it was.
+Where the pump can address the sender it answers with an EDHOC error (``ERROR_I`` /
+``ERROR_R``) or a notice (``NOTICE_I`` / ``NOTICE_R``: code and retry-after).
+
+Back-off (``backoff.Backoff``, monotonic ticks). Failed OSCORE verifications (forged or
+corrupted requests) count against their session; replayed and reordered ones are refused
+by the replay window before any AEAD and cost nothing, so they are counted and logged but
+start no back-off. Failed and abandoned handshakes count against the pump as a whole
+(``global_backoff``) and, when message_3 named a trusted kid, against that peer. From its
+policy's threshold on, each subject is blocked with a delay that doubles per further
+failure; a blocked subject is refused before any AEAD or curve operation, so an attack
+burst costs the pump little and its main loop keeps therapy on time. A blocked session
+or peer never blocks another one; the global back-off stops new handshakes only.
+
+Key update. Requests may carry a control message instead of a pump-protocol map: the
+CBOR array ``[1, nonce (8 bytes)]`` asks for a key update (EDHOC_KeyUpdate, RFC 9528
+Appendix H). The pump answers ``[1, context (16 bytes)]`` = nonce || its own nonce under
+the old keys and switches to ``edhoc_oscore.key_update(session, context)``; it keeps the
+old context until the first request verifies under the new one, and answers a repeated
+update request (the peer missed the answer) with the same context. A context whose time
+budget (``max_age_ms``) is used up ends its session: the peer gets a notice and runs a
+new handshake.
+"""
+
+from bootloader.flash import PowerCut
+from secure_channel import cbor, credentials, crypto, edhoc, edhoc_oscore, framing, oscore
+from secure_channel import edhoc_messages as msgs
+from secure_channel import session_wire as W
+from secure_channel.backoff import Backoff, Policy
+from secure_channel.errors import (
+    EDHOC_CREDENTIAL, EDHOC_MALFORMED, EDHOC_PEER, EDHOC_VERIFY, RECORD_AUTH,
+    RECORD_KEY_UPDATE, RECORD_MALFORMED, EdhocError, EdhocPeerError, RecordError,
+)
+from secure_channel.refusal_log import RefusalLog
+
+MAX_SESSIONS = 6
+MAX_HANDSHAKES = 3
+HANDSHAKE_TIMEOUT_MS = 10000
+REPLAY_WINDOW = 1                  # in order only: see docs/sessions.md
+MAX_AGE_MS = 12 * 3600 * 1000      # time budget of one set of session keys
+KEY_UPDATE = 1                     # control message label
+NONCE_LENGTH = 8
+
+SESSION_POLICY = Policy(threshold=3, base_ms=1000, max_ms=60000, forget_ms=600000)
+PEER_POLICY = Policy(threshold=3, base_ms=2000, max_ms=300000, forget_ms=1800000)
+GLOBAL_POLICY = Policy(threshold=6, base_ms=1000, max_ms=300000, forget_ms=1800000)
+
+_RECORD_FAILURES = (RECORD_AUTH,)  # a replay is refused before any AEAD: no back-off
+_HANDSHAKE_FAILURES = (EDHOC_VERIFY, EDHOC_CREDENTIAL, EDHOC_MALFORMED)
+# The 48 one-byte connection identifiers with a one-byte CBOR encoding (ints -24..23).
+_IDENTIFIERS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
+
+
+def _hex(data):
+    return "".join("%02x" % b for b in data) if data else "''"
+
+
+class Handshake:
+    """A handshake waiting for message_3."""
+
+    __slots__ = ("responder", "c_i", "c_r", "started")
+
+    def __init__(self, responder, c_i, c_r, started):
+        self.responder = responder
+        self.c_i = c_i
+        self.c_r = c_r
+        self.started = started
+
+
+class Session:
+    """An established session: peer, role, keys and its own back-off."""
+
+    __slots__ = ("cid", "c_i", "kid", "role", "edhoc", "context", "previous",
+                 "update_context", "backoff", "created", "last_used", "requests",
+                 "key_updates")
+
+    def __init__(self, cid, c_i, kid, role, session, context, now, policy):
+        self.cid = cid                  # C_R: the pump's Recipient ID, the peer's kid
+        self.c_i = c_i
+        self.kid = kid                  # the peer credential's kid (trust-list key)
+        self.role = role                # from the trust list entry, nothing else
+        self.edhoc = session
+        self.context = context
+        self.previous = None            # the old context while a key update is pending
+        self.update_context = None
+        self.backoff = Backoff(policy)
+        self.created = now
+        self.last_used = now
+        self.requests = 0
+        self.key_updates = 0
+
+
+class SessionManager:
+    """Pump side of every peer session on one link (see the module docstring).
+
+    ``credential``/``private_key``: the pump's CCS and static P-256 DH key.
+    ``trust``: a ``trust.TrustList``. ``dispatcher``: has ``handle(data, role, now)``.
+    ``rng``: the HAL RNG. ``audit``: ``audit(op, reason)``, by default the dispatcher's.
+    """
+
+    def __init__(self, credential, private_key, trust, dispatcher, rng, audit=None,
+                 methods=(3,), suites=(2,), max_sessions=MAX_SESSIONS,
+                 max_handshakes=MAX_HANDSHAKES, handshake_timeout_ms=HANDSHAKE_TIMEOUT_MS,
+                 replay_window=REPLAY_WINDOW, max_age_ms=MAX_AGE_MS,
+                 session_policy=SESSION_POLICY, peer_policy=PEER_POLICY,
+                 global_policy=GLOBAL_POLICY, audit_budget=None, audit_window_ms=None,
+                 max_payload=framing.MAX_PAYLOAD):
+        if audit is None:
+            audit = getattr(dispatcher, "audit", None)
+        if not callable(getattr(dispatcher, "handle", None)):
+            raise ValueError("dispatcher must have handle(data, role, now)")
+        if not callable(rng):
+            raise ValueError("rng must be callable")
+        if not isinstance(credential, credentials.Credential) or \
+                not isinstance(private_key, (bytes, bytearray)) or len(private_key) != 32:
+            raise ValueError("the pump's credential and a 32-byte private key are needed")
+        if not callable(getattr(trust, "lookup", None)):
+            raise ValueError("trust must be a trust.TrustList")
+        self.credential = credential
+        self._private = private_key
+        self.trust = trust
+        self.dispatcher = dispatcher
+        self.rng = rng
+        self.methods = tuple(methods)
+        self.suites = tuple(suites)
+        self.max_sessions = max_sessions
+        self.max_handshakes = max_handshakes
+        self.handshake_timeout_ms = handshake_timeout_ms
+        self.replay_window = replay_window
+        self.max_age_ms = max_age_ms
+        self.session_policy = session_policy
+        self.peer_policy = peer_policy
+        log_args = {}
+        if audit_budget is not None:
+            log_args["budget"] = audit_budget
+        if audit_window_ms is not None:
+            log_args["window_ms"] = audit_window_ms
+        self.log = RefusalLog(audit, **log_args)
+        self.global_backoff = Backoff(global_policy)
+        self.peer_backoff = {}          # kid -> Backoff (trusted kids only: bounded)
+        self.handshakes = {}            # C_R -> Handshake
+        self.sessions = {}              # C_R -> Session
+        self.deframer = framing.Deframer(max_payload)
+        self.max_payload = max_payload
+        self.stats = {"frames": 0, "handshakes": 0, "established": 0, "requests": 0,
+                      "responses": 0, "key_updates": 0, "replaced": 0, "evicted": 0,
+                      "expired": 0, "ended": 0, "faults": 0}
+
+    # -- counters ------------------------------------------------------------------------
+    @property
+    def counts(self):
+        """Refusals by stable name, ever."""
+        return self.log.counts
+
+    def _refuse(self, op, code, detail, now):
+        self.log.refuse(op, code, detail, now)
+
+    def session_of(self, kid):
+        """The session of the peer whose credential has ``kid``, or None."""
+        for cid in self.sessions:
+            if self.sessions[cid].kid == kid:
+                return self.sessions[cid]
+        return None
+
+    # -- entry points --------------------------------------------------------------------
+    def feed(self, chunk, now):
+        """Raw bytes from the link in; the framed bytes to write back out."""
+        dropped = self.deframer.dropped
+        before = [dropped[reason] for reason in framing.DROP_REASONS]
+        payloads = self.deframer.feed(chunk)
+        for index, reason in enumerate(framing.DROP_REASONS):
+            for _ in range(dropped[reason] - before[index]):
+                self._refuse("frame", "FRAME-" + reason.upper().replace("_", "-"),
+                             "frame dropped by the deframer", now)
+        out = []
+        for payload in payloads:
+            for reply in self.receive(payload, now):
+                out.append(framing.encode_frame(reply, self.max_payload))
+        return b"".join(out)
+
+    def receive(self, payload, now):
+        """One frame payload in; the list of payloads to send back (often one, or none)."""
+        self.stats["frames"] += 1
+        try:
+            try:
+                envelope = W.decode(payload)
+            except W.WireError as exc:
+                self._refuse("frame", W.SESSION_MALFORMED, str(exc), now)
+                return []
+            kind = envelope.kind
+            if kind == W.EDHOC_1:
+                return self._message_1(envelope.body, now)
+            if kind == W.EDHOC_3:
+                return self._message_3(envelope.cid, envelope.body, now)
+            if kind == W.REQUEST:
+                return self._request(envelope.body, now)
+            self._refuse("frame", W.SESSION_MALFORMED,
+                         "%s may not be sent to the pump" % W.KIND_NAMES[kind], now)
+            return []
+        except PowerCut:
+            raise
+        except Exception as exc:        # a bug here must not take the pump down; 0 in tests
+            self.stats["faults"] += 1
+            self._refuse("session", W.SESSION_FAULT, "contained %s" % type(exc).__name__,
+                         now)
+            return []
+
+    def tick(self, now):
+        """Expire abandoned handshakes, end the audit window, forget idle back-offs."""
+        self._expire_handshakes(now)
+        self.log.flush(now)
+        for kid in list(self.peer_backoff):
+            if self.peer_backoff[kid].idle(now):
+                del self.peer_backoff[kid]
+
+    # -- handshakes ----------------------------------------------------------------------
+    def _expire_handshakes(self, now):
+        for c_r in list(self.handshakes):
+            handshake = self.handshakes[c_r]
+            if now - handshake.started >= self.handshake_timeout_ms:
+                del self.handshakes[c_r]
+                self.stats["expired"] += 1
+                self.global_backoff.failure(now)
+                self._refuse("edhoc", W.SESSION_TIMEOUT, "handshake C_R %s abandoned"
+                             % _hex(c_r), now)
+
+    def _new_cid(self, c_i):
+        start = crypto.random_bytes(self.rng, 1)[0] % len(_IDENTIFIERS)
+        for offset in range(len(_IDENTIFIERS)):
+            candidate = _IDENTIFIERS[(start + offset) % len(_IDENTIFIERS)]
+            if candidate != c_i and candidate not in self.handshakes \
+                    and candidate not in self.sessions:
+                return candidate
+        return None
+
+    def _notice(self, kind, cid, code, retry_ms=0, piv=None):
+        return W.encode(kind, W.encode_notice(code, retry_ms, piv), cid)
+
+    def _message_1(self, body, now):
+        try:
+            c_i = msgs.decode_message_1(body)[3]
+        except ValueError as exc:
+            self._refuse("edhoc", EDHOC_MALFORMED, "message_1: %s" % _detail(exc), now)
+            return []
+        wait = self.global_backoff.remaining(now)
+        if wait:
+            self._refuse("edhoc", W.SESSION_BACKOFF, "handshakes paused for %d ms" % wait,
+                         now)
+            return [self._notice(W.NOTICE_I, c_i, W.SESSION_BACKOFF, wait)]
+        self._expire_handshakes(now)
+        c_r = self._new_cid(c_i) if len(self.handshakes) < self.max_handshakes else None
+        if c_r is None:
+            oldest = now
+            for key in self.handshakes:
+                oldest = min(oldest, self.handshakes[key].started)
+            wait = max(0, oldest + self.handshake_timeout_ms - now)
+            self._refuse("edhoc", W.SESSION_BUSY, "%d handshakes in progress"
+                         % len(self.handshakes), now)
+            return [self._notice(W.NOTICE_I, c_i, W.SESSION_BUSY, wait)]
+        try:
+            responder = edhoc.Responder(self.credential, self._private, self.rng,
+                                        methods=self.methods, suites=self.suites, c_r=c_r)
+            responder.receive_message_1(body)
+            message_2 = responder.message_2()
+        except EdhocError as exc:
+            self._refuse("edhoc", exc.code, "message_1 from C_I %s refused" % _hex(c_i), now)
+            if exc.code == EDHOC_VERIFY:
+                self.global_backoff.failure(now)
+            if exc.peer_message:
+                return [W.encode(W.ERROR_I, exc.peer_message, c_i)]
+            return []
+        self.handshakes[c_r] = Handshake(responder, c_i, c_r, now)
+        self.stats["handshakes"] += 1
+        return [W.encode(W.EDHOC_2, message_2, c_i)]
+
+    def _message_3(self, c_r, body, now):
+        self._expire_handshakes(now)
+        handshake = self.handshakes.pop(c_r, None)     # one message_3 per handshake
+        if handshake is None:
+            self._refuse("edhoc", W.SESSION_UNKNOWN, "message_3 for no handshake (C_R %s)"
+                         % _hex(c_r), now)
+            return [self._notice(W.NOTICE_R, c_r, W.SESSION_UNKNOWN)]
+        responder = handshake.responder
+        try:
+            received = responder.receive_message_3(body)
+        except EdhocPeerError as exc:
+            self._refuse("edhoc", EDHOC_PEER, "peer aborted handshake C_R %s (error %d)"
+                         % (_hex(c_r), exc.err_code), now)
+            return []
+        except EdhocError as exc:
+            return self._handshake_failed(c_r, exc, None, now)
+        entry = self.trust.lookup(received.id_cred, received.credential)
+        if entry is not None:
+            peer = self.peer_backoff.get(entry.kid)
+            wait = peer.remaining(now) if peer is not None else 0
+            if wait:
+                self._refuse("edhoc", W.SESSION_BACKOFF, "peer %s kid %s paused for %d ms"
+                             % (entry.role, _hex(entry.kid), wait), now)
+                return [self._notice(W.NOTICE_R, c_r, W.SESSION_BACKOFF, wait)]
+        try:
+            responder.verify_message_3(entry.credential if entry is not None else None)
+        except EdhocError as exc:
+            return self._handshake_failed(c_r, exc, entry, now, received.id_cred)
+        if entry is not None and entry.kid in self.peer_backoff:
+            del self.peer_backoff[entry.kid]
+        self._establish(handshake, entry, now)
+        return []
+
+    def _handshake_failed(self, c_r, exc, entry, now, id_cred=None):
+        if entry is not None:
+            who = "%s kid %s" % (entry.role, _hex(entry.kid))
+        else:
+            kid = id_cred.get(4) if isinstance(id_cred, dict) else None
+            who = "untrusted kid %s" % _hex(kid[:7]) if isinstance(kid, bytes) else "unknown peer"
+        self._refuse("edhoc", exc.code, "message_3 on C_R %s from %s refused"
+                     % (_hex(c_r), who), now)
+        if exc.code in _HANDSHAKE_FAILURES:
+            self.global_backoff.failure(now)
+            if entry is not None:
+                peer = self.peer_backoff.get(entry.kid)
+                if peer is None:
+                    peer = self.peer_backoff[entry.kid] = Backoff(self.peer_policy)
+                peer.failure(now)
+        if exc.peer_message:
+            return [W.encode(W.ERROR_R, exc.peer_message, c_r)]
+        return []
+
+    def _establish(self, handshake, entry, now):
+        for cid in list(self.sessions):
+            if self.sessions[cid].kid == entry.kid:        # one session per peer
+                del self.sessions[cid]
+                self.stats["replaced"] += 1
+        if len(self.sessions) >= self.max_sessions:
+            victim = None
+            for cid in sorted(self.sessions):
+                if victim is None or self.sessions[cid].last_used < victim.last_used:
+                    victim = self.sessions[cid]
+            del self.sessions[victim.cid]
+            self.stats["evicted"] += 1
+        context = self._context(handshake.responder, now)
+        self.sessions[handshake.c_r] = Session(handshake.c_r, handshake.c_i, entry.kid,
+                                               entry.role, handshake.responder, context,
+                                               now, self.session_policy)
+        self.stats["established"] += 1
+
+    def _context(self, responder, now, update=None):
+        limits = {"replay_window": self.replay_window, "max_age": self.max_age_ms,
+                  "now": now}
+        if update is None:
+            return edhoc_oscore.security_context(responder, **limits)
+        return edhoc_oscore.key_update(responder, update, **limits)
+
+    # -- protected requests --------------------------------------------------------------
+    def _request(self, body, now):
+        try:
+            option = oscore.split(body)[0]
+            piv, kid, _ = oscore.decompress(option)
+            if piv is None or kid is None:
+                raise RecordError(RECORD_MALFORMED, "request without kid or Partial IV")
+            if len(kid) > W.MAX_CID:
+                raise RecordError(RECORD_MALFORMED, "kid longer than 7 bytes")
+        except RecordError as exc:
+            self._refuse("oscore", exc.code, _detail(exc), now)
+            return []
+        session = self.sessions.get(kid)
+        if session is None:
+            self._refuse("oscore", W.SESSION_UNKNOWN, "request for no session (kid %s)"
+                         % _hex(kid), now)
+            return [self._notice(W.NOTICE_R, kid, W.SESSION_UNKNOWN, 0, piv)]
+        wait = session.backoff.remaining(now)
+        if wait:
+            self._refuse("oscore", W.SESSION_BACKOFF, "session %s (%s) paused for %d ms"
+                         % (_hex(kid), session.role, wait), now)
+            return [self._notice(W.NOTICE_R, kid, W.SESSION_BACKOFF, wait, piv)]
+        context = session.context
+        try:
+            plaintext, exchange = context.unprotect_request(body, now)
+            if session.previous is not None:            # the peer uses the new keys
+                session.previous = None
+                session.update_context = None
+        except RecordError as exc:
+            error = exc
+            plaintext = None
+            if exc.code == RECORD_AUTH and session.previous is not None:
+                context = session.previous
+                try:
+                    plaintext, exchange = context.unprotect_request(body, now)
+                except RecordError as old_exc:
+                    error = old_exc
+            if plaintext is None:
+                return self._record_refused(session, error, piv, now)
+        session.backoff.success(now)
+        session.last_used = now
+        session.requests += 1
+        self.stats["requests"] += 1
+        update = _key_update_nonce(plaintext)
+        if update is not None:
+            return self._key_update(session, context, exchange, update, now)
+        response = self.dispatcher.handle(plaintext, session.role, now)
+        return self._respond(session, context, response, exchange, now)
+
+    def _record_refused(self, session, error, piv, now):
+        self._refuse("oscore", error.code, "session %s (%s): %s"
+                     % (_hex(session.cid), session.role, _detail(error)), now)
+        if error.code in _RECORD_FAILURES:
+            session.backoff.failure(now)
+        if error.code == RECORD_KEY_UPDATE:
+            self._end(session)
+        return [self._notice(W.NOTICE_R, session.cid, error.code,
+                             session.backoff.remaining(now), piv)]
+
+    def _end(self, session):
+        if self.sessions.get(session.cid) is session:
+            del self.sessions[session.cid]
+            self.stats["ended"] += 1
+
+    def _respond(self, session, context, plaintext, exchange, now):
+        try:
+            protected = context.protect_response(plaintext, exchange, now=now)
+        except RecordError as exc:
+            self._refuse("oscore", exc.code, "session %s (%s): response not protected: %s"
+                         % (_hex(session.cid), session.role, _detail(exc)), now)
+            if exc.code == RECORD_KEY_UPDATE:
+                self._end(session)
+            return [self._notice(W.NOTICE_R, session.cid, exc.code, 0, exchange.piv)]
+        self.stats["responses"] += 1
+        return [W.encode(W.RESPONSE, protected, session.cid)]
+
+    def _key_update(self, session, context, exchange, nonce, now):
+        if context is session.previous:
+            update = session.update_context       # the peer missed our answer: repeat it
+        else:
+            update = bytes(nonce) + crypto.random_bytes(self.rng, NONCE_LENGTH)
+            new_context = self._context(session.edhoc, now, update)
+            session.previous = context
+            session.context = new_context
+            session.update_context = update
+            session.key_updates += 1
+            self.stats["key_updates"] += 1
+        return self._respond(session, context, cbor.encode([KEY_UPDATE, update]), exchange,
+                             now)
+
+
+def _key_update_nonce(plaintext):
+    """The peer's nonce if ``plaintext`` is a key-update request, else None."""
+    if len(plaintext) != 2 + 1 + NONCE_LENGTH or plaintext[0] != 0x82:
+        return None
+    try:
+        item = cbor.decode(plaintext)
+    except cbor.CBORError:
+        return None
+    if isinstance(item, list) and len(item) == 2 and item[0] == KEY_UPDATE \
+            and item[0] is not True and isinstance(item[1], bytes) \
+            and len(item[1]) == NONCE_LENGTH:
+        return item[1]
+    return None
+
+
+def key_update_request(nonce):
+    """The control plaintext asking for a key update (peer side)."""
+    return cbor.encode([KEY_UPDATE, bytes(nonce)])
+
+
+def key_update_answer(plaintext):
+    """The 16-byte context from the pump's answer to a key update, or None."""
+    try:
+        item = cbor.decode(plaintext)
+    except (cbor.CBORError, TypeError):
+        return None
+    if isinstance(item, list) and len(item) == 2 and item[0] == KEY_UPDATE \
+            and item[0] is not True and isinstance(item[1], bytes) \
+            and len(item[1]) == 2 * NONCE_LENGTH:
+        return item[1]
+    return None
+
+
+def _detail(exc):
+    """The message of a refusal without its code-name prefix, one line."""
+    text = str(exc)
+    if ": " in text:
+        text = text.split(": ", 1)[1]
+    return text.split("\n")[0]

@@ -1,0 +1,105 @@
+"""`pumpsim serve`: run a pump with its secure channel on a PTY, a serial port or TCP.
+
+The pump (unmodified firmware on simulated hardware, in real time) answers EDHOC
+handshakes and protected requests from any peer in its trust list. One of:
+
+    --pty                 create a PTY pair, print the path a peer opens (two processes)
+    --port PATH_OR_URL    a serial device, a PTY slave, or any pyserial URL
+    --listen HOST:PORT    accept a TCP connection (peers use pyserial's socket://HOST:PORT)
+
+The first line on stdout says where it serves; on exit (``--seconds``, ``--idle-exit``,
+SIGTERM or Ctrl-C) it prints what it did, from its counters and its verified audit log.
+"""
+
+import signal
+import sys
+
+from pump import audit_log
+from sim import keyfiles
+from sim.cli import CliError
+from sim.pump_server import PumpNode, TcpServerTransport, serve
+
+
+def _open_transport(args):
+    if args.pty:
+        from secure_channel.transport_pty import open_pty
+        transport, path = open_pty()
+        return transport, "PTY %s" % path
+    if args.port:
+        from secure_channel.transport_serial import open_serial
+        try:
+            return open_serial(args.port), args.port
+        except Exception as exc:       # pyserial raises SerialException, ValueError, OSError
+            raise CliError("cannot open %s: %s" % (args.port, str(exc).splitlines()[0]))
+    host, _, port = args.listen.rpartition(":")
+    try:
+        transport = TcpServerTransport(host or "127.0.0.1", int(port))
+    except (ValueError, OSError) as exc:
+        raise CliError("cannot listen on %s: %s" % (args.listen, exc))
+    return transport, "%s:%d" % transport.address
+
+
+def summary(node):
+    """Lines describing what the pump's channel did."""
+    manager = node.manager
+    stats = manager.stats
+    lines = ["sessions established %d, requests %d, key updates %d, handshakes started %d"
+             % (stats["established"], stats["requests"], stats["key_updates"],
+                stats["handshakes"])]
+    counts = manager.counts
+    if counts:
+        lines.append("refused: " + ", ".join("%s=%d" % (name, counts[name])
+                                              for name in sorted(counts)))
+    else:
+        lines.append("refused: none")
+    try:
+        records = audit_log.verify(node.flash, node.log_key, node.pump.log_head())
+        refusals = sum(1 for r in records if r.type == audit_log.EV_REFUSAL)
+        lines.append("audit log verified: %d records, %d refusals" % (len(records), refusals))
+    except audit_log.LogIntegrityError as exc:
+        lines.append("audit log FAILED verification: %s" % exc)
+    lines.append("therapy: %s, %d pulses delivered" % (node.pump.state,
+                                                       node.hw.motor.pulses))
+    return lines
+
+
+def cmd_serve(args):
+    identity = keyfiles.load_identity(args.identity)
+    if identity.kind != keyfiles.PUMP:
+        raise CliError("%s is a %s identity, not the pump's" % (args.identity, identity.kind))
+    trust_list = keyfiles.load_trust(args.trust)
+    if trust_list.by_kid(identity.credential.kid) is not None:
+        raise CliError("the pump's own kid is in %s" % args.trust)
+    transport, where = _open_transport(args)
+    stopping = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        node = PumpNode(identity.private_key, identity.credential, trust_list)
+        print("pump serving on %s" % where, flush=True)
+        try:
+            why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
+        except KeyboardInterrupt:
+            why = "interrupted"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        transport.close()
+    print("stopped (%s)" % why)
+    for line in summary(node):
+        print(line)
+    sys.stdout.flush()
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("serve", help="run a pump that answers secure sessions",
+                                   description=__doc__.splitlines()[0])
+    parser.add_argument("--identity", required=True, help="the pump's identity (.key)")
+    parser.add_argument("--trust", required=True, help="the pump's trust list")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="serve on a new PTY pair")
+    where.add_argument("--port", help="serial device, PTY slave or pyserial URL")
+    where.add_argument("--listen", help="HOST:PORT to accept one TCP peer at a time")
+    parser.add_argument("--seconds", type=float, help="stop after this many seconds")
+    parser.add_argument("--idle-exit", type=float,
+                        help="stop after this many seconds without input")
+    parser.set_defaults(func=cmd_serve)

@@ -1,0 +1,152 @@
+"""Session layer pieces that need no curve or AES, on CPython and on MicroPython: the
+envelope and notice codecs, back-off, the throttled refusal log, trust lists, and the
+session manager refusing what it cannot use (logged in the pump's own audit log) without
+touching therapy. Plain asserts only.
+"""
+
+from binascii import unhexlify
+
+from pump import audit_log
+from pump.hal import CountingRng
+from pump_fixtures import KEY, make_pump, region, run_for
+from secure_channel import cbor, session_wire as W, trust
+from secure_channel.backoff import Backoff, Policy
+from secure_channel.dispatch import Dispatcher
+from secure_channel.refusal_log import RefusalLog
+from secure_channel.sessions import SessionManager
+
+# A P-256 public key (x || y) for building CCS; no curve arithmetic is done with it here.
+PUBLIC = unhexlify(
+    "bbc34960526ea4d32e940cad2a234148ddc21791a12afbcbac93622046dd44f0"
+    "4519e257236b2a0ce2023f0931f1f386ca7afda64fcde0108c224c51eabf6072")
+
+
+def raises(exc_type, fn, *args):
+    try:
+        fn(*args)
+    except exc_type:
+        return True
+    return False
+
+
+def test_envelope_round_trip_and_refusals():
+    payload = W.encode(W.RESPONSE, b"\x00abcdefghi", b"\x07")
+    assert payload == b"\x06\x01\x07\x00abcdefghi"
+    envelope = W.decode(payload)
+    assert (envelope.kind, envelope.cid, envelope.body) == (W.RESPONSE, b"\x07",
+                                                            b"\x00abcdefghi")
+    assert W.decode(W.encode(W.EDHOC_1, b"\x03")).cid is None
+    for bad in (b"", b"\x00x", b"\x06", b"\x06\x08" + bytes(9), b"\x06\x02\x01",
+                b"\x06\x01\x07", b"\x01", b"\xffabc"):
+        assert raises(W.WireError, W.decode, bad), bad
+    assert raises(W.WireError, W.encode, W.REQUEST, b"x", b"\x01")
+    assert raises(W.WireError, W.encode, W.RESPONSE, b"x", bytes(8))
+    assert raises(W.WireError, W.encode, W.RESPONSE, b"", b"")
+
+
+def test_notice_codec():
+    body = W.encode_notice(304, 2000, b"\x05")
+    assert W.decode_notice(body) == (304, 2000, b"\x05")
+    assert W.decode_notice(W.encode_notice(302)) == (302, 0, None)
+    for bad in (b"", cbor.encode([1]), cbor.encode([True, 0]), cbor.encode([1, -1]),
+                cbor.encode([1, 0, b""]), cbor.encode([1, 0, b"123456"]),
+                cbor.encode([70000, 0]), b"\x82\x01"):
+        assert raises(W.WireError, W.decode_notice, bad), bad
+
+
+def test_backoff_on_ticks():
+    backoff = Backoff(Policy(threshold=2, base_ms=100, max_ms=300, forget_ms=1000))
+    assert backoff.failure(0) == 0
+    assert backoff.failure(1) == 100
+    assert backoff.blocked(100) and not backoff.blocked(101)
+    assert backoff.failure(150) == 200
+    assert backoff.failure(400) == 300               # capped
+    assert backoff.remaining(500) == 200
+    assert not backoff.idle(1399) and backoff.idle(1400)
+    assert backoff.failure(5000) == 0                # forgotten: free again
+    backoff.success(5001)
+    assert backoff.level == 0 and backoff.total == 5
+    assert raises(ValueError, Policy, 1, 10, 5)
+    assert raises(ValueError, Policy, True)
+
+
+def test_refusal_log_budget_and_summary():
+    written = []
+    log = RefusalLog(lambda op, why: written.append((op, why)), budget=2, window_ms=100)
+    for i in range(5):
+        log.refuse("oscore", 204, "forged %d" % i, i)
+    assert written == [("oscore", "RECORD-AUTH: forged 0"), ("oscore", "RECORD-AUTH: forged 1")]
+    log.refuse("frame", W.SESSION_MALFORMED, "junk", 150)   # a new window: summary first
+    assert written[2] == ("session", "SESSION-SUMMARY: 3 more: RECORD-AUTH=3")
+    assert written[3] == ("frame", "SESSION-MALFORMED: junk")
+    assert log.logged + log.summarized == log.total == 6
+
+    def broken(op, why):
+        raise OSError("flash busy")
+    failing = RefusalLog(broken)
+    failing.refuse("frame", W.SESSION_MALFORMED, "x", 0)
+    assert failing.audit_failures == 1 and failing.total == 1
+
+
+def _ccs(kid, role):
+    return trust.make_ccs(PUBLIC, kid, "peer", role)
+
+
+def test_trust_list_binds_roles_to_credentials():
+    trust_list = trust.TrustList([("gateway", _ccs(b"\x02", "gateway")),
+                                  ("clinician", _ccs(b"\x03", None))])
+    data = trust_list.encode()
+    parsed = trust.decode(data)
+    assert parsed.encode() == data and len(parsed) == 2
+    assert parsed.lookup({4: b"\x03"}).role == "clinician"
+    assert parsed.lookup({4: b"\x09"}) is None and parsed.lookup("junk") is None
+    assert trust.role_claim(parsed.by_kid(b"\x02").credential) == "gateway"
+    # A credential claiming one role cannot be trusted for another; kids are unique.
+    assert raises(trust.TrustError, trust_list.add, "service", _ccs(b"\x04", "gateway"))
+    assert raises(trust.TrustError, trust_list.add, "patient", _ccs(b"\x02", "patient"))
+    assert raises(trust.TrustError, trust_list.add, "pump", _ccs(b"\x05", None))
+    for bad in (b"", b"\xa0", cbor.encode({1: 2, 2: []}), cbor.encode({1: True, 2: []}),
+                cbor.encode({1: 1, 2: [["gateway"]]}), cbor.encode({1: 1, 2: [[1, b"x"]]}),
+                cbor.encode({1: 1, 2: [["admin", _ccs(b"\x06", None)]]})):
+        assert raises(trust.TrustError, trust.decode, bad), bad
+
+
+def _manager():
+    pump, hw, flash = make_pump()
+    dispatcher = Dispatcher(pump, audit=pump.record_refusal)
+    pump_ccs = trust.make_ccs(PUBLIC, b"\x01", "pump")
+    from secure_channel import credentials
+    manager = SessionManager(credentials.ccs(pump_ccs), b"\x01" * 32,
+                             trust.TrustList([("gateway", _ccs(b"\x02", "gateway"))]),
+                             dispatcher, CountingRng(b"portable"))
+    return pump, hw, flash, manager
+
+
+def test_manager_refuses_without_crypto_and_logs_in_the_pump_log():
+    pump, hw, flash, manager = _manager()
+    now = hw.clock.ticks_ms()
+    # An OSCORE request for a session that does not exist: a notice back, by kid.
+    request = W.encode(W.REQUEST, b"\x03\x09\x01\x07" + bytes(12))
+    out = manager.receive(request, now)
+    assert len(out) == 1
+    envelope = W.decode(out[0])
+    assert envelope.kind == W.NOTICE_R and envelope.cid == b"\x07"
+    assert W.decode_notice(envelope.body) == (W.SESSION_UNKNOWN, 0, b"\x01")
+    # A message_1 with a method the pump does not accept (refused before any curve).
+    message_1 = cbor.encode(0) + cbor.encode(2) + cbor.encode(bytes(32)) + cbor.encode(5)
+    out = manager.receive(W.encode(W.EDHOC_1, message_1), now)
+    assert W.decode(out[0]).kind == W.ERROR_I and W.decode(out[0]).cid == b"\x05"
+    # Garbage, and frames from the wrong direction.
+    assert manager.receive(b"\x99\x00", now) == []
+    assert manager.receive(W.encode(W.RESPONSE, b"\x00" * 9, b"\x01"), now) == []
+    assert manager.feed(b"\x00\x04\x01\x02\x03\x00", now) == b""          # bad CRC
+    assert manager.counts == {"SESSION-UNKNOWN": 1, "EDHOC-MALFORMED": 1,
+                              "SESSION-MALFORMED": 2, "FRAME-BAD-CRC": 1}
+    assert manager.stats["faults"] == 0
+    records = audit_log.verify(region(flash), KEY, pump.log_head())
+    refusals = [r.data for r in records if r.type == audit_log.EV_REFUSAL]
+    assert len(refusals) == 5
+    assert refusals[0]["op"] == "oscore" and refusals[0]["why"].startswith("SESSION-UNKNOWN")
+    # Therapy went on regardless.
+    run_for(pump, hw, 3600000)
+    assert pump.state == "delivering" and hw.motor.pulses == 40

@@ -1,0 +1,84 @@
+"""Shared set-up for the session tests: identities, a pump node in virtual time, a gateway
+on an in-memory link to it, and a clinician relayed through that gateway."""
+
+import os
+
+from secure_channel import credentials, crypto, trust
+from secure_channel.link import FramedLink
+from secure_channel.peer import PeerSession
+from secure_channel.transport_memory import memory_pair
+from sim.gateway_client import Gateway
+from sim.pump_server import PumpNode
+
+
+class Identity:
+    def __init__(self, role, kid, subject=None):
+        while True:
+            private = os.urandom(32)
+            if crypto.p256_valid_private(private):
+                break
+        self.role = role
+        self.private_key = private
+        self.credential = credentials.ccs(trust.make_ccs(
+            crypto.p256_public(private), kid, subject or role or "pump", role))
+
+
+PUMP = Identity(None, b"\x01")
+GATEWAY = Identity("gateway", b"\x02")
+CLINICIAN = Identity("clinician", b"\x03")
+PATIENT = Identity("patient", b"\x04")
+SERVICE = Identity("service", b"\x05")
+STRANGER = Identity("clinician", b"\x06")          # not in the pump's trust list
+PEERS = (GATEWAY, CLINICIAN, PATIENT, SERVICE)
+
+
+def trust_list(peers=PEERS):
+    return trust.TrustList([(p.role, p.credential) for p in peers])
+
+
+def make_node(**options):
+    return PumpNode(PUMP.private_key, PUMP.credential, trust_list(), **options)
+
+
+def peer_session(identity, **options):
+    return PeerSession(identity.credential, identity.private_key, PUMP.credential,
+                       os.urandom, **options)
+
+
+class Bench:
+    """A pump node and a gateway on a memory link, in the node's virtual time."""
+
+    def __init__(self, node=None, gateway_identity=GATEWAY, **peer_options):
+        self.node = node or make_node()
+        pump_end, gateway_end = memory_pair()
+        self.pump_end = pump_end
+        self.wire = []                      # every chunk the pump wrote, for size checks
+        self.gateway = Gateway(FramedLink(gateway_end),
+                               peer_session(gateway_identity, **peer_options),
+                               now_ms=self.node.now, idle=self._pump_turn, timeout_s=2.0)
+
+    def _pump_turn(self):
+        data = self.pump_end.read(65536)
+        if data:
+            out = self.node.feed(data)
+            if out:
+                self.wire.append(out)
+                self.pump_end.write(out)
+
+    def relayed(self, identity, endpoint="clinician", **peer_options):
+        return self.gateway.relayed_client(endpoint, peer_session(identity, **peer_options))
+
+    def advance(self, ms):
+        self.node.advance_to(self.node.now() + ms)
+
+    @property
+    def manager(self):
+        return self.node.manager
+
+    def refusals(self):
+        """(op, why) of every refusal record in the pump's verified audit log."""
+        from pump import audit_log
+        records = audit_log.verify(self.node.flash, self.node.log_key,
+                                   self.node.pump.log_head())
+        return [(r.data["op"], r.data["why"]) for r in records
+                if r.type == audit_log.EV_REFUSAL]

@@ -1,0 +1,291 @@
+"""The pump's session manager: handshakes, roles from credentials, one session per peer,
+replay and order, key update when the budget runs out, and refusals counted and logged."""
+
+import os
+
+import pytest
+
+from sessions_helpers import (
+    CLINICIAN, GATEWAY, PATIENT, SERVICE, STRANGER, Bench, Identity, make_node,
+    peer_session,
+)
+from secure_channel import cbor, credentials, framing, peer as P, protocol, roles
+from secure_channel import session_wire as W
+from secure_channel.errors import (
+    EDHOC_CREDENTIAL, EDHOC_PEER, RECORD_AUTH, RECORD_REPLAY,
+)
+from secure_channel.trust import TrustError, TrustList
+from sim.gateway_client import GatewayError
+
+
+def exchange(manager, client, name, now, fields=None, msg_id=1):
+    """One request through a manager directly (no link): returns the decoded answer."""
+    payload = client.request(protocol.encode_request(name, msg_id, fields or {}), now)
+    out = manager.receive(payload, now)
+    assert len(out) == 1
+    event, _ = client.receive(out[0], now)
+    assert event.kind == P.RESPONSE, event
+    return protocol.decode_response(event.value)
+
+
+def handshake(manager, client, now):
+    out = manager.receive(client.connect(), now)
+    event, reply = client.receive(out[0], now)
+    assert event.kind == P.ESTABLISHED
+    assert manager.receive(reply, now) == []
+
+
+def test_gateway_handshake_and_status_request():
+    bench = Bench()
+    answer = bench.gateway.client.request("status")
+    assert answer.name == "status" and answer.fields["state"] == 3
+    session = bench.manager.session_of(GATEWAY.credential.kid)
+    assert session.role == roles.GATEWAY and session.requests == 1
+    assert bench.manager.counts == {} and bench.manager.stats["faults"] == 0
+    assert bench.refusals() == []
+
+
+@pytest.mark.parametrize("identity", [GATEWAY, CLINICIAN, PATIENT, SERVICE])
+def test_role_comes_from_the_trusted_credential(identity):
+    bench = Bench(gateway_identity=identity)
+    answer = bench.gateway.client.request("set_basal_program", {"rates": [900] * 48})
+    allowed = roles.permission(identity.role, "set_basal_program") == roles.ALLOW
+    assert answer.is_error != allowed
+    if not allowed:
+        assert answer.fields["code"] == 32
+        assert bench.refusals() == [("set_basal_program", "forbidden: role %s may not send "
+                                     "set_basal_program" % identity.role)]
+    assert bench.manager.session_of(identity.credential.kid).role == identity.role
+
+
+def test_the_trust_list_entry_is_the_authority_on_the_role():
+    """A credential without a role claim gets the role the pump's trust list gives it; a
+    credential whose claim disagrees with the entry cannot be trusted at all."""
+    plain = Identity(None, b"\x07", "tool without a claim")
+    node = make_node()
+    node.manager.trust = TrustList([("service", plain.credential)])
+    bench = Bench(node=node, gateway_identity=plain)
+    assert bench.gateway.client.request("status").name == "status"
+    assert node.manager.session_of(b"\x07").role == roles.SERVICE
+    answer = bench.gateway.client.request("telemetry")
+    assert answer.is_error and answer.fields["code"] == 32      # service sees no glucose
+    with pytest.raises(TrustError):
+        TrustList([("clinician", PATIENT.credential)])
+
+
+def test_untrusted_credential_is_refused_and_logged():
+    bench = Bench(gateway_identity=STRANGER)
+    with pytest.raises(GatewayError) as caught:
+        bench.gateway.client.request("status", reconnect=False)
+    assert caught.value.code == EDHOC_PEER                 # the pump sent an EDHOC error
+    # message_3 is refused; the request sent right behind it finds no session.
+    assert bench.manager.counts == {"EDHOC-CREDENTIAL": 1, "SESSION-UNKNOWN": 1}
+    assert bench.manager.sessions == {}
+    (op, why), (op2, why2) = bench.refusals()
+    assert op == "edhoc" and why.startswith("EDHOC-CREDENTIAL: ") and "untrusted kid 06" in why
+    assert op2 == "oscore" and why2.startswith("SESSION-UNKNOWN: ")
+
+
+def test_peer_that_does_not_know_the_pump_key_fails_verification():
+    """A peer with a trusted kid but another key (an impostor) fails at message_3."""
+    node = make_node()
+    impostor = peer_session(CLINICIAN)
+    impostor._private = STRANGER.private_key
+    out = node.manager.receive(impostor.connect(), 0)
+    event, reply = impostor.receive(out[0], 0)
+    assert event.kind == P.ESTABLISHED                   # it can read message_2 ...
+    out = node.manager.receive(reply, 0)
+    assert W.decode(out[0]).kind == W.ERROR_R            # ... but not prove the key
+    assert node.manager.counts == {"EDHOC-VERIFY": 1}
+    assert node.manager.sessions == {}
+
+
+def test_one_session_per_peer_and_several_peers_at_once():
+    node = make_node()
+    manager = node.manager
+    clients = {i.role: peer_session(i) for i in (GATEWAY, CLINICIAN, PATIENT, SERVICE)}
+    for client in clients.values():
+        handshake(manager, client, 0)
+    assert len(manager.sessions) == 4
+    cids = {client.c_r for client in clients.values()}
+    assert len(cids) == 4                                  # addressed by C_R, all distinct
+    for role, client in clients.items():
+        assert exchange(manager, client, "status", 0).name == "status"
+    again = peer_session(GATEWAY)
+    handshake(manager, again, 0)                          # the gateway reconnects
+    assert len(manager.sessions) == 4 and manager.stats["replaced"] == 1
+    assert exchange(manager, again, "status", 0).name == "status"
+    old = clients["gateway"]
+    out = manager.receive(old.request(protocol.encode_request("status", 2, {}), 0), 0)
+    assert W.decode(out[0]).kind == W.NOTICE_R
+    event, _ = old.receive(out[0], 0)
+    assert event.kind == P.REFUSED and event.code == W.SESSION_UNKNOWN and event.restart
+
+
+def test_session_table_is_bounded_and_evicts_the_least_recently_used():
+    node = make_node(max_sessions=2)
+    manager = node.manager
+    a, b, c = peer_session(GATEWAY), peer_session(CLINICIAN), peer_session(PATIENT)
+    handshake(manager, a, 0)
+    handshake(manager, b, 10)
+    exchange(manager, a, "status", 20)
+    handshake(manager, c, 30)
+    assert manager.stats["evicted"] == 1
+    assert sorted(s.role for s in manager.sessions.values()) == ["gateway", "patient"]
+
+
+def test_replayed_and_reordered_requests_are_refused_and_session_stays_usable():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN)
+    handshake(manager, client, 0)
+    first = client.request(protocol.encode_request("status", 1, {}), 0)
+    second = client.request(protocol.encode_request("status", 2, {}), 0)
+    assert W.decode(manager.receive(second, 0)[0]).kind == W.RESPONSE
+    late = manager.receive(first, 0)                       # reordered: older than the last
+    assert W.decode_notice(W.decode(late[0]).body)[0] == RECORD_REPLAY
+    again = manager.receive(second, 0)                     # replayed
+    assert W.decode_notice(W.decode(again[0]).body)[0] == RECORD_REPLAY
+    assert manager.counts == {"RECORD-REPLAY": 2}
+    assert exchange(manager, client, "status", 0, msg_id=3).name == "status"
+    refusals = [why for op, why in Bench(node=node).refusals() if op == "oscore"]
+    assert len(refusals) == 2 and all(w.startswith("RECORD-REPLAY: session ") for w in refusals)
+
+
+def test_forged_request_is_refused_with_auth_and_logged():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(GATEWAY)
+    handshake(manager, client, 0)
+    payload = bytearray(client.request(protocol.encode_request("status", 1, {}), 0))
+    payload[-1] ^= 0x01
+    out = manager.receive(bytes(payload), 0)
+    assert W.decode_notice(W.decode(out[0]).body)[0] == RECORD_AUTH
+    assert manager.counts == {"RECORD-AUTH": 1}
+    assert exchange(manager, client, "status", 0, msg_id=2).name == "status"
+
+
+def test_key_update_when_the_message_budget_runs_low():
+    bench = Bench(max_messages=8)
+    client = bench.gateway.client
+    for i in range(30):
+        assert client.request("status").name == "status"
+    session = bench.manager.session_of(GATEWAY.credential.kid)
+    assert client.peer.key_updates >= 3
+    assert session.key_updates == client.peer.key_updates
+    assert bench.manager.stats["established"] == 1          # rekeyed, never re-handshaken
+    assert bench.manager.counts == {}
+
+
+def test_key_update_answer_lost_then_repeated():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(GATEWAY)
+    handshake(manager, client, 0)
+    lost = manager.receive(client.key_update(0), 0)         # the answer never arrives
+    assert len(lost) == 1
+    assert exchange(manager, client, "status", 0, msg_id=2).name == "status"  # old keys work
+    out = manager.receive(client.key_update(0), 0)
+    event, _ = client.receive(out[0], 0)
+    assert event.kind == P.KEY_UPDATED
+    session = manager.session_of(GATEWAY.credential.kid)
+    assert session.key_updates == 1 and session.previous is not None
+    assert exchange(manager, client, "status", 0, msg_id=3).name == "status"
+    assert session.previous is None                        # committed by the new keys
+
+
+def test_time_budget_ends_the_session_and_the_peer_reconnects():
+    bench = Bench(node=make_node(max_age_ms=60000), max_age_ms=10 ** 9)
+    client = bench.gateway.client
+    assert client.request("status").name == "status"
+    bench.advance(61000)
+    assert client.request("status").name == "status"        # notice -> new handshake
+    assert bench.manager.stats["established"] == 2 and bench.manager.stats["ended"] == 1
+    assert bench.manager.counts == {"RECORD-KEY-UPDATE": 1}
+
+
+def test_the_peer_rekeys_before_the_pump_time_budget_ends():
+    bench = Bench(node=make_node(max_age_ms=80000), max_age_ms=80000)
+    client = bench.gateway.client
+    for _ in range(12):
+        assert client.request("status").name == "status"
+        bench.advance(15000)
+    assert client.peer.key_updates >= 2 and bench.manager.stats["established"] == 1
+    assert bench.manager.counts == {}
+
+
+def test_abandoned_handshakes_expire_and_a_full_table_says_busy():
+    node = make_node(max_handshakes=2, handshake_timeout_ms=5000)
+    manager = node.manager
+    for _ in range(2):
+        out = manager.receive(peer_session(GATEWAY).connect(), 0)
+        assert W.decode(out[0]).kind == W.EDHOC_2
+    client = peer_session(CLINICIAN)
+    out = manager.receive(client.connect(), 1000)
+    envelope = W.decode(out[0])
+    assert envelope.kind == W.NOTICE_I and envelope.cid == client.c_i
+    assert W.decode_notice(envelope.body) == (W.SESSION_BUSY, 4000, None)
+    event, _ = client.receive(out[0], 1000)
+    assert event.kind == P.REFUSED and event.retry_ms == 4000
+    manager.tick(5000)
+    assert manager.handshakes == {} and manager.stats["expired"] == 2
+    handshake(manager, client, 5000)
+    assert manager.counts == {"SESSION-BUSY": 1, "SESSION-TIMEOUT": 2}
+
+
+def test_message_3_for_no_handshake_and_wrong_direction_envelopes():
+    node = make_node()
+    manager = node.manager
+    out = manager.receive(W.encode(W.EDHOC_3, b"\x41\x00", b"\x07"), 0)
+    assert W.decode_notice(W.decode(out[0]).body)[0] == W.SESSION_UNKNOWN
+    assert manager.receive(W.encode(W.RESPONSE, b"\x00" * 9, b"\x07"), 0) == []
+    assert manager.receive(b"\x05", 0) == []
+    assert manager.counts == {"SESSION-UNKNOWN": 1, "SESSION-MALFORMED": 2}
+
+
+def test_framing_drops_are_counted_and_logged():
+    node = make_node()
+    frame = framing.encode_frame(b"\x05abc")
+    noisy = bytearray(frame)
+    noisy[2] ^= 0x40
+    out = node.feed(bytes(noisy) + b"\x00\x13\x11\x00" + b"\x01" * 2000 + b"\x00")
+    assert out == b""
+    assert node.manager.counts["FRAME-BAD-CRC"] == 1
+    assert node.manager.counts["FRAME-TOO-LONG"] == 1
+    ops = [op for op, _ in Bench(node=node).refusals()]
+    assert ops.count("frame") == sum(node.manager.counts.values())
+
+
+def test_an_edhoc_error_from_the_peer_ends_the_handshake_and_is_logged():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(GATEWAY)
+    client.pump = credentials.CredentialStore([])          # it trusts no pump key
+    out = manager.receive(client.connect(), 0)
+    event, reply = client.receive(out[0], 0)
+    assert event.kind == P.REFUSED and event.code == EDHOC_CREDENTIAL
+    assert W.decode(reply).kind == W.EDHOC_3                 # its EDHOC error message
+    assert manager.receive(reply, 0) == []
+    assert manager.counts == {"EDHOC-PEER": 1} and manager.handshakes == {}
+
+
+def test_control_messages_other_than_key_update_go_to_the_dispatcher():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(PATIENT)
+    handshake(manager, client, 0)
+    out = manager.receive(client.request(cbor.encode([2, os.urandom(8)]), 0), 0)
+    event, _ = client.receive(out[0], 0)
+    answer = protocol.decode_response(event.value)
+    assert answer.is_error and answer.fields["code"] == 16
+    assert manager.stats["key_updates"] == 0
+
+
+def test_identifiers_stay_unique_and_within_one_byte():
+    node = make_node(max_handshakes=40, max_sessions=40)
+    manager = node.manager
+    for _ in range(40):
+        manager.receive(peer_session(GATEWAY).connect(), 0)
+    cids = list(manager.handshakes)
+    assert len(cids) == 40 and all(len(c) == 1 for c in cids)
+    assert len(set(cids)) == 40

@@ -1,0 +1,205 @@
+"""A gateway relays a clinician's end-to-end session: it routes on connection identifiers,
+holds no key of that session, and whatever it changes (a flipped byte, a replay, a
+reordering, its own role in place of the clinician's) the pump refuses and logs, while
+the pump's session with the gateway itself keeps working."""
+
+import pytest
+
+from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
+from secure_channel import cbor, oscore, peer as P, protocol
+from secure_channel import session_wire as W
+from secure_channel.errors import RECORD_AUTH
+from sim.gateway_client import GatewayError
+
+PROGRAM = [850] * 48
+
+
+class Recorder:
+    """A relay hook that records what passes and can rewrite REQUEST payloads."""
+
+    def __init__(self):
+        self.seen = []
+        self.rewrite = None          # callable(payload) -> [payloads]
+
+    def __call__(self, endpoint, payload):
+        self.seen.append(payload)
+        if self.rewrite is not None and W.decode(payload).kind == W.REQUEST:
+            return self.rewrite(payload)
+        return [payload]
+
+
+def relayed_bench():
+    bench = Bench()
+    recorder = Recorder()
+    bench.gateway.tamper = recorder
+    clinician = bench.relayed(CLINICIAN)
+    assert bench.gateway.client.request("status").name == "status"   # gateway's own
+    assert clinician.request("status").name == "status"              # end to end
+    return bench, clinician, recorder
+
+
+def assert_gateway_still_works(bench):
+    answer = bench.gateway.client.request("telemetry")
+    assert answer.name == "telemetry" and not answer.is_error
+
+
+def test_clinician_session_through_the_gateway_is_end_to_end():
+    bench, clinician, recorder = relayed_bench()
+    answer = clinician.request("set_basal_program", {"rates": PROGRAM})
+    assert answer.name == "set_basal_program" and not answer.is_error
+    assert bench.node.pump.controller.engine.program == PROGRAM
+    manager = bench.manager
+    ours = manager.session_of(GATEWAY.credential.kid)
+    theirs = manager.session_of(CLINICIAN.credential.kid)
+    assert ours.role == "gateway" and theirs.role == "clinician"
+    assert ours.cid != theirs.cid                        # addressed by connection identifier
+    # What the gateway relayed never shows the clinician's plaintext, and the gateway
+    # could not have keyed it: its own session's keys are not the clinician's.
+    secret = cbor.encode(PROGRAM)
+    assert recorder.seen and not any(secret in payload for payload in recorder.seen)
+    assert ours.context.recipient_key != theirs.context.recipient_key
+    assert bench.gateway.client.peer.context.sender_key != theirs.context.recipient_key
+    assert manager.counts == {}
+
+
+def test_the_gateway_cannot_forge_a_request_in_the_clinician_session():
+    bench, clinician, _ = relayed_bench()
+    theirs = bench.manager.session_of(CLINICIAN.credential.kid)
+    own = bench.gateway.client.peer
+    # Its best try: protect with its own keys, then claim the clinician's kid.
+    message, _ = own.context.protect_request(
+        protocol.encode_request("set_basal_program", 9, {"rates": PROGRAM}), 0)
+    piv, kid, _ = oscore.decompress(oscore.split(message)[0])
+    forged = oscore.join(oscore.compress(piv, theirs.cid), oscore.split(message)[1])
+    bench.gateway.send_raw(W.encode(W.REQUEST, forged))
+    for _ in range(3):
+        bench.gateway.turn()
+    assert bench.manager.counts == {"RECORD-AUTH": 1}
+    assert bench.node.pump.controller.engine.program == [1000] * 48
+    assert any(op == "oscore" and why.startswith("RECORD-AUTH: session %02x (clinician)"
+                                                 % theirs.cid[0])
+               for op, why in bench.refusals())
+    assert clinician.request("status").name == "status"
+    assert_gateway_still_works(bench)
+
+
+@pytest.mark.parametrize("where", ["ciphertext", "tag", "partial_iv", "kid", "flags"])
+def test_a_flipped_byte_is_caught_and_logged(where):
+    bench, clinician, recorder = relayed_bench()
+    bench.gateway.timeout_s = 0.3
+
+    def flip(payload):
+        body = bytearray(payload)
+        option_end = 2 + body[1]
+        index = {"ciphertext": option_end + 1, "tag": len(body) - 1, "partial_iv": 3,
+                 "kid": option_end - 1, "flags": 2}[where]
+        body[index] ^= 0x04
+        return [bytes(body)]
+
+    recorder.rewrite = flip
+    with pytest.raises(GatewayError):
+        clinician.request("set_basal_program", {"rates": PROGRAM}, reconnect=False)
+    recorder.rewrite = None
+    assert bench.node.pump.controller.engine.program == [1000] * 48
+    counts = bench.manager.counts
+    assert sum(counts.values()) == 1, counts
+    logged = [why for op, why in bench.refusals() if op in ("oscore", "frame")]
+    assert len(logged) == 1 and logged[0].split(":")[0] in counts
+    assert_gateway_still_works(bench)
+
+
+def test_a_replay_is_caught_and_logged():
+    bench, clinician, recorder = relayed_bench()
+    recorder.rewrite = lambda payload: [payload, payload]          # sent twice
+    assert clinician.request("suspend").name == "suspend"
+    recorder.rewrite = None
+    bench.gateway.turn()
+    assert bench.manager.counts == {"RECORD-REPLAY": 1}
+    assert [why.split(":")[0] for op, why in bench.refusals()] == ["RECORD-REPLAY"]
+    assert bench.node.pump.state == "suspended"
+    assert clinician.request("status").fields["state"] == 4       # the clinician goes on
+    assert_gateway_still_works(bench)
+
+
+def test_a_reordering_is_caught_and_logged():
+    bench, clinician, recorder = relayed_bench()
+    peer = clinician.peer
+    held = []
+
+    def hold_first(payload):
+        if not held:
+            held.append(payload)
+            return []
+        return [payload, held.pop()]                                 # second, then first
+
+    recorder.rewrite = hold_first
+    first = peer.request(protocol.encode_request("suspend", 20, {}), bench.node.now())
+    bench.gateway.relay("clinician", first)
+    second = peer.request(protocol.encode_request("resume", 21, {}), bench.node.now())
+    bench.gateway.relay("clinician", second)
+    for _ in range(3):
+        bench.gateway.turn()
+    # The later command ran, the earlier one arriving after it was refused: commands are
+    # never applied out of order.
+    assert bench.manager.counts == {"RECORD-REPLAY": 1}
+    assert bench.node.pump.state == "delivering"              # the suspend never ran
+    assert [why for op, why in bench.refusals() if op == "oscore"][0].startswith(
+        "RECORD-REPLAY: session ")
+    recorder.rewrite = None
+    assert_gateway_still_works(bench)
+
+
+def test_the_gateway_cannot_substitute_its_own_role():
+    bench, clinician, _ = relayed_bench()
+    # 1. In its own session the gateway is a gateway, whatever it sends.
+    answer = bench.gateway.client.request("set_basal_program", {"rates": PROGRAM})
+    assert answer.is_error and answer.fields["code"] == 32
+    # 2. A handshake naming the clinician's kid, without the clinician's key, fails.
+    impostor = peer_session(CLINICIAN)
+    impostor._private = GATEWAY.private_key
+    impostor_client = bench.gateway.relayed_client("impostor", impostor)
+    bench.gateway.timeout_s = 0.3
+    with pytest.raises(GatewayError):
+        impostor_client.request("set_basal_program", {"rates": PROGRAM}, reconnect=False)
+    # 3. Its router will not let one endpoint use another's session.
+    gateway_cid = bench.gateway.client.peer.c_r
+    assert bench.gateway.relay("clinician", W.encode(W.REQUEST, oscore.join(
+        oscore.compress(b"\x09", gateway_cid), bytes(12)))) is False
+    assert bench.node.pump.controller.engine.program == [1000] * 48
+    reasons = [why.split(":")[0] for op, why in bench.refusals()]
+    assert reasons[0] == "forbidden" and "EDHOC-VERIFY" in reasons
+    assert bench.manager.session_of(CLINICIAN.credential.kid).role == "clinician"
+    assert clinician.request("status").name == "status"             # the real one is fine
+    assert_gateway_still_works(bench)
+
+
+def test_relayed_patient_and_clinician_at_once():
+    bench, clinician, _ = relayed_bench()
+    patient = bench.relayed(PATIENT, endpoint="patient")
+    for _ in range(3):
+        assert patient.request("telemetry").name == "telemetry"
+        assert clinician.request("status").name == "status"
+        assert bench.gateway.client.request("status").name == "status"
+    assert len(bench.manager.sessions) == 3
+    assert bench.gateway.unroutable == 0 and bench.manager.counts == {}
+
+
+def test_clinician_session_in_backoff_does_not_block_the_gateway():
+    bench, clinician, recorder = relayed_bench()
+    bench.gateway.timeout_s = 0.2
+    recorder.rewrite = lambda payload: [payload[:-1] + bytes((payload[-1] ^ 1,))]
+    for _ in range(4):
+        with pytest.raises(GatewayError):
+            clinician.request("status", reconnect=False)
+    recorder.rewrite = None
+    theirs = bench.manager.session_of(CLINICIAN.credential.kid)
+    assert theirs.backoff.blocked(bench.node.now())
+    with pytest.raises(GatewayError) as caught:
+        clinician.request("status", reconnect=False)
+    assert caught.value.code == W.SESSION_BACKOFF and caught.value.retry_ms > 0
+    assert_gateway_still_works(bench)
+    bench.advance(caught.value.retry_ms)
+    assert clinician.request("status").name == "status"
+    assert bench.manager.counts["RECORD-AUTH"] == 3
+    assert RECORD_AUTH in clinician.peer.refused
+    assert P.REFUSED in [e.kind for e in clinician.events]
