@@ -17,6 +17,19 @@ class CliError(Exception):
     """A bad file, flag or input: reported as one line, exit status 2."""
 
 
+def read_file(path, limit=None, what="file"):
+    """A file's bytes, or a CliError naming the file and why it could not be read.
+    With ``limit``, a larger file is refused as not being the ``what`` expected."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read() if limit is None else f.read(limit + 1)
+    except OSError as exc:
+        raise CliError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    if limit is not None and len(data) > limit:
+        raise CliError("%s is larger than %d bytes: not a %s" % (path, limit, what))
+    return data
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pumpsim", description="Secure insulin-pump firmware simulator and tools.")

@@ -17,7 +17,7 @@ import os
 import secrets
 
 from secure_channel import cbor, credentials, crypto, roles, trust
-from sim.cli import CliError
+from sim.cli import CliError, read_file as read_limited
 
 PUMP = "pump"
 KINDS = (PUMP, "patient", "clinician", "gateway", "service")
@@ -64,14 +64,7 @@ def encode_identity(identity):
 
 # -- reading -------------------------------------------------------------------------------
 def read_file(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise CliError("cannot read %s: %s" % (path, exc.strerror or exc))
-    if len(data) > MAX_FILE:
-        raise CliError("%s is larger than %d bytes: not a key file" % (path, MAX_FILE))
-    return data
+    return read_limited(path, MAX_FILE, "key file")
 
 
 def decode_file(path, data):

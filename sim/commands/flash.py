@@ -16,22 +16,16 @@ from bootloader import provision
 from bootloader import trailer as tr
 from bootloader.flash import NorFlash
 from bootloader.otp import KEY_KIND_NAMES, KEYSLOT_COUNT, OtpFuses
-from sim.cli import CliError
+from sim.cli import CliError, read_file
 from sim.commands.image import load_key
 
 LAYOUTS = {"standard": fm.standard_map, "small": fm.small_map}
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise CliError("cannot read %s: %s" % (path, exc.strerror or exc))
 
 
 def load_flash(path):
-    data = _read(path)
+    data = read_file(path)
     try:
         flash_map = fm.FlashMap.read_descriptor(lambda off, n: data[off:off + n])
     except fm.FlashMapError as exc:
@@ -80,7 +74,7 @@ def cmd_create(args):
     for path in args.key:
         kind, _, public = load_key(path)
         keys.append((kind, public))
-    image = _read(args.image) if args.image else None
+    image = read_file(args.image) if args.image else None
     try:
         provision.provision_device(flash, flash_map, os.urandom, keys, image)
         provision.provision_credentials(flash, flash_map, os.urandom)
@@ -94,7 +88,7 @@ def cmd_create(args):
 
 def cmd_stage(args):
     flash, flash_map = load_flash(args.file)
-    image = _read(args.image)
+    image = read_file(args.image)
     permanent = args.permanent
     if len(image) == flash_map.slot_size and image[-tr.OFF_MAGIC:] == tr.BOOT_MAGIC \
             and image[-tr.OFF_IMAGE_OK] == tr.FLAG_SET:

@@ -17,23 +17,17 @@ from bootloader import image_sign, sigkeys
 from bootloader import trailer as tr
 from bootloader import verify as vf
 from bootloader.otp import KEY_ED25519, KEY_KIND_NAMES, KEY_P256
-from sim.cli import CliError
+from sim.cli import CliError, read_file
 
 KEY_TYPES = {"ed25519": KEY_ED25519, "ecdsa-p256": KEY_P256}
 
 
 # -- key files (host concern) --------------------------------------------------------------
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise CliError("cannot read %s: %s" % (path, exc.strerror or exc))
 
 
 def load_key(path):
     """(kind, private or None, public) from a PEM private or public key file."""
-    pem = _read(path)
+    pem = read_file(path)
     try:
         if b"PRIVATE KEY" in pem:
             key = serialization.load_pem_private_key(pem, password=None)
@@ -113,7 +107,7 @@ def cmd_sign(args):
         limit = fm.trailer_geometry(slot_size, sector_size, align)[1] * sector_size
     except fm.FlashMapError as exc:
         raise CliError("slot geometry: %s" % exc)
-    body = _read(args.infile)
+    body = read_file(args.infile)
     try:
         data = image_sign.sign_image(body, kind, private, version, counter, header_size,
                                      args.pad_header, _int(args.load_addr),
@@ -140,7 +134,7 @@ def cmd_verify(args):
     kind, _, public = load_key(args.key)
     keyring = vf.Keyring()
     keyring.add(kind, public)
-    data = _read(args.image)
+    data = read_file(args.image)
     try:
         info = vf.verify(data, keyring)
     except fmt.ImageError as exc:
@@ -195,7 +189,7 @@ def describe(data):
 
 
 def cmd_info(args):
-    for line in describe(_read(args.image)):
+    for line in describe(read_file(args.image)):
         print(line)
     return 0
 
