@@ -255,10 +255,14 @@ class TherapyController:
     def cancel_bolus(self, now):
         if not self.engine.bolus_active():
             raise Refused(results.ERR_STATE, "no bolus running")
+        return self._refund_bolus(now) * PULSE_MU
+
+    def _refund_bolus(self, now):
+        """Stop the running bolus and refund its undelivered pulses; returns them."""
         left = self.engine.cancel_boluses()
         self.gate.cancel_boluses()
         self._apply_deltas([[self._bolus_end, -left * PULSE_MU]], now)
-        return left * PULSE_MU
+        return left
 
     def temp_basal(self, now, value, is_percent, duration_ms, cmd_id, issued):
         if self.state != T.DELIVERING:
@@ -425,11 +429,8 @@ class TherapyController:
     def _bolus_overrun(self, now):
         """A bolus never delivers past its reservation: what is left is cancelled, refunded
         and reported, so the ledger always covers every pulse it allowed."""
-        left = self.engine.cancel_boluses()
-        self.gate.cancel_boluses()
-        self._apply_deltas([[self._bolus_end, -left * PULSE_MU]], now)
+        self._refund_bolus(now)
         self.log(log_types.EV_WARNING, "IL-BOLUS-OVERRUN")
-        return left
 
     def _prime(self, now):
         kind = self.engine.due(now, priming=True)
