@@ -32,8 +32,22 @@ def describe(parsed):
     if parsed.is_error:
         return "error %s: %s" % (S.ERROR_NAMES.get(parsed.fields.get("code"), "?"),
                                  parsed.fields.get("reason", ""))
-    fields = ", ".join("%s=%r" % (k, parsed.fields[k]) for k in sorted(parsed.fields))
+    fields = ", ".join("%s=%s" % (k, _readable(k, parsed.fields[k]))
+                       for k in sorted(parsed.fields))
     return "%s: %s" % (parsed.name, fields or "(no fields)")
+
+
+_STATE_NAMES = dict((code, name) for name, code in S.STATE_CODES.items())
+_ALARM_NAMES = dict((code, name) for name, code in S.ALARM_CODES.items())
+
+
+def _readable(key, value):
+    """Wire codes back to the names the pump uses."""
+    if key == "state" and value in _STATE_NAMES:
+        return _STATE_NAMES[value]
+    if key == "alarm" and value in _ALARM_NAMES:
+        return _ALARM_NAMES[value]
+    return repr(value)
 
 
 def cmd_gateway(args):

@@ -86,7 +86,7 @@ def test_serve_on_its_own_pty_and_a_gateway_process_here(keys):
                        str(keys / "clinician.key"), "--pump", str(keys / "pump.ccs"),
                        "status"], cwd=ROOT, capture_output=True, text=True, timeout=DEADLINE)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("status: ") and "state=3" in result.stdout
+        assert result.stdout.startswith("status: ") and "state=delivering" in result.stdout
     finally:
         summary = child.stop()
     assert "sessions established 2, requests 3" in summary
