@@ -1,4 +1,4 @@
-"""Regression tests for safety defects found by adversarial review of the pump core.
+"""Regression tests for safety defects once present in the pump core.
 
 Each test states the scenario that used to fail; together with the fix they pin down
 behaviour the other suites did not reach.
