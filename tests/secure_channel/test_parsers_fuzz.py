@@ -9,6 +9,7 @@ least 1,000 examples per parser (``examples(1000)``); ``deep`` runs 20,000.
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import examples
+from mutations import mutate_bytes
 from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, STORE, os_rng
 from rfc9529_vectors import INVALID, TRACE_1, TRACE_2
 from secure_channel import cbor, cose, credentials, edhoc, edhoc_messages as msgs, oscore
@@ -18,9 +19,6 @@ FUZZ = settings(max_examples=examples(1000), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
-INTERESTING = [0x00, 0x17, 0x18, 0x19, 0x1B, 0x1C, 0x1F, 0x20, 0x37, 0x38, 0x40, 0x41,
-               0x58, 0x5F, 0x60, 0x7F, 0x80, 0x81, 0x9F, 0xA0, 0xA1, 0xBF, 0xC0, 0xD8,
-               0xF4, 0xF5, 0xF6, 0xF7, 0xF9, 0xFB, 0xFF]
 
 cbor_values = st.recursive(
     st.one_of(st.integers(-(1 << 64), (1 << 64) - 1), st.binary(max_size=40),
@@ -41,21 +39,7 @@ def cbor_sequences(draw):
 
 @st.composite
 def mutate(draw, seed):
-    data = bytearray(seed)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.integers(0, 4))
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        if op == 0 and data:
-            data[at] ^= draw(st.integers(1, 255))
-        elif op == 1:
-            del data[at:]
-        elif op == 2:
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == 3 and data:
-            del data[at:at + draw(st.integers(1, 8))]
-        elif op == 4 and data:
-            data[at] = draw(st.sampled_from(INTERESTING))
-    return bytes(data)
+    return mutate_bytes(draw, seed)
 
 
 def inputs(*seeds):

@@ -10,6 +10,7 @@ everything with a response that itself validates. ``ci``: 1,000 examples per tes
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import examples
+from mutations import mutate_bytes
 from proto_helpers import VALID, Harness
 from pump.limits import HARD_RANGES
 from secure_channel import cbor, protocol, roles
@@ -20,8 +21,6 @@ FUZZ = settings(max_examples=examples(1000), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
-INTERESTING = [0x00, 0x17, 0x18, 0x19, 0x1B, 0x1F, 0x20, 0x38, 0x40, 0x58, 0x5F, 0x60,
-               0x7F, 0x80, 0x9F, 0xA0, 0xBF, 0xC0, 0xF4, 0xF5, 0xF6, 0xF7, 0xF9, 0xFB, 0xFF]
 
 cbor_values = st.recursive(
     st.one_of(st.integers(-(1 << 64), (1 << 64) - 1), st.binary(max_size=20),
@@ -128,22 +127,8 @@ def test_every_response_round_trips(data, message, msg_id):
 @st.composite
 def mutated_request(draw):
     name = draw(st.sampled_from(sorted(VALID)))
-    data = bytearray(protocol.encode_request(name, draw(st.integers(0, S.MAX_ID)),
-                                             VALID[name]))
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.integers(0, 4))
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        if op == 0 and data:
-            data[at] ^= draw(st.integers(1, 255))
-        elif op == 1:
-            del data[at:]
-        elif op == 2:
-            data[at:at] = draw(st.binary(min_size=1, max_size=6))
-        elif op == 3 and data:
-            del data[at:at + draw(st.integers(1, 6))]
-        elif op == 4 and data:
-            data[at] = draw(st.sampled_from(INTERESTING))
-    return bytes(data)
+    seed = protocol.encode_request(name, draw(st.integers(0, S.MAX_ID)), VALID[name])
+    return mutate_bytes(draw, seed, max_chunk=6)
 
 
 def envelope(code, msg_id, fields):
