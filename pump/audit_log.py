@@ -17,7 +17,8 @@ one without its commit word, which is skipped: a cut loses at most the record be
 Each new sector starts with a checkpoint record of the pump's persistent state, so erasing
 the oldest sector when the ring wraps never loses state. Detected on reading: edited records
 (tag), deleted or reordered records (sequence and chain), deleted sectors (sector sequence),
-and, given the head the live pump reported, truncation.
+and, against an anchor kept where an erase or rollback cannot reach (``pump.sealed``),
+truncation, an erased newest sector and a restored older image, at every boot.
 """
 
 from secure_channel import cbor
@@ -42,11 +43,14 @@ EV_SAFE_STOP = 8      # safe-stop latched, with its reason
 EV_CHECKPOINT = 9     # the persistent state, at the start of each sector
 EV_SERVICE = 10       # service reset of a latched safe-stop
 EV_WARNING = 11       # a warning (reservoir low, battery low)
+EV_THERAPY = 12       # what a reboot must resume: mode, temp basal, suspend, alarm, bolus
+EV_DELIVERED = 13     # a bolus ended: [planned mU, delivered mU]
 
 TYPE_NAMES = {
     EV_BOOT: "boot", EV_COMMAND: "command", EV_REFUSAL: "refusal", EV_STATE: "state",
     EV_ALARM: "alarm", EV_CLOCK: "clock", EV_RESERVE: "reserve", EV_SAFE_STOP: "safe-stop",
     EV_CHECKPOINT: "checkpoint", EV_SERVICE: "service", EV_WARNING: "warning",
+    EV_THERAPY: "therapy", EV_DELIVERED: "delivered",
 }
 
 
@@ -88,9 +92,10 @@ class _Scan:
         self.sector_seq = 0
         self.offset = 0            # next free offset in that sector (None: sector unusable)
         self.checkpoint_in_newest = False
+        self.anchor_chain = None   # chain hash after the record ``anchor_seq``, if seen
 
 
-def _scan(region, key):
+def _scan(region, key, anchor_seq=None):
     scan = _Scan()
     size = region.sector_size
     count = region.size // size
@@ -165,6 +170,8 @@ def _scan(region, key):
                 scan.problem = "record seq %d where %d was expected" % (seq, expected_seq)
                 return scan
             chain = new_chain
+            if seq == anchor_seq:
+                scan.anchor_chain = chain
             expected_seq += 1
             scan.records.append(Record(seq, tick, wall, rtype, data))
             if rtype == EV_CHECKPOINT:
@@ -176,6 +183,18 @@ def _scan(region, key):
         scan.head_seq = expected_seq - 1
         scan.head_chain = chain
     return scan
+
+
+def anchor_problem(scan, seq, chain):
+    """Why a scanned log does not reach its anchor (seq, chain), or ""."""
+    if seq == 0:
+        return ""
+    if scan.head_seq < seq:
+        return "log ends at seq %d, its anchor at %d: truncated, erased or rolled back" % (
+            scan.head_seq, seq)
+    if scan.anchor_chain is None or not constant_time_equal(scan.anchor_chain, chain):
+        return "log does not match its anchor at seq %d: replaced or rolled back" % seq
+    return ""
 
 
 def verify(region, key, expected_head=None):
@@ -200,19 +219,22 @@ def verify(region, key, expected_head=None):
 class AuditLog:
     """Append-only log writer over a flash region (sector-aligned, at least 2 sectors)."""
 
-    def __init__(self, region, key, checkpoint=None):
+    def __init__(self, region, key, checkpoint=None, anchor=None, on_append=None):
         if region.size // region.sector_size < 2 or region.sector_size < MIN_SECTOR:
             raise ValueError("audit log needs two or more sectors of %d bytes or more"
                              % MIN_SECTOR)
         self.region = region
         self._key = key
         self._checkpoint = checkpoint      # callable -> CBOR-able persistent state
+        self.on_append = on_append         # callable(seq, chain) after each committed record
         self.problem = ""
         self.records_written = 0
-        self._open()
+        self._open(anchor)
 
-    def _open(self):
-        scan = _scan(self.region, self._key)
+    def _open(self, anchor):
+        scan = _scan(self.region, self._key, anchor[0] if anchor else None)
+        if not scan.problem and anchor:
+            scan.problem = anchor_problem(scan, anchor[0], anchor[1])
         self.problem = scan.problem
         self.recovered = scan.records
         self.head_seq = scan.head_seq
@@ -241,6 +263,7 @@ class AuditLog:
                                          self.region.sector_size):
                 self.region.erase(index * self.region.sector_size)
         self.problem = ""
+        self.recovered = None
         self._sector = None
         self._sector_seq = 0
         self._offset = None
@@ -290,6 +313,8 @@ class AuditLog:
         self.head_seq = seq
         self.head_chain = chain
         self.records_written += 1
+        if self.on_append is not None:
+            self.on_append(seq, chain)
 
     def _rotate(self, first_seq):
         count = self.region.size // self.region.sector_size

@@ -3,49 +3,80 @@
 Commands arrive already type- and range-checked (``pump.pump``); here they meet the state
 machine (is this legal now?) and the interlocks (is it safe?). A refusal raises ``Refused``
 before anything changes. Delivery runs in ``tick``: one pulse at most per call, each one
-reserved in the ledger (and the audit log) first and then requested from the safety monitor,
-which alone drives the motor. Every window and interval uses the monotonic tick counter; the
-wall clock only picks the basal slot.
+reserved in the ledger (and the audit log) first and then *requested* through a
+``PulseChannel``: the controller holds neither the motor nor the safety monitor, so nothing
+it can reach moves the motor. Every window and interval uses the monotonic tick counter;
+the wall clock only picks the basal slot.
+
+Continuity: what a reboot must resume (delivering or suspended, a temporary basal, an
+alarm, a reservoir change, a bolus under way) is logged as a small therapy record whenever
+it changes; ``resume_after_boot`` restores it once self-test passes. Time without basal is
+counted (``BasalWatch``) and alarmed (IL-NO-DELIVERY) unless the patient confirmed on the
+pump; every alarm repeats and escalates until acknowledged.
 """
 
 from pump import audit_log as log_types
-from pump import delivery, results, therapy_table as T
+from pump import delivery, iob, results, therapy_table as T
+from pump.alarms import Annunciator
+from pump.basal_watch import BasalWatch
 from pump.fsm import create_machine
-from pump.ledger import WINDOW_1H, WINDOW_24H, Ledger
+from pump.ledger import ACTIVE, SCHEDULED, WINDOW_1H, WINDOW_24H, Ledger
 from pump.results import Refused
+from pump.safety_monitor import PulseChannel
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU
 
 BASAL_BLOCK_MS = 15 * MS_PER_MINUTE      # basal is reserved a quarter hour at a time
 SUPERVISION_MS = MS_PER_MINUTE           # longest sleep between ticks
-WATCHDOG_MS = 3 * MS_PER_MINUTE          # a longer gap between ticks is an IL-WATCHDOG alarm
 MAX_TRACKED_IDS = 64                     # remote commands tracked within their age limit
 BOLUS_SLACK_MS = 2 * MS_PER_MINUTE       # a bolus reservation's end beyond its schedule
 OCCLUSION_TREND_PULSES = 4
+REMINDER_MS = 15 * MS_PER_MINUTE         # while suspended
+NO_DELIVERY = "IL-NO-DELIVERY"
+INTERRUPTED = "IL-BOLUS-INTERRUPTED"
 
 
 class TherapyController:
-    def __init__(self, hw, gate, encoder, limits, log, now, state=None):
+    """Decides every dose; asks the safety monitor (through ``channel``) for each pulse."""
+
+    def __init__(self, hw, channel, limits, log, now, state=None):
         self.clock = hw.clock
-        self.hw = hw
-        self.gate = gate                  # the safety monitor: pulse(kind, now) -> bool
-        self.encoder = encoder            # read-only encoder position
+        self.hw = hw                      # clock, pressure, reservoir, battery, ui, watchdog
+        self.channel = channel
         self.limits = limits
         self.log = log                    # log(type, data)
         self.engine = delivery.DeliveryEngine()
         self.ledger = Ledger()
+        self.alerts = Annunciator(hw.ui)
+        self.watch = BasalWatch()
         self.program_set = False
         self.recent_ids = []
         self.last_bolus = None
         self.latched = ""
         self.alarm_id = ""
+        self.alarm_resume = False         # acknowledging resumes the therapy it interrupted
         self.warnings = []
         self.boot_problem = ""
         self.block_left = 0
+        self.block_total = 0
+        self.block_active = 0             # pulses of the block above scheduled basal
         self.block_end = 0
-        self._bolus_end = 0
+        self.block_encoder = 0
+        self.running_bolus = None                 # [start, mu, end, encoder at start, delivered]
+        self.interrupted = None           # [planned mU, delivered mU] of a bolus cut by reboot
+        self.suspend_end = None
+        self.suspend_confirmed = False
+        self.next_reminder = 0
+        self.confirmed_until = 0          # the patient accepted no basal until this tick
+        self.tubing_left = 0              # mU of tubing fill left for this reservoir change
+        self.unknown_until = None         # dose history unknown before this tick
+        self.encoder_now = 0              # plunger position, read for us by the pump
+        self.restored = None              # therapy record to resume after self-test
+        self.restored_block = None        # the basal block a reboot cut: [end, n, active, enc]
         self.pressures = []
         self.last_tick = now
+        self._pending = None
         self._service_authorized = False
+        self._therapy_logged = None
         if state:
             self.restore(state)
         self.machine = create_machine(self.guard)
@@ -53,12 +84,15 @@ class TherapyController:
     # -- persistent state -------------------------------------------------------------
     def persistent_state(self):
         """What survives a reboot; written as each log sector's checkpoint."""
-        self.ledger.prune(self.last_tick, self.limits.dia_minutes)
+        now = self.last_tick
+        self.ledger.prune(now, self.limits.dia_minutes)
         return {
             "program": list(self.engine.program), "program_set": self.program_set,
             "limits": self.limits.as_list(), "ledger": self.ledger.snapshot(),
             "ids": [list(e) for e in self.recent_ids], "last_bolus": self.last_bolus,
-            "latched": self.latched,
+            "latched": self.latched, "therapy": self._therapy_logged,
+            "gaps": self.watch.snapshot(now), "unknown": self.unknown_until,
+            "block": self._block_record(),
         }
 
     def restore(self, state):
@@ -70,6 +104,35 @@ class TherapyController:
         self.recent_ids = [list(e) for e in state["ids"]]
         self.last_bolus = state["last_bolus"]
         self.latched = state["latched"]
+        self.restored = state.get("therapy")
+        self.restored_block = state.get("block")
+        self.watch = BasalWatch(state.get("gaps"))
+        self.unknown_until = state.get("unknown")
+        self._therapy_logged = self.restored
+
+    def therapy_record(self):
+        """What a reboot resumes (logged as EV_THERAPY whenever it changes)."""
+        engine = self.engine
+        state = self.machine.state if hasattr(self, "machine") else T.SELF_TEST
+        record = {"mode": state, "tube": self.tubing_left}
+        if engine.temp is not None:
+            record["temp"] = list(engine.temp)
+        if state == T.SUSPENDED:
+            record["susp"] = [self.suspend_end, self.suspend_confirmed]
+        if state == T.ALARM:
+            record["alarm"] = [self.alarm_id, self.alarm_resume]
+        if self.running_bolus is not None:
+            record["bolus"] = list(self.running_bolus[:4])
+        return record
+
+    def note_therapy(self):
+        """Log the therapy record if it changed since it was last logged."""
+        if self.machine.state == T.SELF_TEST:
+            return
+        record = self.therapy_record()
+        if record != self._therapy_logged:
+            self._therapy_logged = record
+            self.log(log_types.EV_THERAPY, record)
 
     @property
     def state(self):
@@ -89,6 +152,8 @@ class TherapyController:
             return self._alarm_cleared()
         if name == "service_authorized":
             return self._service_authorized
+        if name == "patient_confirmed":
+            return self.hw.ui.confirm_pressed() is True
         raise ValueError("unknown guard %s" % name)
 
     def _alarm_cleared(self):
@@ -112,28 +177,28 @@ class TherapyController:
         after = self.machine.state
         if before == T.DELIVERING and after != T.DELIVERING:
             self._leave_delivery(now)
-        if before == T.PRIMING and after != T.PRIMING:
-            self.engine.prime_pulses = 0          # an interrupted prime is never resumed
-            self.gate.cancel_prime()
+        if before in (T.PRIMING, T.FILLING_CANNULA) and after != before:
+            self.engine.prime_pulses = 0          # an interrupted fill is never resumed
+            self.engine.cannula_pulses = 0
+            self.channel.stops.append(PulseChannel.STOP_FILL)
         if after == T.DELIVERING and before != T.DELIVERING:
             self.engine.restart_accrual(now)
             self.block_left = 0
+        if before == T.SUSPENDED and after != T.SUSPENDED:
+            self.suspend_end = None
+            self.suspend_confirmed = False
         self.log(log_types.EV_STATE, [before, after, trigger])
         return after
 
     def _leave_delivery(self, now):
         """Boluses and the unused basal block are cancelled and refunded in one record."""
-        left = self.engine.cancel_boluses()
-        self.gate.cancel_boluses()
-        deltas = []
-        if left:
-            deltas.append([self._bolus_end, -left * PULSE_MU])
-        if self.block_left:
-            deltas.append([self.block_end, -self.block_left * PULSE_MU])
-            self.block_left = 0
-        self._apply_deltas(deltas, now)
+        deltas = self._bolus_refund()
+        deltas.extend(self._block_refund())
+        self._apply_deltas(deltas, now, {"blk": None})
+        self._bolus_ended()
         self.engine.temp = None
-        self.gate.therapy_stopped()
+        self.engine.temp_cap = None
+        self.channel.stops.append(PulseChannel.STOP_THERAPY)
 
     def _apply_deltas(self, deltas, now, extra=None):
         """Log ledger changes, then apply them. In that order: a checkpoint written just
@@ -145,27 +210,36 @@ class TherapyController:
         if extra:
             data.update(extra)
         self.log(log_types.EV_RESERVE, data)
-        for end, mu in deltas:
-            self.ledger.entries.append([end, mu])
+        for entry in deltas:
+            self.ledger.entries.append(list(entry))
 
     def raise_alarm(self, now, alarm_id):
         if not self.machine.can_fire("raise_alarm"):
             return
+        resume = self.machine.state == T.DELIVERING
         self.alarm_id = alarm_id
         self.log(log_types.EV_ALARM, [alarm_id, 1])
         self.fire("raise_alarm", now)
-        self.hw.ui.alarm(True, alarm_id)
+        self.alarm_resume = resume
+        self.alerts.raise_(alarm_id, now)
+
+    def alert(self, now, alert_id):
+        """An alert that does not stop delivery (it is annunciated and escalates)."""
+        if alert_id not in self.alerts.active:
+            self.log(log_types.EV_ALARM, [alert_id, 1])
+            self.alerts.raise_(alert_id, now)
 
     def fault(self, now, reason):
         """Latch safe-stop: no delivery until service. Persisted through the log."""
-        self.gate.latch(reason)
+        self.channel.stops.append(PulseChannel.STOP_THERAPY)
+        self.channel.fault = reason
         if not self.latched:
             self.latched = reason
             self.alarm_id = reason
             self.log(log_types.EV_SAFE_STOP, reason)
         if self.machine.can_fire("fault"):
             self.fire("fault", now)
-        self.hw.ui.alarm(True, reason)
+        self.alerts.raise_(reason, now)
 
     def warn(self, warning):
         if warning not in self.warnings:
@@ -213,9 +287,35 @@ class TherapyController:
         if not self.ledger.fits(now, WINDOW_24H, mu, self.limits.max_24h_mu):
             raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
 
+    def history_unknown(self, now):
+        return self.unknown_until is not None and now < self.unknown_until
+
+    def check_history(self, now):
+        """Unknown dose history means worst case: nothing above scheduled basal until a full
+        insulin-action window has passed since the history was lost."""
+        if self.history_unknown(now):
+            raise Refused(results.ERR_INTERLOCK, "IL-HISTORY-UNKNOWN")
+
     def insulin_on_board(self, now):
-        return self.ledger.insulin_on_board(now, self.limits.peak_minutes,
-                                            self.limits.dia_minutes)
+        limits = self.limits
+        known = self.ledger.insulin_on_board(now, limits.peak_minutes, limits.dia_minutes)
+        if self.history_unknown(now):
+            start = self.unknown_until - limits.dia_minutes * MS_PER_MINUTE
+            phantom = iob.dose_on_board(limits.max_iob_mu, (now - start) // MS_PER_MINUTE,
+                                        limits.peak_minutes, limits.dia_minutes)
+            return known + phantom
+        return known
+
+    def iob_room(self, now):
+        return max(0, self.limits.max_iob_mu - self.insulin_on_board(now))
+
+    def forget_history(self, now):
+        """The log was lost: start a fresh ledger that assumes the worst until DIA passed."""
+        self.ledger.entries = []
+        self.recent_ids = []
+        self.last_bolus = now
+        self.unknown_until = now + self.limits.dia_minutes * MS_PER_MINUTE
+        self.warn("IL-HISTORY-UNKNOWN")
 
     # -- commands ---------------------------------------------------------------------
     def bolus(self, now, mu, duration_ms, cmd_id, issued):
@@ -227,6 +327,7 @@ class TherapyController:
             raise Refused(results.ERR_INTERLOCK, "IL-BOLUS-MAX")
         if self.engine.bolus_active():
             raise Refused(results.ERR_STATE, "a bolus is already running")
+        self.check_history(now)
         if self.last_bolus is not None and now - self.last_bolus < limits.min_bolus_interval_ms:
             raise Refused(results.ERR_INTERLOCK, "IL-BOLUS-INTERVAL")
         if self.hw.reservoir.remaining_mu() < mu:
@@ -238,14 +339,19 @@ class TherapyController:
         if duration_ms:
             end = now + duration_ms + BOLUS_SLACK_MS
         else:
-            end = now + pulses * delivery.PULSE_INTERVAL_MS + BOLUS_SLACK_MS
-        self._bolus_end = end
+            run = pulses * delivery.PULSE_INTERVAL_MS
+            # basal pulses go first while it runs: leave room for them
+            basal = self.engine.basal_rate(now, self.clock.wall_s())
+            run += (basal * run // delivery.PULSE_WORK + 1) * delivery.PULSE_INTERVAL_MS
+            end = now + run + BOLUS_SLACK_MS
         self.remember(cmd_id, issued)
         self.last_bolus = now
         extra = {"bolus": now}
         if cmd_id is not None:
             extra["id"] = [cmd_id, issued]
-        self._apply_deltas([[end, mu]], now, extra)
+        self._apply_deltas([[end, mu, ACTIVE]], now, extra)
+        self.running_bolus = [now, mu, end, self.encoder_now, 0]
+        self.interrupted = None
         if duration_ms:
             self.engine.start_extended(pulses, duration_ms)
         else:
@@ -255,14 +361,24 @@ class TherapyController:
     def cancel_bolus(self, now):
         if not self.engine.bolus_active():
             raise Refused(results.ERR_STATE, "no bolus running")
-        return self._refund_bolus(now) * PULSE_MU
+        left = self.engine.bolus_pulses + self.engine.ext_pulses
+        self._apply_deltas(self._bolus_refund(), now)
+        self._bolus_ended()
+        return left * PULSE_MU
 
-    def _refund_bolus(self, now):
-        """Stop the running bolus and refund its undelivered pulses; returns them."""
+    def _bolus_refund(self):
+        """Stop the running bolus; the ledger delta that refunds its undelivered pulses."""
         left = self.engine.cancel_boluses()
-        self.gate.cancel_boluses()
-        self._apply_deltas([[self._bolus_end, -left * PULSE_MU]], now)
-        return left
+        self.channel.stops.append(PulseChannel.STOP_BOLUSES)
+        if left and self.running_bolus is not None:
+            return [[self.running_bolus[2], -left * PULSE_MU, ACTIVE]]
+        return []
+
+    def _bolus_ended(self):
+        bolus = self.running_bolus
+        if bolus is not None:
+            self.running_bolus = None
+            self.log(log_types.EV_DELIVERED, [bolus[1], bolus[4] * PULSE_MU])
 
     def temp_basal(self, now, value, is_percent, duration_ms, cmd_id, issued):
         if self.state != T.DELIVERING:
@@ -271,28 +387,56 @@ class TherapyController:
         limits = self.limits
         if duration_ms > limits.max_temp_duration_ms:
             raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
+        program = self.engine.program
         if is_percent:
-            highest = max(self.engine.program) * value // 100
+            highest = max(program) * value // 100
             if value > limits.max_temp_percent or highest > limits.max_temp_basal_mu_h:
                 raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
         elif value > limits.max_temp_basal_mu_h:
             raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
         else:
             highest = value
-        program = self.engine.program
+        if highest > max(program) * limits.max_temp_multiple:
+            raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
         hours_ms = min(duration_ms, 24 * MS_PER_HOUR)
         day = sum(program) // 2 + max(0, highest - min(program)) * hours_ms // MS_PER_HOUR
         self.check_basal_deliverable(max(highest, max(program)), day)
         self.engine.accrue(now, self.clock.wall_s())
         self.remember(cmd_id, issued)
         self.engine.temp = (value, is_percent, now + duration_ms)
+        self.engine.temp_cap = None
+        self.block_left_to_refund(now)
+
+    def block_left_to_refund(self, now):
+        """A rate change ends the basal block: refund its unused pulses, start afresh."""
+        self._apply_deltas(self._block_refund(), now, {"blk": None})
+
+    def _block_refund(self):
+        left = self.block_left
+        if left <= 0:
+            self.block_left = 0
+            return []
+        delivered = self.block_total - left
+        active_unused = max(0, self.block_active - delivered)
+        deltas = []
+        if active_unused:
+            deltas.append([self.block_end, -active_unused * PULSE_MU, ACTIVE])
+        if left - active_unused:
+            deltas.append([self.block_end, -(left - active_unused) * PULSE_MU, SCHEDULED])
+        self.block_left = 0
+        return deltas
 
     def cancel_temp_basal(self, now):
         if self.engine.temp is None:
             raise Refused(results.ERR_STATE, "no temporary basal running")
+        self._end_temp(now)
+
+    def _end_temp(self, now):
         self.engine.accrue(now, self.clock.wall_s())
         self.engine.temp = None
-        self.gate.clear_temp()
+        self.engine.temp_cap = None
+        self.block_left_to_refund(now)
+        self.channel.stops.append(PulseChannel.STOP_TEMP)
 
     def set_program(self, now, rates):
         if self.state in (T.SAFE_STOP, T.UPDATE_PENDING):
@@ -308,6 +452,7 @@ class TherapyController:
         self.engine.accrue(now, self.clock.wall_s())
         self.engine.program = list(rates)
         self.program_set = True
+        self.block_left_to_refund(now)
 
     def set_limits(self, now, values):
         if self.state not in (T.STOPPED, T.SUSPENDED, T.SELF_TEST, T.ALARM):
@@ -321,22 +466,88 @@ class TherapyController:
         self.limits = fresh
         return fresh
 
+    def suspend(self, now, duration_ms, confirmed):
+        if duration_ms > self.limits.max_suspend_ms:
+            raise Refused(results.ERR_INTERLOCK, "IL-SUSPEND-MAX")
+        self.fire("suspend", now)
+        self.suspend_end = now + duration_ms
+        self.suspend_confirmed = confirmed
+        if confirmed:
+            self.confirmed_until = self.suspend_end
+        self.next_reminder = now
+        return self.suspend_end
+
+    def stop(self, now):
+        state = self.state
+        trigger = "stop_fill" if state == T.PRIMING else \
+            "stop_cannula" if state == T.FILLING_CANNULA else "stop"
+        return self.fire(trigger, now)
+
+    def acknowledge(self, now, resume):
+        """Acknowledge the alarm (and every alert). Therapy an alarm interrupted resumes,
+        unless the patient chooses otherwise (``resume`` False) or it cannot."""
+        if self.state == T.ALARM:
+            if not self._alarm_cleared():
+                raise Refused(results.ERR_GUARD, "acknowledge refused by a guard in alarm")
+            alarm = self.alarm_id
+            trigger = "acknowledge"
+            if resume and self.alarm_resume and self.guard("reservoir_ok") and \
+                    self.guard("battery_ok") and self.guard("program_set"):
+                trigger = "acknowledge_resume"
+            self.fire(trigger, now)
+            self.log(log_types.EV_ALARM, [alarm, 0])
+            self.alarm_id = ""
+            self.alarm_resume = False
+        elif not self.alerts.active:
+            raise Refused(results.ERR_STATE, "no alarm to acknowledge")
+        for alert_id in self.alerts.ids():
+            if alert_id != self.latched:
+                self.log(log_types.EV_ALARM, [alert_id, 0])
+                self.alerts.clear(alert_id)
+        return self.state
+
+    # -- reservoir change -------------------------------------------------------------
+    def load_reservoir(self, now):
+        self.fire("load_reservoir", now)
+        self.tubing_left = self.limits.max_prime_mu
+
     def prime(self, now, mu):
-        if self.state != T.STOPPED:
-            raise Refused(results.ERR_STATE, "prime needs stopped state")
-        if mu > self.limits.max_prime_mu:
+        """Fill the tubing (disconnected: the patient confirms on the pump)."""
+        if self.state != T.LOADED:
+            raise Refused(results.ERR_STATE, "tubing fill needs a loaded reservoir")
+        if mu > self.tubing_left:
             raise Refused(results.ERR_INTERLOCK, "IL-PRIME-MAX")
         if self.hw.reservoir.remaining_mu() < mu:
             raise Refused(results.ERR_INTERLOCK, "IL-RESERVOIR-EMPTY")
         self.fire("prime", now)
+        self.tubing_left -= mu
         self.engine.prime_pulses = mu // PULSE_MU
 
+    def fill_cannula(self, now, mu):
+        """Fill the cannula, connected: insulin to the patient, counted as delivered."""
+        if self.state != T.CONNECTED:
+            raise Refused(results.ERR_STATE, "cannula fill needs a connected infusion set")
+        if mu > self.limits.max_cannula_fill_mu:
+            raise Refused(results.ERR_INTERLOCK, "IL-CANNULA-MAX")
+        self.check_history(now)
+        if self.hw.reservoir.remaining_mu() < mu:
+            raise Refused(results.ERR_INTERLOCK, "IL-RESERVOIR-EMPTY")
+        if self.insulin_on_board(now) + mu > self.limits.max_iob_mu:
+            raise Refused(results.ERR_INTERLOCK, "IL-IOB-MAX")
+        self.check_windows(now, mu)
+        pulses = mu // PULSE_MU
+        self.fire("fill_cannula", now)
+        end = now + pulses * delivery.PULSE_INTERVAL_MS + BOLUS_SLACK_MS
+        self._apply_deltas([[end, mu, ACTIVE]], now)
+        self.engine.cannula_pulses = pulses
+        return pulses
+
+    # -- clock and service --------------------------------------------------------------
     def set_wall_clock(self, now, wall_s):
         self.engine.accrue(now, self.clock.wall_s())
-        self.gate.sync()
         old = self.clock.wall_s()
         self.clock.set_wall(wall_s)
-        self.gate.sync()
+        self.block_left_to_refund(now)
         self.log(log_types.EV_CLOCK, [old, wall_s])
 
     def service_reset(self, now):
@@ -348,46 +559,153 @@ class TherapyController:
         self.latched = ""
         self.alarm_id = ""
         self.log(log_types.EV_SERVICE, "reset")
-        self.hw.ui.alarm(False)
+        self.alerts.clear_all()
 
     def self_test(self, now):
         """Boot check. A latch or a damaged log fails it (safe-stop, reason already logged);
         a flat battery is a recoverable alarm, cleared by a new battery."""
         if not self.guard("hardware_ok"):
             self.fire("self_test_failed", now)
+            self.alerts.raise_(self.latched or self.boot_problem, now)
             return
         self.fire("self_test_passed", now)
         if self.hw.battery.percent() <= self.limits.battery_critical_percent:
             self.raise_alarm(now, "IL-BATTERY-CRITICAL")
 
-    def acknowledge(self, now):
-        self.fire("acknowledge", now)
-        self.log(log_types.EV_ALARM, [self.alarm_id, 0])
-        self.alarm_id = ""
-        self.hw.ui.alarm(False)
+    def resume_after_boot(self, now):
+        """Restore the therapy a reboot interrupted (after self-test passed); returns the
+        state to declare to the safety monitor: DELIVERING, SUSPENDED or neither."""
+        record, self.restored = self.restored, None
+        block, self.restored_block = self.restored_block, None
+        if block is not None:
+            self._refund_block_cut_by_reboot(now, block)
+        if not record or self.state != T.STOPPED:
+            return None
+        self.tubing_left = record.get("tube", 0)
+        bolus = record.get("bolus")
+        if bolus is not None:
+            self._report_interrupted(now, bolus)
+        mode = record.get("mode")
+        if mode in T.CHANGE_STATES:
+            self.fire("rewind", now)            # a change cut by a reboot starts over
+            return None
+        if mode == T.ALARM:
+            alarm = record.get("alarm") or ["IL-WATCHDOG", False]
+            self.raise_alarm(now, alarm[0])
+            self.alarm_resume = bool(alarm[1])
+            return None
+        if mode not in (T.DELIVERING, T.SUSPENDED):
+            return None
+        try:
+            self.fire("start", now)
+        except Refused:
+            self.raise_alarm(now, "IL-RESERVOIR-EMPTY" if not self.guard("reservoir_ok")
+                             else "IL-BATTERY-CRITICAL")
+            return None
+        temp = record.get("temp")
+        if temp is not None and temp[2] > now:
+            self.engine.temp = (temp[0], bool(temp[1]), temp[2])
+        susp = record.get("susp")
+        if mode == T.SUSPENDED and susp is not None and susp[0] is not None and susp[0] > now:
+            self.suspend(now, min(susp[0] - now, self.limits.max_suspend_ms), bool(susp[1]))
+            return T.SUSPENDED
+        return T.DELIVERING
+
+    def _report_interrupted(self, now, bolus):
+        start, mu, end, encoder = bolus
+        moved = self.encoder_now - encoder
+        delivered = mu if moved < 0 else min(mu, moved * PULSE_MU)
+        self.interrupted = [mu, delivered]
+        self.log(log_types.EV_DELIVERED, [mu, delivered])
+        self.warn(INTERRUPTED)
+        self.alert(now, INTERRUPTED)
 
     # -- the delivery loop --------------------------------------------------------------
-    def tick(self, now):
-        """Run up to ``now``; returns the tick at which to run next."""
+    def tick(self, now, clock_events=()):
+        """Run up to ``now``; returns the tick at which to run next. A pulse is requested
+        through the channel (the pump then calls ``pulse_done``)."""
         if now < self.last_tick:
             self.fault(now, "IL-CLOCK-MONOTONIC")
             self.last_tick = now
             return now + SUPERVISION_MS
-        gap = now - self.last_tick
         self.last_tick = now
         self.hw.watchdog.feed()
+        for kind, gap in clock_events:
+            self._clock_event(now, kind, gap)
+        wake = self.alerts.tick(now)
+        self._supervise_basal(now)
         state = self.machine.state
         if state == T.DELIVERING:
-            if gap > WATCHDOG_MS:
-                self.raise_alarm(now, "IL-WATCHDOG")
-                return now + SUPERVISION_MS
             if self._supervise(now):
                 return self._deliver(now)
-            return now + SUPERVISION_MS
-        if state == T.PRIMING:
+        elif state in (T.PRIMING, T.FILLING_CANNULA):
             if self._supervise(now):
-                return self._prime(now)
-        return now + SUPERVISION_MS
+                return self._fill(now)
+        elif state == T.SUSPENDED:
+            return self._suspended(now)
+        self.note_therapy()
+        limit = now + SUPERVISION_MS
+        return limit if wake is None or wake > limit else max(wake, now + 1)
+
+    def _clock_event(self, now, kind, gap):
+        self.log(log_types.EV_WARNING, [kind, gap])
+        if kind == "IL-CLOCK-MONOTONIC":
+            self.fault(now, kind)
+        elif kind == "IL-CLOCK-JUMP" or self.machine.state == T.DELIVERING:
+            self.raise_alarm(now, kind)
+
+    def _basal_flowing(self, now):
+        if not self.program_set or max(self.engine.program) == 0:
+            return True
+        if self.machine.state != T.DELIVERING:
+            return False
+        return not self.engine.temp_is_zero(now)
+
+    def _supervise_basal(self, now):
+        """IL-NO-DELIVERY: time without basal beyond the bound, unless the patient
+        confirmed on the pump, alarms; a peer's suspend or zero temp then ends."""
+        flowing = self._basal_flowing(now)
+        self.watch.update(now, flowing)
+        alerting = NO_DELIVERY in self.alerts.active
+        if alerting and self.hw.ui.confirm_pressed():
+            self.confirmed_until = now + self.limits.max_no_basal_ms
+            self.log(log_types.EV_ALARM, [NO_DELIVERY, 0])
+            self.alerts.clear(NO_DELIVERY)
+            return
+        if flowing or now < self.confirmed_until or self.machine.state == T.SAFE_STOP:
+            return
+        if self.watch.total(now) < self.limits.max_no_basal_ms:
+            return
+        self.alert(now, NO_DELIVERY)
+        state = self.machine.state
+        if state == T.SUSPENDED and not self.suspend_confirmed:
+            self._auto_resume(now)
+        elif state == T.DELIVERING and self.engine.temp_is_zero(now):
+            self._end_temp(now)
+            self.log(log_types.EV_WARNING, [NO_DELIVERY, "temp basal ended"])
+
+    def _auto_resume(self, now):
+        try:
+            self.fire("resume", now)
+        except Refused:
+            self.raise_alarm(now, NO_DELIVERY)
+            return
+        self.channel.stops.append(PulseChannel.RESUME)
+
+    def _suspended(self, now):
+        if self.suspend_end is not None and now >= self.suspend_end:
+            self._auto_resume(now)
+            self.note_therapy()
+            return now + 1
+        if now >= self.next_reminder:
+            left = (self.suspend_end - now) // MS_PER_MINUTE if self.suspend_end else 0
+            self.hw.ui.show("suspended: no insulin, resumes in %d min" % left)
+            self.next_reminder = now + REMINDER_MS
+        self.note_therapy()
+        wake = now + SUPERVISION_MS
+        if self.suspend_end is not None and self.suspend_end < wake:
+            wake = max(self.suspend_end, now + 1)
+        return wake
 
     def _supervise(self, now):
         """Battery and reservoir checks; False if an alarm stopped delivery."""
@@ -409,78 +727,154 @@ class TherapyController:
     def _deliver(self, now):
         engine = self.engine
         rate = engine.accrue(now, self.clock.wall_s())
-        if now >= self._bolus_end and engine.bolus_active():
+        if self.running_bolus is not None and now >= self.running_bolus[2] and engine.bolus_active():
             self._bolus_overrun(now)
         kind = engine.due(now, priming=False)
         if kind is not None:
-            if kind == delivery.BASAL and not self._basal_reserved(now, rate):
-                return now + SUPERVISION_MS
-            if not self._pulse(kind, now):
-                return now + SUPERVISION_MS
-            if engine.ext_pulses == 0 and engine.bolus_pulses == 0 and kind != delivery.BASAL:
-                self.gate.cancel_boluses()
+            if kind != delivery.BASAL or self._basal_reserved(now):
+                return self._request(kind)
+        self.note_therapy()
+        return self._delivery_wake(now, engine.basal_rate(now, self.clock.wall_s()))
+
+    def _request(self, kind):
+        self._pending = kind
+        self.channel.request = kind
+        return self.last_tick
+
+    def _delivery_wake(self, now, rate):
+        engine = self.engine
         wake = engine.next_due(now, rate)
         limit = now + SUPERVISION_MS
         temp = engine.temp
         if temp is not None and temp[2] < limit:
             limit = temp[2]
+        if self.block_left > 0 and self.block_end < limit:
+            limit = self.block_end
         return limit if wake is None or wake > limit else max(wake, now + 1)
 
     def _bolus_overrun(self, now):
         """A bolus never delivers past its reservation: what is left is cancelled, refunded
         and reported, so the ledger always covers every pulse it allowed."""
-        self._refund_bolus(now)
+        self._apply_deltas(self._bolus_refund(), now)
+        self._bolus_ended()
         self.log(log_types.EV_WARNING, "IL-BOLUS-OVERRUN")
 
-    def _prime(self, now):
-        kind = self.engine.due(now, priming=True)
-        if kind == delivery.PRIME:
-            if not self._pulse(kind, now):
-                return now + SUPERVISION_MS
-        if self.engine.prime_pulses == 0:
-            self.fire("prime_done", now)
-            return now + SUPERVISION_MS
-        return max(self.engine.next_pulse_at, now + 1)
+    def _fill(self, now):
+        engine = self.engine
+        kind = engine.due(now, priming=True)
+        if kind is not None:
+            return self._request(kind)
+        return self._fill_wake(now)
 
-    def _basal_reserved(self, now, rate):
+    def _fill_wake(self, now):
+        engine = self.engine
+        state = self.machine.state
+        if state == T.PRIMING and engine.prime_pulses == 0:
+            self.fire("prime_done", now)
+        elif state == T.FILLING_CANNULA and engine.cannula_pulses == 0:
+            self.fire("cannula_done", now)
+        else:
+            self.note_therapy()
+            return max(engine.next_pulse_at, now + 1)
+        self.note_therapy()
+        return now + SUPERVISION_MS
+
+    def _temp_cap(self, now, scheduled):
+        """The rate a temporary basal may run at in the next block: the scheduled rate plus
+        what insulin on board leaves room for (max IOB bounds temp basal too)."""
+        engine = self.engine
+        engine.temp_cap = None
+        rate = engine.basal_rate(now, self.clock.wall_s())
+        if rate <= scheduled:
+            return rate
+        room = 0 if self.history_unknown(now) else self.iob_room(now)
+        engine.temp_cap = scheduled + room * MS_PER_HOUR // BASAL_BLOCK_MS
+        return engine.basal_rate(now, self.clock.wall_s())
+
+    def _basal_reserved(self, now):
         if self.block_left > 0 and now < self.block_end:
             return True
+        engine = self.engine
+        scheduled = engine.scheduled_rate(self.clock.wall_s())
+        rate = self._temp_cap(now, scheduled)
         # exactly the pulses that fall due in the block at this rate (one is due now)
-        wanted = (self.engine.basal_acc + rate * BASAL_BLOCK_MS) // delivery.PULSE_WORK
+        wanted = (engine.basal_acc + rate * BASAL_BLOCK_MS) // delivery.PULSE_WORK
         room = min(self.ledger.room(now, WINDOW_1H, self.limits.max_1h_mu),
                    self.ledger.room(now, WINDOW_24H, self.limits.max_24h_mu)) // PULSE_MU
-        deltas = []
-        if self.block_left > 0:
-            deltas.append([self.block_end, -self.block_left * PULSE_MU])
-            room += self.block_left
+        deltas = self._block_refund()
+        for entry in deltas:
+            room -= entry[1] // PULSE_MU          # refunds give room back
         pulses = min(wanted, room)
+        active = 0
+        if rate > scheduled and pulses > 0:        # the part above the program is IOB
+            base = min(pulses, scheduled * BASAL_BLOCK_MS // delivery.PULSE_WORK)
+            active = min(pulses - base, self.iob_room(now) // PULSE_MU)
+            pulses = base + active
         if pulses <= 0:
-            self._apply_deltas(deltas, now)
-            self.block_left = 0
+            self._apply_deltas(deltas, now, {"blk": None})
             limit_id = "IL-ROLLING-1H" if not self.ledger.fits(
                 now, WINDOW_1H, PULSE_MU, self.limits.max_1h_mu) else "IL-ROLLING-24H"
             self.raise_alarm(now, limit_id)
             return False
-        self.block_end = now + BASAL_BLOCK_MS
+        end = now + BASAL_BLOCK_MS
+        if pulses - active:
+            deltas.append([end, (pulses - active) * PULSE_MU, SCHEDULED])
+        if active:
+            deltas.append([end, active * PULSE_MU, ACTIVE])
+        # The plunger position lets a reboot refund what this block did not deliver. The
+        # block becomes current only once logged: a checkpoint written before this record
+        # must not name a block whose reservation it does not hold.
+        self._apply_deltas(deltas, now, {"blk": [end, pulses, active, self.encoder_now]})
+        self.block_end = end
         self.block_left = pulses
-        deltas.append([self.block_end, pulses * PULSE_MU])
-        self._apply_deltas(deltas, now)
+        self.block_total = pulses
+        self.block_active = active
+        self.block_encoder = self.encoder_now
         return True
 
-    def _pulse(self, kind, now):
-        """One pulse through the monitor, then the encoder and pressure checks."""
-        before = self.encoder()
-        if not self.gate.pulse(kind, now):
-            self.fault(now, self.gate.latched or "SM-CONTROLLER-FAULT")
-            return False
+    def _block_record(self):
+        if self.block_left <= 0:
+            return None
+        return [self.block_end, self.block_total, self.block_active, self.block_encoder]
+
+    def _refund_block_cut_by_reboot(self, now, block):
+        """The basal block running at a reboot: refund what the plunger says it did not
+        deliver (its movement since the block began bounds what the block delivered)."""
+        end, pulses, active, encoder = block
+        moved = self.encoder_now - encoder
+        if end <= now - BASAL_BLOCK_MS or moved < 0:
+            return
+        self.block_end, self.block_total, self.block_active = end, pulses, active
+        self.block_left = pulses - min(pulses, moved)
+        self._apply_deltas(self._block_refund(), now, {"blk": None})
+
+    def pulse_done(self, now, delivered, moved, reason):
+        """The monitor answered the pulse request; returns the tick to run next at."""
+        kind, self._pending = self._pending, None
+        if kind is None:
+            return now + 1
+        if not delivered:
+            self.fault(now, reason or "SM-CONTROLLER-FAULT")
+            return now + SUPERVISION_MS
         # The pulse has moved insulin: account for it before any check can stop delivery.
-        self.engine.consume(kind, now)
+        engine = self.engine
+        engine.consume(kind, now)
         if kind == delivery.BASAL:
             self.block_left -= 1
-        if self.encoder() - before < 1:
+        elif kind in (delivery.BOLUS, delivery.EXTENDED) and self.running_bolus is not None:
+            self.running_bolus[4] += 1
+            if not engine.bolus_active():
+                self._bolus_ended()
+                self.channel.stops.append(PulseChannel.STOP_BOLUSES)
+        if moved < 1:
             self.fault(now, "IL-MOTOR-ENCODER")
-            return False
-        return self._check_pressure(now)
+            return now + SUPERVISION_MS
+        if not self._check_pressure(now):
+            return now + SUPERVISION_MS
+        if kind in (delivery.PRIME, delivery.CANNULA):
+            return self._fill_wake(now)
+        self.note_therapy()
+        return self._delivery_wake(now, engine.basal_rate(now, self.clock.wall_s()))
 
     def _check_pressure(self, now):
         """Occlusion: pressure over the limit, or rising after each of the last pulses."""

@@ -3,8 +3,10 @@
 Integer accumulators in mU·ms: a basal rate R (mU/h) adds R per elapsed ms, and one pulse
 is due when the accumulator reaches 25 mU · 3 600 000 ms. Accumulators are capped at one
 pulse owed, so after a stall or a suspension nothing is ever delivered in a burst. Pulses
-are paced at most one per ``PULSE_INTERVAL_MS`` whatever is due. The engine only says what
-is due; the controller decides (interlocks, state) and the safety monitor gates the motor.
+are paced at most one per ``PULSE_INTERVAL_MS`` whatever is due. Basal that falls due while a
+bolus runs goes first, so a bolus never makes the patient lose basal. The engine only says
+what is due; the controller decides (interlocks, state) and the safety monitor gates the
+motor.
 """
 
 from pump.units import BASAL_SLOTS, MS_PER_HOUR, PULSE_MU, SLOT_SECONDS, SECONDS_PER_DAY
@@ -15,8 +17,9 @@ PULSE_WORK = PULSE_MU * MS_PER_HOUR
 BASAL = "basal"
 BOLUS = "bolus"
 EXTENDED = "extended"
-PRIME = "prime"
-KINDS = (BASAL, BOLUS, EXTENDED, PRIME)
+PRIME = "prime"              # tubing fill: disconnected, never reaches the patient
+CANNULA = "cannula"          # cannula fill: reaches the patient, counts as delivered
+KINDS = (BASAL, BOLUS, EXTENDED, PRIME, CANNULA)
 
 
 def slot_of(wall_s):
@@ -27,6 +30,7 @@ class DeliveryEngine:
     def __init__(self):
         self.program = [0] * BASAL_SLOTS          # mU/h per half-hour slot
         self.temp = None                          # (value, is_percent, end_tick)
+        self.temp_cap = None                      # mU/h a temp may run at (max IOB room)
         self.basal_acc = 0
         self.bolus_pulses = 0
         self.ext_pulses = 0                       # extended bolus pulses still to deliver
@@ -34,6 +38,7 @@ class DeliveryEngine:
         self.ext_acc = 0
         self.ext_duration = 0
         self.prime_pulses = 0
+        self.cannula_pulses = 0
         self.last = None                          # tick of the last accrual
         self.next_pulse_at = 0                    # pacing
 
@@ -47,11 +52,18 @@ class DeliveryEngine:
         if temp is not None:
             if now >= temp[2]:
                 self.temp = None
-            elif temp[1]:
-                rate = rate * temp[0] // 100
-            else:
-                rate = temp[0]
+                self.temp_cap = None
+                return rate
+            scheduled = rate
+            rate = rate * temp[0] // 100 if temp[1] else temp[0]
+            cap = self.temp_cap
+            if cap is not None and rate > scheduled and rate > cap:
+                rate = cap if cap > scheduled else scheduled
         return rate
+
+    def temp_is_zero(self, now):
+        temp = self.temp
+        return temp is not None and now < temp[2] and temp[0] == 0
 
     # -- accrual --------------------------------------------------------------------
     def accrue(self, now, wall_s):
@@ -77,18 +89,20 @@ class DeliveryEngine:
 
     # -- pulses ---------------------------------------------------------------------
     def due(self, now, priming):
-        """The kind of pulse due now, or None. Priming and therapy never mix: prime pulses
-        only while priming, therapy pulses only otherwise."""
+        """The kind of pulse due now, or None. Fills and therapy never mix: fill pulses only
+        while filling, therapy pulses only otherwise. Owed basal goes before a bolus."""
         if now < self.next_pulse_at:
             return None
         if priming:
-            return PRIME if self.prime_pulses else None
+            if self.prime_pulses:
+                return PRIME
+            return CANNULA if self.cannula_pulses else None
+        if self.basal_acc >= PULSE_WORK:
+            return BASAL
         if self.bolus_pulses:
             return BOLUS
         if self.ext_pulses and self.ext_acc >= self.ext_duration:
             return EXTENDED
-        if self.basal_acc >= PULSE_WORK:
-            return BASAL
         return None
 
     def consume(self, kind, now):
@@ -101,6 +115,8 @@ class DeliveryEngine:
             self.ext_acc -= self.ext_duration
         elif kind == PRIME:
             self.prime_pulses -= 1
+        elif kind == CANNULA:
+            self.cannula_pulses -= 1
         self.next_pulse_at = now + PULSE_INTERVAL_MS
 
     def next_due(self, now, rate):

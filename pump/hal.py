@@ -5,17 +5,25 @@ port provide their own with the same methods. In-memory versions here serve the 
 (on CPython and MicroPython) and inject faults.
 
 Interfaces (duck-typed):
-- clock:     ticks_ms() -> monotonic int ms, never decreasing, survives reboots (RTC-backed);
+- clock:     ticks_ms() -> monotonic int ms, never decreasing (a board extends its wrapping
+             ticks with ``pump.clock.ExtendedClock``; a counter that restarts at boot or
+             jumps is contained by ``pump.clock.PumpClock``);
              wall_s() -> settable wall clock, int seconds; set_wall(s).
-- motor:     pulse() drives one 25 mU pulse; encoder() -> cumulative steps; set_enabled(bool)
-             is the power-stage enable line, which the safety monitor owns.
+- motor:     pulse() drives one 25 mU pulse; encoder() -> cumulative plunger steps (an
+             absolute position: it survives a reboot); set_enabled(bool) is the power-stage
+             enable line. Only the safety monitor ever holds the motor.
 - pressure:  read() -> line pressure in mbar (int).
 - reservoir: remaining_mu() -> measured insulin left (int mU).
 - battery:   percent() -> 0..100.
-- ui:        show(text); alarm(active, code); confirm_pressed() -> bool (for confirmations).
+- ui:        show(text); alarm(active, code, level); confirm_pressed() -> bool: the pump's
+             own button, the only way a patient confirms on the pump.
 - watchdog:  feed().
 - rng:       callable(n) -> n random bytes.
 - flash:     a ``bootloader.flash`` NorFlash or FlashRegion.
+- secure_store: read(name) -> bytes or None; write(name, bytes), atomic. Storage that a
+             flash erase or an image rollback cannot restore: on a board, an eMMC RPMB
+             partition, a secure element's data slots, or TrustZone-protected storage with a
+             monotonic counter. It holds the audit log's anchor and the clinician settings.
 """
 
 
@@ -112,19 +120,46 @@ class MemoryUI:
         self.lines = []
         self.alarm_active = False
         self.alarm_code = ""
+        self.alarm_level = 0
+        self.sounded = 0          # how many times an alarm was annunciated
         self.pressed = False
 
     def show(self, text):
         self.lines.append(text)
+        if len(self.lines) > 500:
+            del self.lines[:250]
 
-    def alarm(self, active, code=""):
+    def alarm(self, active, code="", level=1):
         self.alarm_active = bool(active)
         self.alarm_code = code
+        self.alarm_level = level if active else 0
+        if active:
+            self.sounded += 1
 
     def confirm_pressed(self):
         pressed = self.pressed
         self.pressed = False
         return pressed
+
+
+class MemorySecureStore:
+    """Replay-protected storage in memory: atomic named records, outside the flash.
+
+    Faults for tests: ``fail_writes`` makes every write raise (a worn or absent part)."""
+
+    def __init__(self):
+        self.records = {}
+        self.writes = 0
+        self.fail_writes = False
+
+    def read(self, name):
+        return self.records.get(name)
+
+    def write(self, name, data):
+        if self.fail_writes:
+            raise OSError("secure store write failed")
+        self.records[name] = bytes(data)
+        self.writes += 1
 
 
 class MemoryWatchdog:
@@ -164,3 +199,4 @@ class MemoryHardware:
         self.ui = MemoryUI()
         self.watchdog = MemoryWatchdog()
         self.rng = CountingRng()
+        self.secure_store = MemorySecureStore()

@@ -40,6 +40,16 @@ HAZARDS = {
                  "overdose"),
     "H-TAMPER": ("security", "Tampered records or settings",
                  "stored log or settings altered in flash", "wrong therapy, lost evidence"),
+    "H-THERAPY-LOSS": ("operational", "Silent loss of therapy",
+                       "a reboot, suspend, stop, alarm or zero temporary basal leaves the "
+                       "patient without basal and nobody notices",
+                       "hyperglycaemia, diabetic ketoacidosis within hours"),
+    "H-HISTORY-LOSS": ("security", "Dose history lost or rolled back",
+                       "a flash erase, an older image restored, or corruption removes doses "
+                       "the limits depend on", "limits reopened: overdose"),
+    "H-PRIMING": ("use", "Priming into the patient",
+                  "tubing filled while connected, or cannula fill not counted",
+                  "uncounted insulin: overdose"),
 }
 
 # id: (hazard ids, what is checked, response)
@@ -48,10 +58,13 @@ INTERLOCKS = {
     "IL-BASAL-MAX": (("H-OVERDOSE",), "basal program rate above the maximum basal rate",
                      "refuse command"),
     "IL-TEMP-BASAL-MAX": (("H-OVERDOSE",),
-                          "temporary basal rate, percent or duration above its maximum",
+                          "temporary basal rate, percent or duration above its maximum, or "
+                          "above max_temp_multiple x the highest scheduled rate",
                           "refuse command"),
     "IL-IOB-MAX": (("H-OVERDOSE", "H-STACKING"),
-                   "insulin on board plus the bolus above the maximum IOB", "refuse command"),
+                   "insulin on board above scheduled basal plus a bolus, cannula fill or "
+                   "high temporary basal above the maximum IOB",
+                   "refuse command; cap a high temporary basal"),
     "IL-ROLLING-1H": (("H-OVERDOSE",), "reservations in any rolling hour above the limit",
                       "refuse command; withhold basal and alarm"),
     "IL-ROLLING-24H": (("H-OVERDOSE",), "reservations in any rolling 24 h above the limit",
@@ -68,7 +81,9 @@ INTERLOCKS = {
                     "refuse command"),
     "IL-CMD-STALE": (("H-REPLAY",), "command older than its age limit or from the future",
                      "refuse command"),
-    "IL-PRIME-MAX": (("H-OVERDOSE",), "prime volume above the maximum", "refuse command"),
+    "IL-PRIME-MAX": (("H-OVERDOSE", "H-PRIMING"),
+                     "tubing fill above what is left of this reservoir change's maximum",
+                     "refuse command"),
     "IL-RESERVOIR-LOW": (("H-RESERVOIR",), "reservoir below the low threshold", "warn"),
     "IL-RESERVOIR-EMPTY": (("H-RESERVOIR", "H-UNDERDOSE"),
                            "reservoir cannot cover the next pulse or the requested dose",
@@ -82,10 +97,36 @@ INTERLOCKS = {
                          "encoder did not move as commanded", "safe-stop"),
     "IL-WATCHDOG": (("H-TIMING", "H-UNDERDOSE"),
                     "controller not run within its watchdog period",
-                    "alarm; owed insulin is not caught up in a burst"),
+                    "alarm; owed insulin is not caught up in a burst; acknowledging "
+                    "resumes therapy"),
     "IL-CLOCK-MONOTONIC": (("H-TIMING",), "monotonic tick counter went backwards", "safe-stop"),
-    "IL-LOG-INTEGRITY": (("H-TAMPER",), "audit log or settings fail verification at boot",
-                         "safe-stop"),
+    "IL-LOG-INTEGRITY": (("H-TAMPER", "H-HISTORY-LOSS"),
+                         "audit log fails verification at boot, or does not reach the anchor "
+                         "kept in the secure store (truncated, erased, rolled back)",
+                         "safe-stop; after service the history is unknown"),
+    "IL-SETTINGS-INTEGRITY": (("H-TAMPER",),
+                              "sealed settings or log anchor fail their tag at boot",
+                              "safe-stop; after service limits and program must be set "
+                              "again"),
+    "IL-HISTORY-UNKNOWN": (("H-HISTORY-LOSS", "H-OVERDOSE"),
+                           "dose history unknown less than one insulin-action window ago",
+                           "insulin on board taken as full; refuse boluses, cannula fill "
+                           "and temp basal above the program; basal continues"),
+    "IL-NO-DELIVERY": (("H-THERAPY-LOSS", "H-UNDERDOSE"),
+                       "time without basal in any 6 h above the clinician's bound, without "
+                       "the patient confirming on the pump",
+                       "alert that escalates; a peer's suspend or zero temp ends"),
+    "IL-SUSPEND-MAX": (("H-THERAPY-LOSS",), "suspend longer than the clinician's maximum",
+                       "refuse command; every suspend has an end, reminders, auto-resume"),
+    "IL-BOLUS-INTERRUPTED": (("H-UNDERDOSE", "H-STACKING"),
+                             "a bolus cut short by a reboot (not resumed)",
+                             "log and show the delivered and undelivered amounts; "
+                             "alert; the whole bolus stays in insulin on board"),
+    "IL-CANNULA-MAX": (("H-PRIMING", "H-OVERDOSE"), "cannula fill above its maximum",
+                       "refuse command"),
+    "IL-CLOCK-JUMP": (("H-TIMING",),
+                      "the tick counter jumped forward more than an hour between reads",
+                      "alarm; the jump is not counted as elapsed time"),
     # Independent safety monitor (its own accounting; gates the motor power stage)
     "SM-OVER-1H": (("H-OVERDOSE", "H-SOFTWARE"),
                    "pulses in the monitor's 1 h envelope above the limit", "latch safe-stop"),
@@ -97,9 +138,18 @@ INTERLOCKS = {
     "SM-BASAL-RATE": (("H-OVERDOSE", "H-SOFTWARE"),
                       "basal pulses faster than the independently computed rate",
                       "latch safe-stop"),
-    "SM-PRIME-BUDGET": (("H-OVERDOSE", "H-SOFTWARE"),
-                        "prime pulse without a live prime budget (prime ended or exceeded)",
-                        "latch safe-stop"),
+    "SM-PRIME-BUDGET": (("H-OVERDOSE", "H-SOFTWARE", "H-PRIMING"),
+                        "tubing-fill pulse without a live budget, or fills of one reservoir "
+                        "change above the maximum", "latch safe-stop"),
+    "SM-CANNULA-BUDGET": (("H-OVERDOSE", "H-SOFTWARE", "H-PRIMING"),
+                          "cannula-fill pulse without a declared fill, or a fill above max",
+                          "latch safe-stop"),
+    "SM-IOB-MAX": (("H-OVERDOSE", "H-STACKING", "H-SOFTWARE"),
+                   "insulin on board above scheduled basal, from the monitor's own pulse "
+                   "record and declarations, above max IOB", "latch safe-stop"),
+    "SM-BOLUS-INTERVAL": (("H-STACKING", "H-SOFTWARE"),
+                          "a bolus declared sooner than the minimum bolus interval",
+                          "latch safe-stop"),
     "SM-NOT-DELIVERING": (("H-OVERDOSE", "H-SOFTWARE"),
                           "therapy pulse while therapy is stopped (suspend, stop, alarm)",
                           "latch safe-stop"),

@@ -1,9 +1,11 @@
 """The controller's reservation ledger: every dose is reserved before a pulse moves.
 
-A reservation says "up to ``mu`` will be delivered between now and ``end``". The rolling
-1 h and 24 h limits and insulin on board are computed from reservations, not from pulses:
-a reservation is written to the audit log before its pulses, so after a power cut the
-ledger is rebuilt from the log and can only overstate what was delivered.
+A reservation ``[end, mu, kind]`` says "up to ``mu`` will be delivered between now and
+``end``". The rolling 1 h and 24 h limits count every reservation; insulin on board counts
+the reservations of kind ``ACTIVE``: insulin above the scheduled basal (boluses, extended
+boluses, cannula fill, the part of a temporary basal above the program), as OpenAPS bounds
+them with max_iob. A reservation is written to the audit log before its pulses, so after a
+power cut the ledger is rebuilt from the log and can only overstate what was delivered.
 
 Window rule: a reservation counts against a window of length W until ``end + W + margin``.
 Any W-long interval that saw one of its pulses therefore saw the reservation counted when it
@@ -17,24 +19,31 @@ from pump.units import MS_PER_MINUTE
 WINDOW_1H = (3600000, 60000)          # (length, margin = monitor bucket) in ms
 WINDOW_24H = (86400000, 900000)
 
+SCHEDULED = 0                         # scheduled basal: windows only
+ACTIVE = 1                            # above scheduled basal: windows and insulin on board
+
+
+def _kind(entry):
+    return entry[2] if len(entry) > 2 else ACTIVE
+
 
 class Ledger:
     def __init__(self):
-        self.entries = []                 # [end_tick, mu]; mu < 0 is a refund
+        self.entries = []                 # [end_tick, mu, kind]; mu < 0 is a refund
 
-    def reserve(self, end, mu):
-        self.entries.append([end, mu])
+    def reserve(self, end, mu, kind=ACTIVE):
+        self.entries.append([end, mu, kind])
 
-    def refund(self, end, mu):
+    def refund(self, end, mu, kind=ACTIVE):
         if mu:
-            self.entries.append([end, -mu])
+            self.entries.append([end, -mu, kind])
 
     def window_total(self, now, window):
         length, margin = window
         total = 0
-        for end, mu in self.entries:
-            if end + length + margin > now:
-                total += mu
+        for entry in self.entries:
+            if entry[0] + length + margin > now:
+                total += entry[1]
         return total
 
     def fits(self, now, window, mu, limit):
@@ -44,9 +53,13 @@ class Ledger:
         return max(0, limit - self.window_total(now, window))
 
     def insulin_on_board(self, now, peak, dia):
-        """Conservative IOB (mU): in-progress reservations count in full."""
+        """Conservative IOB (mU) above scheduled basal: in-progress reservations count in
+        full, refunds decay like the dose they return."""
         total = 0
-        for end, mu in self.entries:
+        for entry in self.entries:
+            if _kind(entry) != ACTIVE:
+                continue
+            end, mu = entry[0], entry[1]
             if end >= now:
                 total += mu
             else:
@@ -69,10 +82,10 @@ class Ledger:
         bounds the checkpoint that stores the ledger whatever the command rate was.
         """
         merged = {}
-        for end, mu in self.entries:
-            key = -((-end) // granularity) * granularity
-            merged[key] = merged.get(key, 0) + mu
-        return sorted([end, mu] for end, mu in merged.items() if mu)
+        for entry in self.entries:
+            key = (-((-entry[0]) // granularity) * granularity, _kind(entry))
+            merged[key] = merged.get(key, 0) + entry[1]
+        return sorted([key[0], mu, key[1]] for key, mu in merged.items() if mu)
 
     def snapshot(self, max_entries=64):
         if len(self.entries) > max_entries:

@@ -19,7 +19,11 @@ HARD_RANGES = {
     "max_24h_mu": (60000, 25, 200000),
     "min_bolus_interval_ms": (10 * MS_PER_MINUTE, MS_PER_MINUTE, 2 * MS_PER_HOUR),
     "max_command_age_ms": (60000, 1000, 600000),
-    "max_prime_mu": (20000, 25, 30000),
+    "max_prime_mu": (20000, 25, 30000),              # tubing fill, per reservoir change
+    "max_cannula_fill_mu": (500, 25, 1000),          # counts as delivered insulin
+    "max_temp_multiple": (4, 1, 10),                 # temp basal <= this x highest program rate
+    "max_suspend_ms": (2 * MS_PER_HOUR, 15 * MS_PER_MINUTE, 8 * MS_PER_HOUR),
+    "max_no_basal_ms": (2 * MS_PER_HOUR, 30 * MS_PER_MINUTE, 4 * MS_PER_HOUR),  # in any 6 h
     "reservoir_low_mu": (20000, 1000, 100000),
     "occlusion_mbar": (1500, 500, 3000),
     "battery_low_percent": (20, 5, 50),

@@ -6,12 +6,16 @@ clock is advanced instead, so hours of therapy run in milliseconds with the same
 
 
 def run_for(pump, clock, ms):
-    """Run ``pump`` for ``ms`` of its monotonic time on an advanceable ``clock``."""
-    end = clock.ticks_ms() + ms
+    """Run ``pump`` for ``ms`` of its monotonic time on an advanceable ``clock`` (the HAL
+    clock; the pump's own clock may be offset from it, so sleeps are relative)."""
+    own = pump.clock
+    end = own.ticks_ms() + ms
     while True:
         wake = pump.tick()
+        now = own.ticks_ms()
         if wake > end:
-            clock.advance_to(end)
+            if end > now:
+                clock.advance(end - now)
             pump.tick()
             return
-        clock.advance_to(max(wake, clock.ticks_ms() + 1))
+        clock.advance(max(wake - now, 1))

@@ -5,25 +5,38 @@ and writes the command or its refusal to the audit log. A refusal never changes 
 No exception escapes into a delivering state: one raised by the controller latches the
 safety monitor (which cuts motor power) and drives the pump to safe-stop.
 
-Therapy that raises delivery (bolus, temporary basal, basal program, limits, prime) is
-declared to the safety monitor from the command's own arguments, not by the controller:
-the monitor's budget is what was asked for, whatever the controller then does.
+Only this object holds both halves. The safety monitor holds the motor; the controller
+gets a hardware view without it and asks for pulses through a ``PulseChannel`` that the
+pump hands to the monitor. Therapy that raises delivery (start and resume, bolus, temporary
+basal, basal program, limits, reservoir change and fills) is declared to the monitor from
+the command's own arguments, not by the controller: the monitor's budget is what was asked
+for, whatever the controller then does.
+
+Boot: the secure store's anchor says where the log must reach; the log is replayed; the
+sealed settings give the clinician's limits and program; the tick counter is continued from
+the last logged tick; after self-test the therapy that was running resumes. A log that fails
+its checks latches safe-stop (IL-LOG-INTEGRITY); after service, dose history is unknown and
+the pump assumes the worst for one insulin-action window.
 """
 
 from bootloader.flash import PowerCut
 from pump import audit_log as L
 from pump import recovery, results, therapy_table as T
+from pump.clock import PumpClock
 from pump.controller import TherapyController
 from pump.delivery import PULSE_INTERVAL_MS
+from pump.ledger import ACTIVE
 from pump.limits import HARD_RANGES, Limits
 from pump.results import Refused, Result
-from pump.safety_monitor import SafetyMonitor
+from pump.safety_monitor import PulseChannel, SafetyMonitor
+from pump.sealed import Anchor, SealError, SealedStore
 from pump.units import BASAL_SLOTS, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU, is_int
 
 MAX_BOLUS_MU = HARD_RANGES["max_bolus_mu"][2]
 MAX_EXTENDED_MS = 8 * MS_PER_HOUR
 MIN_TEMP_MS = 15 * MS_PER_MINUTE
 EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between extended ones
+HEARTBEAT_MS = 5 * MS_PER_MINUTE               # "alive" written to the secure store
 
 
 def _int(name, value, low, high):
@@ -48,7 +61,7 @@ def _command_id(cmd_id, issued_ms):
         return
     if cmd_id is None or issued_ms is None:
         raise Refused(results.ERR_TYPE, "cmd_id and issued_ms go together")
-    if isinstance(cmd_id, bytes):
+    if type(cmd_id) is bytes:
         if not 1 <= len(cmd_id) <= 16:
             raise Refused(results.ERR_RANGE, "cmd_id must be 1..16 bytes")
     else:
@@ -56,45 +69,157 @@ def _command_id(cmd_id, issued_ms):
     _int("issued_ms", issued_ms, 0, (1 << 63) - 1)
 
 
+def _text(value, limit):
+    """``str(value)`` cut to ``limit``; a value whose ``__str__`` fails is named by type."""
+    try:
+        text = str(value)
+    except Exception:
+        text = "<%s>" % type(value).__name__
+    if type(text) is not str:
+        text = "?"
+    return text[:limit]
+
+
+class LogPort:
+    """Writes records to the audit log at the clock's time; a damaged log is kept as
+    evidence and not written (the records are counted as unlogged)."""
+
+    def __init__(self, log, clock):
+        self.audit = log
+        self.clock = clock
+        self.unlogged = 0
+
+    def __call__(self, rtype, data):
+        if self.audit.problem:
+            self.unlogged += 1
+            return
+        self.audit.append(rtype, data, self.clock.ticks_ms(), self.clock.wall_s())
+
+
+class AnchorWriter:
+    """After each committed record, move the log's anchor in the secure store."""
+
+    def __init__(self, sealed, anchor):
+        self.sealed = sealed
+        self.anchor = anchor
+
+    def __call__(self, seq, chain, alive=None):
+        self.anchor.seq = seq
+        self.anchor.chain = chain
+        if alive is not None:
+            self.anchor.alive = alive
+        self.sealed.write_anchor(self.anchor)
+
+
+class ControllerHardware:
+    """The hardware the controller may touch: everything but the motor."""
+
+    __slots__ = ("clock", "pressure", "reservoir", "battery", "ui", "watchdog")
+
+    def __init__(self, hw, clock):
+        self.clock = clock
+        self.pressure = hw.pressure
+        self.reservoir = hw.reservoir
+        self.battery = hw.battery
+        self.ui = hw.ui
+        self.watchdog = hw.watchdog
+
+
 class Pump:
+    """The firmware's top object: one per device; see the module docstring."""
+
     def __init__(self, hw, flash, log_key, limits=None):
         if not isinstance(log_key, bytes) or len(log_key) < 16:
             raise ValueError("log key must be at least 16 bytes")
         self.hw = hw
-        self.clock = hw.clock
         self.refusals = {}
-        self.unlogged = 0
+        self.sealed = SealedStore(hw.secure_store, log_key)
+        seal_problem = ""
+        anchor = settings = None
+        try:
+            anchor = self.sealed.anchor()
+            settings = self.sealed.settings()
+        except SealError:
+            seal_problem = "IL-SETTINGS-INTEGRITY"
+        self._settings_bad = bool(seal_problem)
+        self.anchor = anchor or Anchor()
+        log = L.AuditLog(flash, log_key, anchor=(self.anchor.seq, self.anchor.chain)
+                         if anchor else None)
+        if not log.problem and anchor is None and log.head_seq and not seal_problem:
+            log.problem = "log has records but no anchor: the secure store was replaced"
+            log._offset = None
+        self.log = log
+        records = log.recovered or []
+        alive = records[-1].tick if records else None
+        if anchor is not None and anchor.alive is not None and (alive is None or
+                                                                anchor.alive > alive):
+            alive = anchor.alive
+        self.clock = PumpClock(hw.clock, alive)
         now = self.clock.ticks_ms()
-        self.log = L.AuditLog(flash, log_key, checkpoint=self._checkpoint)
         defaults = limits if limits is not None else Limits()
         state = None
-        if not self.log.problem:
-            state = recovery.rebuild(self.log.recovered, defaults)
-        self.log.recovered = None
+        if not log.problem and not seal_problem:
+            state = recovery.rebuild(records, defaults)
+        log.recovered = None
         base = Limits.from_list(state["limits"]) if state else defaults
+        if settings:
+            base = Limits(settings["limits"])
         self.monitor = SafetyMonitor(hw.motor, self.clock, base)
-        self.controller = TherapyController(hw, self.monitor, hw.motor.encoder, base,
-                                            self._log, now, state)
+        self.channel = PulseChannel()
+        self._logport = LogPort(log, self.clock)
+        self.controller = TherapyController(ControllerHardware(hw, self.clock), self.channel,
+                                            base, self._logport, now, state)
+        if settings:
+            self._apply_settings(settings)
+        log._checkpoint = self.controller.persistent_state
+        log.on_append = AnchorWriter(self.sealed, self.anchor)
+        self._heartbeat = now
+        self.controller.encoder_now = hw.motor.encoder()
         self._seed_monitor(now)
-        if self.log.problem:
+        if seal_problem:
+            self.controller.boot_problem = seal_problem
+        elif log.problem:
             self.controller.boot_problem = "IL-LOG-INTEGRITY"
         else:
-            self.log.ensure_checkpoint(now, self.clock.wall_s())
-        self._log(L.EV_BOOT, {"head": self.log.head_seq})
-        self._run("self_test", {}, self._self_test)
+            self.anchor.boots += 1
+            self.anchor.alive = now
+            self.sealed.write_anchor(self.anchor)
+            log.ensure_checkpoint(now, self.clock.wall_s())
+            self.controller.watch.update(records[-1].tick if records else now, False)
+        self._log(L.EV_BOOT, {"head": log.head_seq, "boots": self.anchor.boots,
+                              "off_ms": self.clock.off_ms, "restarted": self.clock.restarted})
+        self._run("self_test", {}, self._boot)
+
+    @property
+    def unlogged(self):
+        return self._logport.unlogged
 
     # -- boot ---------------------------------------------------------------------
+    def _apply_settings(self, settings):
+        controller = self.controller
+        controller.engine.program = list(settings["program"])
+        controller.program_set = bool(settings["program_set"])
+
     def _seed_monitor(self, now):
         controller = self.controller
-        self.monitor.set_program(controller.engine.program)
-        net = {}
-        for end, mu in controller.ledger.entries:
-            net[end] = net.get(end, 0) + mu
-        for end in sorted(net):            # in time order: dict order is not (MicroPython)
-            if net[end] > 0:
-                self.monitor.seed(min(end, now), net[end] // PULSE_MU)
+        monitor = self.monitor
+        monitor.set_program(controller.engine.program)
+        for active in (False, True):
+            net = {}
+            for entry in controller.ledger.entries:
+                if active and (len(entry) < 3 or entry[2] != ACTIVE):
+                    continue
+                net[entry[0]] = net.get(entry[0], 0) + entry[1]
+            for end in sorted(net):            # in time order: dict order is not (MicroPython)
+                if net[end] > 0:
+                    if active:
+                        monitor.seed_active(min(end, now), net[end] // PULSE_MU)
+                    else:
+                        monitor.seed(min(end, now), net[end] // PULSE_MU)
+        if controller.last_bolus is not None:
+            monitor.seed_last_bolus(controller.last_bolus)
         if controller.latched:
-            self.monitor.latch(controller.latched)
+            monitor.latch(controller.latched)
 
     def _monitor_agrees(self, now):
         """After a declaration: if the monitor refused it, the controller accepted something
@@ -103,34 +228,54 @@ class Pump:
             self.controller.fault(now, self.monitor.latched)
             raise Refused(results.ERR_INTERNAL, self.monitor.latched)
 
-    def _self_test(self, now):
+    def _boot(self, now):
         controller = self.controller
         if controller.boot_problem and not controller.latched:
+            self.monitor.latch(controller.boot_problem)
             controller.fault(now, controller.boot_problem)
             return
         controller.self_test(now)
+        self._declare_resumed(now, controller.resume_after_boot(now))
+
+    def _declare_resumed(self, now, resumed):
+        """Tell the monitor what the persisted commands (not the controller) had started."""
+        controller = self.controller
+        if resumed is None:
+            return
+        self.monitor.therapy_started()
+        temp = controller.engine.temp
+        if temp is not None:
+            self.monitor.set_temp(temp[0], temp[1], temp[2])
+        if resumed == T.SUSPENDED:
+            self.monitor.suspended(controller.suspend_end, controller.suspend_confirmed)
 
     def _checkpoint(self):
         return self.controller.persistent_state()
 
     def _log(self, rtype, data):
-        if self.log.problem:
-            self.unlogged += 1          # a damaged log is kept as evidence, not written
-            return
-        self.log.append(rtype, data, self.clock.ticks_ms(), self.clock.wall_s())
+        self._logport(rtype, data)
+
+    def _save_settings(self):
+        controller = self.controller
+        self.sealed.write_settings(controller.limits, controller.engine.program,
+                                   controller.program_set)
 
     # -- the guarded call -----------------------------------------------------------
     def _run(self, op, args, action):
         now = self.clock.ticks_ms()
+        self.controller.encoder_now = self.hw.motor.encoder()
         try:
             try:
                 value = action(now)
             except Refused as refusal:
                 self._count_refusal(refusal)
                 self._log(L.EV_REFUSAL, {"op": op, "code": refusal.code, "why": refusal.reason})
+                self.monitor.serve(self.channel, now)
                 return Result(refusal.code, refusal.reason)
             if op != "self_test":
                 self._log(L.EV_COMMAND, {"op": op, "args": args})
+            self.monitor.serve(self.channel, now)
+            self.controller.note_therapy()
             return Result(results.OK, value=value)
         except PowerCut:
             raise
@@ -150,20 +295,38 @@ class Pump:
         try:
             self.controller.fault(now, "SM-CONTROLLER-FAULT")
             self._log(L.EV_REFUSAL, {"op": op, "code": results.ERR_INTERNAL,
-                                     "why": ("%s: %s" % (type(exc).__name__, exc))[:80]})
+                                     "why": _text("%s: %s" % (type(exc).__name__,
+                                                              _text(exc, 60)), 80)})
         except PowerCut:
             raise
         except Exception:             # the controller itself is broken: the latch holds
-            self.unlogged += 1
+            self._logport.unlogged += 1
+            try:
+                self.hw.ui.alarm(True, "SM-CONTROLLER-FAULT", 3)
+            except Exception:
+                pass
 
     # -- time --------------------------------------------------------------------------
     def tick(self):
         """Run the pump up to the clock's now; returns the tick to call again at."""
         now = self.clock.ticks_ms()
+        controller = self.controller
+        monitor = self.monitor
         try:
-            if not self.monitor.check(now) and self.controller.state != T.SAFE_STOP:
-                self.controller.fault(now, self.monitor.latched)
-            return self.controller.tick(now)
+            controller.encoder_now = self.hw.motor.encoder()
+            if not monitor.check(now) and controller.state != T.SAFE_STOP:
+                controller.fault(now, monitor.latched)
+            wake = controller.tick(now, self.clock.take_events())
+            if monitor.serve(self.channel, now):
+                wake = controller.pulse_done(now, self.channel.result, self.channel.moved,
+                                             monitor.latched)
+                monitor.serve(self.channel, now)
+            if monitor.latched and controller.state != T.SAFE_STOP:
+                controller.fault(now, monitor.latched)
+            if now - self._heartbeat >= HEARTBEAT_MS and not self.log.problem:
+                self._heartbeat = now
+                self.log.on_append(self.anchor.seq, self.anchor.chain, now)
+            return wake
         except PowerCut:
             raise
         except Exception as exc:
@@ -175,10 +338,32 @@ class Pump:
         return self._run("start", {}, lambda now: self._start_therapy("start", now))
 
     def stop(self):
-        return self._run("stop", {}, lambda now: self.controller.fire("stop", now))
+        def action(now):
+            state = self.controller.stop(now)
+            self.monitor.therapy_stopped()
+            self.monitor.cancel_fill()
+            return state
+        return self._run("stop", {}, action)
 
-    def suspend(self):
-        return self._run("suspend", {}, lambda now: self.controller.fire("suspend", now))
+    def suspend(self, duration_ms=None):
+        """Suspend delivery for ``duration_ms`` (default and at most the clinician's
+        ``max_suspend_ms``); it resumes by itself at the end. Confirmed on the pump (the
+        button pressed) it may run without basal past IL-NO-DELIVERY's bound."""
+        def action(now):
+            duration = duration_ms
+            if duration is None:
+                duration = self.controller.limits.max_suspend_ms
+            _int("duration_ms", duration, MIN_TEMP_MS, HARD_RANGES["max_suspend_ms"][2])
+            if self.controller.state != T.DELIVERING:
+                raise Refused(results.ERR_STATE, "suspend needs delivering state")
+            confirmed = self.hw.ui.confirm_pressed() is True
+            args["duration_ms"] = duration
+            args["confirmed"] = confirmed
+            end = self.controller.suspend(now, duration, confirmed)
+            self.monitor.suspended(now + duration, confirmed)
+            return end
+        args = {}
+        return self._run("suspend", args, action)
 
     def resume(self):
         return self._run("resume", {}, lambda now: self._start_therapy("resume", now))
@@ -188,8 +373,17 @@ class Pump:
         self.monitor.therapy_started()
         return state
 
-    def acknowledge(self):
-        return self._run("acknowledge", {}, self.controller.acknowledge)
+    def acknowledge(self, resume=True):
+        """Acknowledge alarms and alerts. Therapy that an alarm interrupted resumes unless
+        ``resume`` is False (the patient chooses to stay stopped)."""
+        def action(now):
+            if resume is not True and resume is not False:
+                raise Refused(results.ERR_TYPE, "resume must be a bool")
+            state = self.controller.acknowledge(now, resume)
+            if state == T.DELIVERING:
+                self.monitor.therapy_started()
+            return state
+        return self._run("acknowledge", {"resume": resume is True}, action)
 
     def begin_update(self):
         return self._run("begin_update", {},
@@ -199,7 +393,19 @@ class Pump:
         return self._run("cancel_update", {},
                          lambda now: self.controller.fire("cancel_update", now))
 
+    # -- reservoir change ----------------------------------------------------------------
+    def rewind(self):
+        return self._run("rewind", {}, lambda now: self.controller.fire("rewind", now))
+
+    def load_reservoir(self):
+        def action(now):
+            self.controller.load_reservoir(now)
+            self.monitor.reservoir_loaded()
+        return self._run("load_reservoir", {}, action)
+
     def prime(self, mu):
+        """Fill the tubing, disconnected from the patient: the patient confirms on the pump
+        (the button pressed) that the set is disconnected. Bounded per reservoir change."""
         def action(now):
             _dose("mu", mu, HARD_RANGES["max_prime_mu"][2])
             self.controller.prime(now, mu)
@@ -207,6 +413,24 @@ class Pump:
             self._monitor_agrees(now)
         return self._run("prime", {"mu": mu}, action)
 
+    def connect(self):
+        """The patient confirms on the pump that the infusion set is connected."""
+        return self._run("connect", {}, lambda now: self.controller.fire("connect", now))
+
+    def fill_cannula(self, mu):
+        """Fill the cannula: insulin to the patient, counted in 1 h / 24 h / IOB."""
+        def action(now):
+            _dose("mu", mu, HARD_RANGES["max_prime_mu"][2])
+            pulses = self.controller.fill_cannula(now, mu)
+            self.monitor.declare_cannula(pulses, now)
+            self._monitor_agrees(now)
+        return self._run("fill_cannula", {"mu": mu}, action)
+
+    def finish_change(self):
+        return self._run("finish_change", {},
+                         lambda now: self.controller.fire("finish_change", now))
+
+    # -- boluses and basal ----------------------------------------------------------------
     def bolus(self, mu, cmd_id=None, issued_ms=None, duration_ms=0):
         """Normal bolus, or extended over ``duration_ms`` (15 min .. 8 h)."""
         def action(now):
@@ -221,7 +445,7 @@ class Pump:
             if duration_ms:
                 self.monitor.declare_extended(mu // PULSE_MU, duration_ms, now)
             else:
-                self.monitor.declare_bolus(mu // PULSE_MU)
+                self.monitor.declare_bolus(mu // PULSE_MU, now)
             self._monitor_agrees(now)
             return pulses * PULSE_MU
         args = {"mu": mu, "duration_ms": duration_ms}
@@ -261,12 +485,15 @@ class Pump:
         return self._run("temp_basal", args, action)
 
     def cancel_temp_basal(self):
-        return self._run("cancel_temp_basal", {}, self.controller.cancel_temp_basal)
+        def action(now):
+            self.controller.cancel_temp_basal(now)
+            self.monitor.clear_temp()
+        return self._run("cancel_temp_basal", {}, action)
 
     def set_basal_program(self, rates):
         """48 half-hour rates in mU/h, from midnight."""
         def action(now):
-            if not isinstance(rates, (list, tuple)):
+            if type(rates) not in (list, tuple):
                 raise Refused(results.ERR_TYPE, "rates must be a list")
             if len(rates) != BASAL_SLOTS:
                 raise Refused(results.ERR_RANGE, "rates needs %d entries" % BASAL_SLOTS)
@@ -274,12 +501,13 @@ class Pump:
                 _int("rate", rate, 0, HARD_RANGES["max_basal_mu_h"][2])
             self.controller.set_program(now, list(rates))
             self.monitor.set_program(list(rates))
-        return self._run("set_basal_program", {"rates": list(rates) if isinstance(
-            rates, (list, tuple)) else None}, action)
+            self._save_settings()
+        return self._run("set_basal_program", {"rates": list(rates) if type(rates) in (
+            list, tuple) else None}, action)
 
     def set_limits(self, values):
         def action(now):
-            if not isinstance(values, dict):
+            if type(values) is not dict:
                 raise Refused(results.ERR_TYPE, "limits must be a map")
             for name in values:
                 if name not in HARD_RANGES:
@@ -288,28 +516,52 @@ class Pump:
                 _int(name, values[name], low, high)
             self.controller.set_limits(now, values)
             self.monitor.set_limits(values)
-        return self._run("set_limits", {"values": dict(values) if isinstance(
-            values, dict) else None}, action)
+            self._save_settings()
+        return self._run("set_limits", {"values": dict(values) if type(values) is dict
+                                        else None}, action)
 
     def set_wall_clock(self, wall_s):
         def action(now):
             _int("wall_s", wall_s, 0, (1 << 40))
+            self.monitor.sync()
             self.controller.set_wall_clock(now, wall_s)
+            self.monitor.sync()
         return self._run("set_wall_clock", {"wall_s": wall_s}, action)
 
     def service_reset(self, authorized):
         """Clear a latched safe-stop. ``authorized`` is the service role's proof, checked by
-        the secure channel; the pump also re-runs its self-test."""
+        the secure channel; the pump also re-runs its self-test. After a damaged log the
+        dose history is unknown: a fresh log begins and the pump assumes the worst."""
         def action(now):
             if authorized is not True:
                 raise Refused(results.ERR_GUARD, "service authorization required")
-            if self.log.problem:
-                self.log.restart()
-                self.controller.boot_problem = ""
-            self.controller.service_reset(now)
+            controller = self.controller
+            if self.log.problem or self._settings_bad:
+                self._restart_history(now)
+            controller.service_reset(now)
             self.monitor.service_reset()
-            self.controller.self_test(now)
+            controller.self_test(now)
         return self._run("service_reset", {}, action)
+
+    def _restart_history(self, now):
+        controller = self.controller
+        if self.log.problem:
+            self.log.restart()
+        self.anchor.generation += 1
+        self.anchor.seq = 0
+        self.anchor.chain = L.GENESIS
+        self.sealed.write_anchor(self.anchor)
+        controller.boot_problem = ""
+        if self._settings_bad:
+            controller.limits = Limits()
+            controller.program_set = False
+            controller.warn("IL-SETTINGS-INTEGRITY")   # limits and program must be set again
+            self._settings_bad = False
+            self._save_settings()
+        self.monitor.set_limits(controller.limits.as_dict())
+        self.monitor.set_program(controller.engine.program)
+        controller.forget_history(now)
+        self.monitor.assume_worst(now)
 
     # -- reading -----------------------------------------------------------------------
     @property
@@ -322,9 +574,11 @@ class Pump:
         controller = self.controller
         now = self.clock.ticks_ms()
         engine = controller.engine
+        alerts = controller.alerts.ids()
         return {
             "state": self.state,
             "alarm": controller.alarm_id or self.monitor.latched,
+            "alerts": alerts,
             "warnings": list(controller.warnings),
             "iob_mu": controller.insulin_on_board(now),
             "reservoir_mu": self.hw.reservoir.remaining_mu(),
@@ -332,7 +586,10 @@ class Pump:
             "basal_mu_h": engine.basal_rate(now, self.clock.wall_s())
             if self.state == T.DELIVERING else 0,
             "bolus_left_mu": (engine.bolus_pulses + engine.ext_pulses) * PULSE_MU,
+            "bolus_interrupted": controller.interrupted,
             "temp_basal": engine.temp is not None,
+            "no_basal_ms": controller.watch.total(now),
+            "history_known": not controller.history_unknown(now),
             "log_seq": self.log.head_seq,
         }
 
@@ -341,7 +598,7 @@ class Pump:
 
     def record_refusal(self, op, reason):
         """Log a refusal decided outside the pump (protocol schema, role, PIN, session), so
-        every refusal lands in the one audit log."""
-        reason = str(reason)[:Refused.MAX_REASON]
+        every refusal lands in the one audit log. Never raises on a hostile argument."""
+        reason = _text(reason, Refused.MAX_REASON)
         self._count_refusal(Refused(results.ERR_GUARD, reason))
-        self._log(L.EV_REFUSAL, {"op": str(op)[:32], "code": None, "why": reason})
+        self._log(L.EV_REFUSAL, {"op": _text(op, 32), "code": None, "why": reason})

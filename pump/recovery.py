@@ -1,11 +1,15 @@
 """Rebuild the pump's persistent state from a verified audit log at boot.
 
-The log is the single source of truth: settings, the reservation ledger, recent command
-ids and a latched safe-stop are all replayed from it. Each sector starts with a checkpoint,
-so replay from the oldest surviving sector always has a complete base.
+The log is the single source of truth for history: the reservation ledger, recent command
+ids, a latched safe-stop, the therapy a reboot must resume (the latest therapy record) and
+the time without basal, all replayed from it. Each sector starts with a checkpoint, so
+replay from the oldest surviving sector always has a complete base. (Limits and the basal
+program also live sealed in the secure store, which wins over the log: ``pump.sealed``.)
 """
 
 from pump import audit_log as L
+from pump import therapy_table as T
+from pump.basal_watch import BasalWatch
 from pump.limits import Limits
 from pump.units import BASAL_SLOTS
 
@@ -13,7 +17,8 @@ from pump.units import BASAL_SLOTS
 def initial_state(limits):
     return {
         "program": [0] * BASAL_SLOTS, "program_set": False, "limits": limits.as_list(),
-        "ledger": [], "ids": [], "last_bolus": None, "latched": "",
+        "ledger": [], "ids": [], "last_bolus": None, "latched": "", "therapy": None,
+        "gaps": [], "unknown": None, "block": None,
     }
 
 
@@ -23,11 +28,29 @@ def _remember(state, entry):
         state["ids"].append(list(entry))
 
 
+def therapy_flowing(record, tick):
+    """Did basal flow at ``tick`` under a therapy record? (A zero-rate slot of the program
+    is not known here: counting it as no basal only overstates the gap.)"""
+    if not record or record.get("mode") != T.DELIVERING:
+        return False
+    temp = record.get("temp")
+    return not (temp and temp[0] == 0 and tick < temp[2])
+
+
+def _watch_therapy(watch, previous, record, tick):
+    """Advance the basal watch from the previous therapy record to ``record`` at ``tick``."""
+    temp = previous.get("temp") if previous else None
+    if temp and temp[0] == 0 and temp[2] < tick and therapy_flowing(previous, temp[2]):
+        watch.update(temp[2], True)              # the zero temp ended on its own
+    watch.update(tick, therapy_flowing(record, tick))
+
+
 def rebuild(records, limits):
     """State after replaying ``records`` over defaults; None if there is nothing to replay."""
     if not records:
         return None
     state = initial_state(limits)
+    watch = BasalWatch()
     for record in records:
         data = record.data
         if record.type == L.EV_CHECKPOINT:
@@ -35,8 +58,14 @@ def rebuild(records, limits):
                 "program": list(data["program"]), "program_set": data["program_set"],
                 "limits": list(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
                 "ids": [list(e) for e in data["ids"]], "last_bolus": data["last_bolus"],
-                "latched": data["latched"],
+                "latched": data["latched"], "therapy": data.get("therapy"),
+                "gaps": data.get("gaps") or [], "unknown": data.get("unknown"),
+                "block": data.get("block"),
             }
+            watch = BasalWatch(state["gaps"])
+        elif record.type == L.EV_THERAPY:
+            _watch_therapy(watch, state["therapy"], data, record.tick)
+            state["therapy"] = data
         elif record.type == L.EV_COMMAND:
             op, args = data["op"], data["args"]
             if op == "set_basal_program":
@@ -53,8 +82,11 @@ def rebuild(records, limits):
                 _remember(state, data["id"])
             if "bolus" in data:
                 state["last_bolus"] = data["bolus"]
+            if "blk" in data:
+                state["block"] = data["blk"]
         elif record.type == L.EV_SAFE_STOP:
             state["latched"] = data
         elif record.type == L.EV_SERVICE:
             state["latched"] = ""
+    state["gaps"] = watch.snapshot(records[-1].tick)
     return state

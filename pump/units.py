@@ -15,8 +15,9 @@ SLOT_SECONDS = SECONDS_PER_DAY // BASAL_SLOTS
 
 
 def is_int(value):
-    """True for a real int: ``bool`` is refused (it is an int on CPython, not on MicroPython)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """True for exactly ``int``: ``bool`` and every subclass are refused (a subclass can lie
+    in its comparisons; ``bool`` is an int on CPython but not on MicroPython)."""
+    return type(value) is int
 
 
 def pulses_for(mu):

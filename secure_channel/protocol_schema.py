@@ -91,7 +91,8 @@ def _opt(key, name, kind, low=0, high=0, doc="", **extra):
 # Therapy states (pump.therapy_table) as small ints.
 STATE_CODES = {
     T.SELF_TEST: 0, T.STOPPED: 1, T.PRIMING: 2, T.DELIVERING: 3, T.SUSPENDED: 4,
-    T.ALARM: 5, T.SAFE_STOP: 6, T.UPDATE_PENDING: 7,
+    T.ALARM: 5, T.SAFE_STOP: 6, T.UPDATE_PENDING: 7, T.REWOUND: 8, T.LOADED: 9,
+    T.CONNECTED: 10, T.FILLING_CANNULA: 11,
 }
 
 # Alarm and interlock IDs (pump.hazards) as small ints for the compact telemetry; 0 is an
@@ -105,6 +106,9 @@ ALARM_CODES = {
     "IL-BOLUS-INTERVAL": 19, "IL-IOB-MAX": 20, "IL-ROLLING-1H": 21, "IL-ROLLING-24H": 22,
     "IL-TEMP-BASAL-MAX": 23, "IL-BASAL-MAX": 24, "IL-PRIME-MAX": 25, "IL-CMD-STALE": 26,
     "IL-DUPLICATE-CMD": 27, "IL-BOLUS-OVERRUN": 28, "IL-CMD-RATE": 29, "SM-NOT-DELIVERING": 30,
+    "IL-NO-DELIVERY": 31, "IL-SUSPEND-MAX": 32, "IL-HISTORY-UNKNOWN": 33,
+    "IL-SETTINGS-INTEGRITY": 34, "IL-BOLUS-INTERRUPTED": 35, "IL-CANNULA-MAX": 36,
+    "IL-CLOCK-JUMP": 37, "SM-IOB-MAX": 38, "SM-BOLUS-INTERVAL": 39, "SM-CANNULA-BUDGET": 40,
 }
 ALARM_OTHER = 0
 
@@ -215,7 +219,7 @@ ERROR = Message(
 MESSAGES = (
     ERROR,
     Message(1, "status", "Full pump status.", response=(
-        _f(2, "state", UINT, 0, 7, "therapy state code (table below)"),
+        _f(2, "state", UINT, 0, 11, "therapy state code (table below)"),
         _opt(3, "alarm", TEXT, 1, 32, "active alarm or safe-stop ID"),
         _opt(4, "warnings", LIST, 1, 8, "active warnings",
              items=_f(0, "warning", TEXT, 1, 32)),
@@ -234,7 +238,7 @@ MESSAGES = (
                 _opt(2, "cgm", TUPLE, doc="latest reading, if any", items=(
                     _GLUCOSE, _TREND,
                     _f(2, "age_s", UINT, 0, 0xFFFF, "age of the reading, s"))),
-                _f(3, "state", UINT, 0, 7, "therapy state code"),
+                _f(3, "state", UINT, 0, 11, "therapy state code"),
                 _opt(4, "alarm", UINT, 0, 255, "active alarm code (0: see status)"),
                 _opt(5, "flags", UINT, 1, 15, "bit set (table below); absent: none"),
                 _f(6, "iob_mu", UINT, 0, 0xFFFF, "insulin on board, mU (saturates)"),

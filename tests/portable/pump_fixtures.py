@@ -24,6 +24,18 @@ def make_pump(rate_mu_h=1000, start=True, flash=None, hw=None, limits=None):
     return pump, hw, flash
 
 
+def change_reservoir(pump, hw):
+    """Stop, rewind and load a reservoir: the pump is then ready to fill the tubing."""
+    pump.stop()
+    assert pump.rewind().ok and pump.load_reservoir().ok
+
+
+def prime(pump, hw, mu):
+    """Fill the tubing; the patient confirms on the pump that the set is disconnected."""
+    hw.ui.pressed = True
+    return pump.prime(mu)
+
+
 def run_for(pump, hw, ms):
     """Drive the pump as its main loop would: sleep until the tick it asks for."""
     main_loop.run_for(pump, hw.clock, ms)

@@ -4,7 +4,8 @@ from pump import audit_log, iob, results, therapy_table as T
 from pump.fsm import InvalidTrigger, TableMachine
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
-from pump_fixtures import KEY, make_pump, new_flash, region, run_for
+from pump.hal import MemoryHardware
+from pump_fixtures import KEY, make_pump, new_flash, region, run_for, change_reservoir, prime
 
 
 def test_basal_delivers_whole_pulses_at_the_programmed_rate():
@@ -22,7 +23,7 @@ def test_no_delivery_when_stopped_or_suspended():
     run_for(pump, hw, MS_PER_HOUR)
     delivered = hw.motor.pulses
     assert pump.suspend().ok
-    run_for(pump, hw, MS_PER_HOUR)
+    run_for(pump, hw, 45 * MS_PER_MINUTE)     # 1 h 45 min without basal in 6 h: no alarm yet
     assert hw.motor.pulses == delivered
     assert pump.resume().ok
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -123,18 +124,31 @@ def test_occlusion_alarm_stops_delivery_until_cleared_and_acknowledged():
     assert hw.motor.pulses == stopped_at
     assert pump.acknowledge().code == results.ERR_GUARD   # still occluded
     hw.pressure.mbar = 100
-    assert pump.acknowledge().ok and pump.state == T.STOPPED
+    assert pump.acknowledge(resume=False).ok and pump.state == T.STOPPED
+
+
+def test_acknowledging_an_alarm_resumes_the_therapy_it_interrupted():
+    pump, hw, _ = make_pump(rate_mu_h=2000)
+    hw.pressure.mbar = 1600
+    run_for(pump, hw, 10 * MS_PER_MINUTE)
+    assert pump.state == T.ALARM
+    hw.pressure.mbar = 100
+    assert pump.acknowledge().ok and pump.state == T.DELIVERING
+    before = hw.motor.pulses
+    run_for(pump, hw, 30 * MS_PER_MINUTE)
+    assert hw.motor.pulses - before >= 19              # 2 U/h: 20 pulses in 30 min
 
 
 def test_occlusion_detected_from_pressure_trend():
-    pump, hw, _ = make_pump(rate_mu_h=0)
-    assert pump.bolus(1000).ok
     pressures = [200, 400, 600, 800, 1000, 1200]
 
     class Rising:
         def read(self):
             return pressures.pop(0) if pressures else 1400
+    hw = MemoryHardware()
     hw.pressure = Rising()
+    pump, hw, _ = make_pump(rate_mu_h=0, hw=hw)
+    assert pump.bolus(1000).ok
     run_for(pump, hw, 5 * MS_PER_MINUTE)
     assert pump.status()["alarm"] == "IL-OCCLUSION"
     assert hw.motor.pulses == 4                      # stopped at the fourth rising reading
@@ -150,7 +164,7 @@ def test_reservoir_and_battery_interlocks():
     run_for(pump, hw, 2 * MS_PER_MINUTE)
     assert pump.status()["alarm"] == "IL-RESERVOIR-EMPTY"
     hw.reservoir.mu = 100000
-    assert pump.acknowledge().ok and pump.start().ok
+    assert pump.acknowledge(resume=False).ok and pump.start().ok
     hw.battery.level = 15
     run_for(pump, hw, 2 * MS_PER_MINUTE)
     assert "IL-BATTERY-LOW" in pump.status()["warnings"]
@@ -177,12 +191,14 @@ def test_watchdog_gap_alarms_and_never_catches_up():
     assert hw.motor.pulses == delivered
 
 
-def test_prime_only_when_stopped_and_within_limit():
+def test_prime_only_in_a_reservoir_change_and_within_limit():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
-    assert pump.prime(25000).reason == "IL-PRIME-MAX"
-    assert pump.prime(500).ok and pump.state == T.PRIMING
+    assert prime(pump, hw, 500).code == results.ERR_STATE
+    change_reservoir(pump, hw)
+    assert prime(pump, hw, 25000).reason == "IL-PRIME-MAX"
+    assert prime(pump, hw, 500).ok and pump.state == T.PRIMING
     run_for(pump, hw, MS_PER_MINUTE)
-    assert hw.motor.pulses == 20 and pump.state == T.STOPPED
+    assert hw.motor.pulses == 20 and pump.state == T.LOADED
 
 
 def test_state_machine_refuses_illegal_triggers():

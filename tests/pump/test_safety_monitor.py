@@ -5,7 +5,7 @@ independent safety monitor stops delivery, latches safe-stop and cuts motor powe
 from pump import delivery, results, therapy_table as T
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
-from pump_fixtures import make_pump, run_for
+from pump_fixtures import change_reservoir, make_pump, prime, run_for
 
 
 def _latched(pump, hw, reason):
@@ -117,7 +117,8 @@ def test_unpaced_pulses_are_stopped():
 
 def test_prime_beyond_its_budget_is_stopped():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
-    assert pump.prime(500).ok
+    change_reservoir(pump, hw)
+    assert prime(pump, hw, 500).ok
     pump.controller.engine.prime_pulses += 10                        # fault
     run_for(pump, hw, 5 * MS_PER_MINUTE)
     _latched(pump, hw, "SM-PRIME-BUDGET")
@@ -177,3 +178,15 @@ def test_basal_withheld_at_the_daily_limit_raises_an_alarm():
     assert pump.status()["alarm"] == "IL-ROLLING-24H"              # basal could not continue
     for t in hw.motor.log:                                          # no 24 h window over 20 U
         assert sum(1 for u in hw.motor.log if t - 24 * MS_PER_HOUR < u <= t) * 25 <= 20000
+
+
+def test_cannula_fill_beyond_its_declared_fill_is_stopped():
+    pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
+    change_reservoir(pump, hw)
+    hw.ui.pressed = True
+    assert pump.connect().ok
+    assert pump.fill_cannula(250).ok                                 # 10 pulses declared
+    pump.controller.engine.cannula_pulses += 10                      # fault
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
+    _latched(pump, hw, "SM-CANNULA-BUDGET")
+    assert hw.motor.pulses == 10

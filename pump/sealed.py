@@ -1,0 +1,103 @@
+"""Records sealed in the secure store, apart from the audit log: its anchor and the settings.
+
+The secure store (HAL ``secure_store``) is storage a flash erase or an image rollback cannot
+restore. Two records live there, each CBOR with an HMAC tag under a key derived from the
+log key, so a store that was tampered with is detected as well:
+
+- ``log-anchor``: ``[generation, seq, chain, boots, alive]``, written after every log
+  record and every few minutes while running. At boot the log must reach ``seq`` with the
+  same chain hash, or it was truncated, erased or rolled back. ``generation`` counts the
+  fresh rings a service reset starts; ``boots`` is the boot counter (the epoch of the tick
+  counter); ``alive`` the last tick the pump was known to run, from which a tick counter
+  that restarted at boot is continued.
+- ``settings``: the clinician's limits and the basal program. They survive a damaged log and
+  a service reset, which therefore never reverts silently to factory limits.
+"""
+
+from secure_channel import cbor
+from secure_channel.crypto import constant_time_equal, hmac_sha256
+
+ANCHOR = "log-anchor"
+SETTINGS = "settings"
+TAG_LEN = 16
+
+
+class SealError(Exception):
+    """A sealed record fails its tag or does not decode: the store was tampered with."""
+
+
+def _key(log_key, name):
+    return hmac_sha256(log_key, b"pump-sealed:" + name.encode())
+
+
+def seal(log_key, name, value):
+    body = cbor.encode(value)
+    return body + hmac_sha256(_key(log_key, name), body)[:TAG_LEN]
+
+
+def unseal(log_key, name, blob):
+    """The value, or None for an absent record; SealError if it was tampered with."""
+    if blob is None:
+        return None
+    if not isinstance(blob, (bytes, bytearray)) or len(blob) <= TAG_LEN:
+        raise SealError("%s record is malformed" % name)
+    body, tag = bytes(blob[:-TAG_LEN]), bytes(blob[-TAG_LEN:])
+    if not constant_time_equal(hmac_sha256(_key(log_key, name), body)[:TAG_LEN], tag):
+        raise SealError("%s record fails its tag" % name)
+    try:
+        return cbor.decode(body)
+    except (cbor.CBORError, ValueError, TypeError):
+        raise SealError("%s record does not decode" % name)
+
+
+class Anchor:
+    """Where the log must at least reach; see the module docstring."""
+
+    __slots__ = ("generation", "seq", "chain", "boots", "alive")
+
+    def __init__(self, generation=0, seq=0, chain=b"\x00" * 32, boots=0, alive=None):
+        self.generation = generation
+        self.seq = seq
+        self.chain = chain
+        self.boots = boots
+        self.alive = alive
+
+    def as_list(self):
+        return [self.generation, self.seq, self.chain, self.boots, self.alive]
+
+
+class SealedStore:
+    """The pump's view of the secure store: anchor and settings, sealed and checked."""
+
+    def __init__(self, store, log_key):
+        self._store = store
+        self._key = log_key
+
+    def _read(self, name):
+        return unseal(self._key, name, self._store.read(name))
+
+    def _write(self, name, value):
+        self._store.write(name, seal(self._key, name, value))
+
+    def anchor(self):
+        value = self._read(ANCHOR)
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) != 5:
+            raise SealError("anchor record has the wrong shape")
+        return Anchor(value[0], value[1], value[2], value[3], value[4])
+
+    def write_anchor(self, anchor):
+        self._write(ANCHOR, anchor.as_list())
+
+    def settings(self):
+        """{"limits": {name: value}, "program": [48], "program_set": bool} or None."""
+        value = self._read(SETTINGS)
+        if value is not None and not (isinstance(value, dict) and "limits" in value and
+                                      "program" in value and "program_set" in value):
+            raise SealError("settings record has the wrong shape")
+        return value
+
+    def write_settings(self, limits, program, program_set):
+        self._write(SETTINGS, {"limits": limits.as_dict(), "program": list(program),
+                               "program_set": bool(program_set)})
