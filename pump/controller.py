@@ -496,6 +496,7 @@ class TherapyController:
                 trigger = "acknowledge_resume"
             self.fire(trigger, now)
             self.log(log_types.EV_ALARM, [alarm, 0])
+            self.alerts.clear(alarm)
             self.alarm_id = ""
             self.alarm_resume = False
         elif not self.alerts.active:

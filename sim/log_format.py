@@ -34,7 +34,13 @@ def _command(data):
     if op == "set_wall_clock":
         return "wall clock set"
     if op == "prime":
-        return "prime %s" % _units(args["mu"])
+        return "fill tubing %s" % _units(args["mu"])
+    if op == "fill_cannula":
+        return "fill cannula %s" % _units(args["mu"])
+    if op == "suspend":
+        return "suspend for %d min%s" % (args["duration_ms"] // 60000,
+                                         ", confirmed on the pump" if args.get("confirmed")
+                                         else "")
     return op.replace("_", " ")
 
 
@@ -57,7 +63,7 @@ def describe(record):
     elif kind == L.EV_CLOCK:
         text = "clock      wall clock moved by %+d s" % (data[1] - data[0])
     elif kind == L.EV_RESERVE:
-        total = sum(mu for _, mu in data["d"])
+        total = sum(entry[1] for entry in data["d"])
         if "bolus" in data:
             text = "reserve    %s for the bolus" % _units(total)
         elif total >= 0:
@@ -65,7 +71,12 @@ def describe(record):
         else:
             text = "refund     %s not delivered" % _units(-total)
     elif kind == L.EV_BOOT:
-        text = "boot       log head #%d" % data["head"]
+        text = "boot       log head #%d, boot %d" % (data["head"], data.get("boots", 0))
+    elif kind == L.EV_DELIVERED:
+        text = "delivered  bolus %s of %s" % (_units(data[1]), _units(data[0]))
+    elif kind == L.EV_THERAPY:
+        text = "therapy    %s%s" % (data["mode"], " with a temporary basal"
+                                    if data.get("temp") else "")
     elif kind == L.EV_SERVICE:
         text = "service    safe-stop cleared"
     else:

@@ -1,8 +1,9 @@
 """`pumpsim demo`: a scripted pump session printed as a timeline from the pump's audit log.
 
 Programs basal, gives a bolus, has a bolus refused by an interlock, blocks the line until
-the occlusion alarm stops delivery, clears it, and ends by verifying the log's hash chain
-and MACs. Runs the unmodified firmware on in-memory hardware in virtual time.
+the occlusion alarm stops delivery, clears it (acknowledging resumes basal), lets a
+forgotten suspend run into IL-NO-DELIVERY, and ends by verifying the log's hash chain and
+MACs. Runs the unmodified firmware on in-memory hardware in virtual time.
 """
 
 from bootloader.flash import FlashRegion, NorFlash
@@ -43,11 +44,14 @@ def run_session(hw, pump, say):
     say("the infusion line kinks: pressure builds")
     hw.pressure.mbar = 1800
     _run_for(pump, hw, 30 * MS_PER_MINUTE)
-    say("the patient straightens the line and acknowledges; delivery restarts")
+    say("the patient straightens the line and acknowledges; delivery resumes")
     hw.pressure.mbar = 120
     pump.acknowledge()
-    pump.start()
     _run_for(pump, hw, MS_PER_HOUR)
+    say("the gateway suspends delivery and forgets it: with the occlusion, time without "
+        "basal passes 2 h in 6 h, so the pump alerts and resumes basal by itself")
+    pump.suspend()
+    _run_for(pump, hw, 2 * MS_PER_HOUR + 10 * MS_PER_MINUTE)
 
 
 def register(subparsers):
