@@ -1,47 +1,64 @@
-"""Time without basal, on monotonic ticks: the accounting behind IL-NO-DELIVERY.
+"""Missing basal, on monotonic ticks: the accounting behind IL-NO-DELIVERY.
 
 Loss of basal is a hazard of its own (hyperglycaemia, then ketoacidosis within hours), so
-every minute in which a basal program exists but no basal flows is counted, whatever the
-cause: a suspend, a stop, an alarm, a zero temporary basal, a reservoir change or the pump
-being off. ``total(now)`` is that time within the last ``WINDOW_MS``; the controller alarms
-when it passes the clinician's bound unless the patient confirmed on the pump.
+basal that a program asks for but that does not flow is counted, whatever the cause: a
+suspend, a stop, an alarm, a temporary basal below the program (a zero temp counts in
+full, a 25 % temp three quarters of its time), a reservoir change, the pump being off, or
+pulses that stop coming while the pump believes it delivers (a reboot loop). ``total(now)``
+is that missing basal within the last ``WINDOW_MS``, in milliseconds of the full program;
+the controller alarms when it passes the clinician's bound unless the patient confirmed on
+the pump.
 
-Gaps are kept as [start, end] (end None while open). At most ``MAX_GAPS`` are kept: beyond
-that the two oldest are merged, which only overstates the time without basal.
+Gaps are kept as [start, end, deficit] (end None while open; deficit in parts per
+``SCALE`` of the scheduled rate). At most ``MAX_GAPS`` are kept: beyond that the two oldest
+are merged at the larger deficit, which only overstates the missing basal.
 """
 
 from pump.units import MS_PER_HOUR
 
 WINDOW_MS = 6 * MS_PER_HOUR
 MAX_GAPS = 12
+SCALE = 1000
+FULL = SCALE
 
 
 class BasalWatch:
     def __init__(self, gaps=None):
         self.gaps = [list(g) for g in gaps] if gaps else []
 
-    @property
-    def open(self):
-        return bool(self.gaps) and self.gaps[-1][1] is None
+    def _open(self):
+        return self.gaps[-1] if self.gaps and self.gaps[-1][1] is None else None
 
-    def update(self, now, flowing):
-        if flowing:
-            if self.open:
-                self.gaps[-1][1] = now
-        elif not self.open:
-            self.gaps.append([now, None])
-            if len(self.gaps) > MAX_GAPS:
-                first = self.gaps.pop(0)
-                self.gaps[0][0] = first[0]
+    def update(self, now, deficit, since=None):
+        """From ``now`` on (or from ``since``, when the deficit began earlier and is only
+        noticed now) the program is short by ``deficit`` parts per SCALE."""
+        current = self._open()
+        if current is not None:
+            if current[2] == deficit:
+                return
+            current[1] = now
+        if deficit <= 0:
+            return
+        start = now
+        if since is not None and since < now:
+            start = since
+            if self.gaps and self.gaps[-1][1] is not None and self.gaps[-1][1] > start:
+                start = self.gaps[-1][1]
+        self.gaps.append([start, None, deficit])
+        if len(self.gaps) > MAX_GAPS:
+            first = self.gaps.pop(0)
+            self.gaps[0][0] = first[0]
+            if first[2] > self.gaps[0][2]:
+                self.gaps[0][2] = first[2]
 
     def total(self, now):
         start = now - WINDOW_MS
         total = 0
-        for begin, end in self.gaps:
+        for begin, end, deficit in self.gaps:
             end = now if end is None else end
             if end > start:
-                total += end - (begin if begin > start else start)
-        return total
+                total += (end - (begin if begin > start else start)) * deficit
+        return total // SCALE
 
     def prune(self, now):
         start = now - WINDOW_MS

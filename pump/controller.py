@@ -18,7 +18,7 @@ pump; every alarm repeats and escalates until acknowledged.
 from pump import audit_log as log_types
 from pump import delivery, iob, results, therapy_table as T
 from pump.alarms import Annunciator
-from pump.basal_watch import BasalWatch
+from pump.basal_watch import FULL, SCALE, BasalWatch
 from pump.fsm import create_machine
 from pump.ledger import ACTIVE, SCHEDULED, WINDOW_1H, WINDOW_24H, Ledger
 from pump.results import Refused
@@ -31,6 +31,7 @@ MAX_TRACKED_IDS = 64                     # remote commands tracked within their 
 BOLUS_SLACK_MS = 2 * MS_PER_MINUTE       # a bolus reservation's end beyond its schedule
 OCCLUSION_TREND_PULSES = 4
 REMINDER_MS = 15 * MS_PER_MINUTE         # while suspended
+PULSE_GRACE_MS = 5 * MS_PER_MINUTE       # a basal pulse later than due by this is missing
 NO_DELIVERY = "IL-NO-DELIVERY"
 INTERRUPTED = "IL-BOLUS-INTERRUPTED"
 
@@ -70,6 +71,9 @@ class TherapyController:
         self.tubing_left = 0              # mU of tubing fill left for this reservoir change
         self.unknown_until = None         # dose history unknown before this tick
         self.encoder_now = 0              # plunger position, read for us by the pump
+        self.last_basal_at = now          # tick of the last basal pulse (anchored)
+        self.booting = False
+        self.reservoir_at_rewind = 0
         self.restored = None              # therapy record to resume after self-test
         self.restored_block = None        # the basal block a reboot cut: [end, n, active, enc]
         self.pressures = []
@@ -114,9 +118,11 @@ class TherapyController:
         """What a reboot resumes (logged as EV_THERAPY whenever it changes)."""
         engine = self.engine
         state = self.machine.state if hasattr(self, "machine") else T.SELF_TEST
-        record = {"mode": state, "tube": self.tubing_left}
+        record = {"mode": state, "tube": self.tubing_left, "rsv": self.reservoir_at_rewind}
         if engine.temp is not None:
             record["temp"] = list(engine.temp)
+            if state == T.DELIVERING:
+                record["def"] = self.basal_deficit(self.last_tick)[0]
         if state == T.SUSPENDED:
             record["susp"] = [self.suspend_end, self.suspend_confirmed]
         if state == T.ALARM:
@@ -160,8 +166,6 @@ class TherapyController:
         alarm = self.alarm_id
         if alarm == "IL-OCCLUSION":
             return self.hw.pressure.read() < self.limits.occlusion_mbar
-        if alarm == "IL-RESERVOIR-EMPTY":
-            return self.hw.reservoir.remaining_mu() >= PULSE_MU
         if alarm == "IL-BATTERY-CRITICAL":
             return self.hw.battery.percent() > self.limits.battery_critical_percent
         return True
@@ -184,6 +188,8 @@ class TherapyController:
         if after == T.DELIVERING and before != T.DELIVERING:
             self.engine.restart_accrual(now)
             self.block_left = 0
+            if not self.booting:                  # a reboot must not hide missing pulses
+                self.last_basal_at = now
         if before == T.SUSPENDED and after != T.SUSPENDED:
             self.suspend_end = None
             self.suspend_confirmed = False
@@ -398,14 +404,16 @@ class TherapyController:
             highest = value
         if highest > max(program) * limits.max_temp_multiple:
             raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
+        if (value > 100 if is_percent else value > min(program)):
+            self.check_history(now)
         hours_ms = min(duration_ms, 24 * MS_PER_HOUR)
         day = sum(program) // 2 + max(0, highest - min(program)) * hours_ms // MS_PER_HOUR
         self.check_basal_deliverable(max(highest, max(program)), day)
         self.engine.accrue(now, self.clock.wall_s())
         self.remember(cmd_id, issued)
         self.engine.temp = (value, is_percent, now + duration_ms)
-        self.engine.temp_cap = None
         self.block_left_to_refund(now)
+        self._temp_cap(now, self.engine.scheduled_rate(self.clock.wall_s()))
 
     def block_left_to_refund(self, now):
         """A rate change ends the basal block: refund its unused pulses, start afresh."""
@@ -508,9 +516,19 @@ class TherapyController:
         return self.state
 
     # -- reservoir change -------------------------------------------------------------
+    def rewind(self, now):
+        self.fire("rewind", now)
+        self.reservoir_at_rewind = self.hw.reservoir.remaining_mu()
+
     def load_reservoir(self, now):
+        """Returns True when a fresh reservoir was loaded: only that renews the tubing-fill
+        budget (a reboot or a repeated change with the same reservoir does not)."""
         self.fire("load_reservoir", now)
-        self.tubing_left = self.limits.max_prime_mu
+        fresh = self.hw.reservoir.remaining_mu() > self.reservoir_at_rewind + \
+            self.limits.max_prime_mu
+        if fresh:
+            self.tubing_left = self.limits.max_prime_mu
+        return fresh
 
     def prime(self, now, mu):
         """Fill the tubing (disconnected: the patient confirms on the pump)."""
@@ -575,7 +593,7 @@ class TherapyController:
 
     def resume_after_boot(self, now):
         """Restore the therapy a reboot interrupted (after self-test passed); returns the
-        state to declare to the safety monitor: DELIVERING, SUSPENDED or neither."""
+        state to declare to the safety monitor: DELIVERING, SUSPENDED, REWOUND or None."""
         record, self.restored = self.restored, None
         block, self.restored_block = self.restored_block, None
         if block is not None:
@@ -586,10 +604,11 @@ class TherapyController:
         bolus = record.get("bolus")
         if bolus is not None:
             self._report_interrupted(now, bolus)
+        self.reservoir_at_rewind = record.get("rsv", 0)
         mode = record.get("mode")
         if mode in T.CHANGE_STATES:
-            self.fire("rewind", now)            # a change cut by a reboot starts over
-            return None
+            self.rewind(now)                    # a change cut by a reboot starts over
+            return T.REWOUND
         if mode == T.ALARM:
             alarm = record.get("alarm") or ["IL-WATCHDOG", False]
             self.raise_alarm(now, alarm[0])
@@ -598,11 +617,14 @@ class TherapyController:
         if mode not in (T.DELIVERING, T.SUSPENDED):
             return None
         try:
+            self.booting = True
             self.fire("start", now)
         except Refused:
             self.raise_alarm(now, "IL-RESERVOIR-EMPTY" if not self.guard("reservoir_ok")
                              else "IL-BATTERY-CRITICAL")
             return None
+        finally:
+            self.booting = False
         temp = record.get("temp")
         if temp is not None and temp[2] > now:
             self.engine.temp = (temp[0], bool(temp[1]), temp[2])
@@ -652,28 +674,44 @@ class TherapyController:
         self.log(log_types.EV_WARNING, [kind, gap])
         if kind == "IL-CLOCK-MONOTONIC":
             self.fault(now, kind)
-        elif kind == "IL-CLOCK-JUMP" or self.machine.state == T.DELIVERING:
+        else:                 # a late main loop is a fault whatever the therapy state
             self.raise_alarm(now, kind)
 
-    def _basal_flowing(self, now):
-        if not self.program_set or max(self.engine.program) == 0:
-            return True
+    def basal_deficit(self, now):
+        """(parts per SCALE of the program missing now, since when): nothing expected is
+        no deficit; not delivering is a full one; a temporary basal below the program a
+        partial one; and basal pulses that stop coming while delivering (a reboot loop, a
+        stalled engine) a full one from when the next pulse was due."""
+        engine = self.engine
+        if not self.program_set or max(engine.program) == 0:
+            return 0, None
         if self.machine.state != T.DELIVERING:
-            return False
-        return not self.engine.temp_is_zero(now)
+            return FULL, None
+        wall = self.clock.wall_s()
+        scheduled = engine.scheduled_rate(wall)
+        if scheduled == 0:
+            return 0, None
+        rate = engine.basal_rate(now, wall)
+        if rate > 0:
+            due = self.last_basal_at + delivery.PULSE_WORK // rate + PULSE_GRACE_MS
+            if now > due:
+                return FULL, due
+        if rate >= scheduled:
+            return 0, None
+        return (scheduled - rate) * SCALE // scheduled, None
 
     def _supervise_basal(self, now):
-        """IL-NO-DELIVERY: time without basal beyond the bound, unless the patient
-        confirmed on the pump, alarms; a peer's suspend or zero temp then ends."""
-        flowing = self._basal_flowing(now)
-        self.watch.update(now, flowing)
+        """IL-NO-DELIVERY: missing basal beyond the bound, unless the patient confirmed on
+        the pump, alarms; a peer's suspend or low temporary basal then ends."""
+        deficit, since = self.basal_deficit(now)
+        self.watch.update(now, deficit, since)
         alerting = NO_DELIVERY in self.alerts.active
         if alerting and self.hw.ui.confirm_pressed():
             self.confirmed_until = now + self.limits.max_no_basal_ms
             self.log(log_types.EV_ALARM, [NO_DELIVERY, 0])
             self.alerts.clear(NO_DELIVERY)
             return
-        if flowing or now < self.confirmed_until or self.machine.state == T.SAFE_STOP:
+        if not deficit or now < self.confirmed_until or self.machine.state == T.SAFE_STOP:
             return
         if self.watch.total(now) < self.limits.max_no_basal_ms:
             return
@@ -681,7 +719,7 @@ class TherapyController:
         state = self.machine.state
         if state == T.SUSPENDED and not self.suspend_confirmed:
             self._auto_resume(now)
-        elif state == T.DELIVERING and self.engine.temp_is_zero(now):
+        elif state == T.DELIVERING and self.engine.temp is not None and since is None:
             self._end_temp(now)
             self.log(log_types.EV_WARNING, [NO_DELIVERY, "temp basal ended"])
 
@@ -862,6 +900,7 @@ class TherapyController:
         engine.consume(kind, now)
         if kind == delivery.BASAL:
             self.block_left -= 1
+            self.last_basal_at = now
         elif kind in (delivery.BOLUS, delivery.EXTENDED) and self.running_bolus is not None:
             self.running_bolus[4] += 1
             if not engine.bolus_active():

@@ -97,17 +97,20 @@ class LogPort:
 
 
 class AnchorWriter:
-    """After each committed record, move the log's anchor in the secure store."""
+    """After each committed record, move the log's anchor in the secure store (with the
+    tick of the last basal pulse, which the controller keeps)."""
 
-    def __init__(self, sealed, anchor):
+    def __init__(self, sealed, anchor, controller):
         self.sealed = sealed
         self.anchor = anchor
+        self.controller = controller
 
     def __call__(self, seq, chain, alive=None):
         self.anchor.seq = seq
         self.anchor.chain = chain
         if alive is not None:
             self.anchor.alive = alive
+        self.anchor.basal = self.controller.last_basal_at
         self.sealed.write_anchor(self.anchor)
 
 
@@ -158,13 +161,15 @@ class Pump:
         now = self.clock.ticks_ms()
         defaults = limits if limits is not None else Limits()
         state = None
-        if not log.problem and not seal_problem:
+        if not log.problem:
             state = recovery.rebuild(records, defaults)
+        # with the sealed settings damaged, the verified log's limits are the clinician's
+        self._log_limits = bool(seal_problem and state)
         log.recovered = None
         base = Limits.from_list(state["limits"]) if state else defaults
         if settings:
             base = Limits(settings["limits"])
-        self.monitor = SafetyMonitor(hw.motor, self.clock, base)
+        self.monitor = SafetyMonitor(hw.motor, self.clock, base, hw.reservoir)
         self.channel = PulseChannel()
         self._logport = LogPort(log, self.clock)
         self.controller = TherapyController(ControllerHardware(hw, self.clock), self.channel,
@@ -172,7 +177,9 @@ class Pump:
         if settings:
             self._apply_settings(settings)
         log._checkpoint = self.controller.persistent_state
-        log.on_append = AnchorWriter(self.sealed, self.anchor)
+        log.on_append = AnchorWriter(self.sealed, self.anchor, self.controller)
+        if anchor is not None and anchor.basal is not None and state is not None:
+            self.controller.last_basal_at = anchor.basal
         self._heartbeat = now
         self.controller.encoder_now = hw.motor.encoder()
         self._seed_monitor(now)
@@ -218,6 +225,9 @@ class Pump:
                         monitor.seed(min(end, now), net[end] // PULSE_MU)
         if controller.last_bolus is not None:
             monitor.seed_last_bolus(controller.last_bolus)
+        restored = controller.restored
+        if restored:
+            monitor.seed_tubing(restored.get("tube", 0), restored.get("rsv", 0))
         if controller.latched:
             monitor.latch(controller.latched)
 
@@ -241,6 +251,9 @@ class Pump:
         """Tell the monitor what the persisted commands (not the controller) had started."""
         controller = self.controller
         if resumed is None:
+            return
+        if resumed == T.REWOUND:
+            self.monitor.rewound()
             return
         self.monitor.therapy_started()
         temp = controller.engine.temp
@@ -395,7 +408,10 @@ class Pump:
 
     # -- reservoir change ----------------------------------------------------------------
     def rewind(self):
-        return self._run("rewind", {}, lambda now: self.controller.fire("rewind", now))
+        def action(now):
+            self.controller.rewind(now)
+            self.monitor.rewound()
+        return self._run("rewind", {}, action)
 
     def load_reservoir(self):
         def action(now):
@@ -553,9 +569,10 @@ class Pump:
         self.sealed.write_anchor(self.anchor)
         controller.boot_problem = ""
         if self._settings_bad:
-            controller.limits = Limits()
-            controller.program_set = False
-            controller.warn("IL-SETTINGS-INTEGRITY")   # limits and program must be set again
+            if not self._log_limits:              # nothing to trust: factory, no program
+                controller.limits = Limits()
+                controller.program_set = False
+            controller.warn("IL-SETTINGS-INTEGRITY")   # check limits and program again
             self._settings_bad = False
             self._save_settings()
         self.monitor.set_limits(controller.limits.as_dict())

@@ -9,7 +9,7 @@ program also live sealed in the secure store, which wins over the log: ``pump.se
 
 from pump import audit_log as L
 from pump import therapy_table as T
-from pump.basal_watch import BasalWatch
+from pump.basal_watch import FULL, BasalWatch
 from pump.limits import Limits
 from pump.units import BASAL_SLOTS
 
@@ -28,21 +28,24 @@ def _remember(state, entry):
         state["ids"].append(list(entry))
 
 
-def therapy_flowing(record, tick):
-    """Did basal flow at ``tick`` under a therapy record? (A zero-rate slot of the program
-    is not known here: counting it as no basal only overstates the gap.)"""
+def therapy_deficit(record, tick):
+    """Parts per SCALE of the program missing at ``tick`` under a therapy record (the
+    controller logs its own figure; a record without one counts as fully missing unless
+    delivering without a temporary basal)."""
     if not record or record.get("mode") != T.DELIVERING:
-        return False
+        return FULL
     temp = record.get("temp")
-    return not (temp and temp[0] == 0 and tick < temp[2])
+    if temp and tick >= temp[2]:
+        return 0
+    return record.get("def", 0)
 
 
 def _watch_therapy(watch, previous, record, tick):
     """Advance the basal watch from the previous therapy record to ``record`` at ``tick``."""
     temp = previous.get("temp") if previous else None
-    if temp and temp[0] == 0 and temp[2] < tick and therapy_flowing(previous, temp[2]):
-        watch.update(temp[2], True)              # the zero temp ended on its own
-    watch.update(tick, therapy_flowing(record, tick))
+    if temp and temp[2] < tick and previous.get("mode") == T.DELIVERING:
+        watch.update(temp[2], 0)                 # the temporary basal ended on its own
+    watch.update(tick, therapy_deficit(record, tick))
 
 
 def rebuild(records, limits):

@@ -96,9 +96,11 @@ class _ActivePulses:
 
 
 class SafetyMonitor:
-    def __init__(self, motor, clock, limits):
+    def __init__(self, motor, clock, limits, reservoir=None):
         self._motor = motor
         self._clock = clock
+        self._reservoir = reservoir           # its own view of the reservoir sensor
+        self._reservoir_at_rewind = 0
         self.latched = ""
         self._limits = Limits(limits.as_dict())
         self._program = [0] * BASAL_SLOTS
@@ -178,10 +180,24 @@ class SafetyMonitor:
         if self._declare_bolus(pulses, now):
             self._ext = [now, duration_ms, pulses, 0]
 
+    def rewound(self):
+        self._reservoir_at_rewind = self._read_reservoir()
+
+    def _read_reservoir(self):
+        return self._reservoir.remaining_mu() if self._reservoir is not None else 0
+
     def reservoir_loaded(self):
-        """A new reservoir: one tubing-fill budget for this change."""
-        self._tubing_left = self._limits.max_prime_mu // PULSE_MU
+        """A fresh reservoir (the monitor reads the sensor itself): one tubing-fill budget
+        for this change. The same reservoir loaded again keeps what was left."""
         self._prime_budget = 0
+        if self._reservoir is None or self._read_reservoir() > \
+                self._reservoir_at_rewind + self._limits.max_prime_mu:
+            self._tubing_left = self._limits.max_prime_mu // PULSE_MU
+
+    def seed_tubing(self, mu, reservoir_at_rewind):
+        """After a reboot: what the log says is left of this reservoir's tubing fill."""
+        self._tubing_left = mu // PULSE_MU
+        self._reservoir_at_rewind = reservoir_at_rewind
 
     def declare_prime(self, pulses):
         if pulses > self._tubing_left:

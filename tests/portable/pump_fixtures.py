@@ -24,10 +24,14 @@ def make_pump(rate_mu_h=1000, start=True, flash=None, hw=None, limits=None):
     return pump, hw, flash
 
 
-def change_reservoir(pump, hw):
-    """Stop, rewind and load a reservoir: the pump is then ready to fill the tubing."""
+def change_reservoir(pump, hw, fresh_mu=300000):
+    """Stop, rewind, swap the old reservoir for a fresh one and load it: the pump is then
+    ready to fill the tubing."""
     pump.stop()
-    assert pump.rewind().ok and pump.load_reservoir().ok
+    hw.reservoir.mu = min(hw.reservoir.mu, 20000)      # the old one, nearly empty
+    assert pump.rewind().ok
+    hw.reservoir.mu = fresh_mu
+    assert pump.load_reservoir().ok
 
 
 def prime(pump, hw, mu):

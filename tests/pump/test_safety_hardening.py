@@ -269,7 +269,9 @@ def test_tampered_settings_record_is_detected():
 
 def _change(pump, hw):
     assert pump.stop().ok or pump.state == T.STOPPED
+    hw.reservoir.mu = 10000                         # the old reservoir, nearly empty
     assert pump.rewind().ok and pump.state == T.REWOUND
+    hw.reservoir.mu = 300000                        # a fresh one
     assert pump.load_reservoir().ok and pump.state == T.LOADED
 
 
@@ -565,3 +567,111 @@ def test_record_refusal_survives_a_hostile_str():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     pump.record_refusal(Hostile(), Hostile())
     assert pump.state == T.DELIVERING
+
+
+# -- found by attacking the design from its documentation ---------------------------------
+
+def test_reboot_loop_that_starves_basal_is_alarmed():
+    """H-THERAPY-LOSS: a brown-out loop rebooting every minute restarts the basal block each
+    time, so no pulse ever comes while the pump believes it delivers."""
+    pump, hw, flash = make_pump(rate_mu_h=500)           # one pulse every 3 min
+    run_for(pump, hw, MS_PER_HOUR)
+    before = hw.motor.pulses
+    for _ in range(150):
+        run_for(pump, hw, 60 * 1000)
+        pump, hw = _reboot(hw, flash)
+    assert hw.motor.pulses - before < 30                 # basal really was starved
+    run_for(pump, hw, MS_PER_MINUTE)
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
+
+
+def test_near_zero_temp_basal_counts_as_missing_basal():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.temp_basal(24 * MS_PER_HOUR, rate_mu_h=25).ok
+    run_for(pump, hw, 3 * MS_PER_HOUR)
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"]
+    assert not pump.status()["temp_basal"]               # the peer's low temp was ended
+    before = hw.motor.pulses
+    run_for(pump, hw, MS_PER_HOUR)
+    assert hw.motor.pulses - before >= 38
+
+
+def test_low_percent_temps_add_up_to_missing_basal():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.temp_basal(6 * MS_PER_HOUR, percent=25).ok      # 75 % missing
+    run_for(pump, hw, 2 * MS_PER_HOUR)
+    assert "IL-NO-DELIVERY" not in pump.status()["alerts"]      # 1.5 h of program missing
+    run_for(pump, hw, 45 * MS_PER_MINUTE)
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"]
+
+
+def test_late_main_loop_alarms_whatever_the_state():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.suspend().ok
+    hw.clock.advance(30 * MS_PER_MINUTE)
+    pump.tick()
+    assert pump.state == T.ALARM and pump.status()["alarm"] == "IL-WATCHDOG"
+    assert hw.ui.alarm_active
+
+
+def test_empty_reservoir_alarm_leads_to_a_reservoir_change():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    hw.reservoir.mu = 50
+    run_for(pump, hw, 10 * MS_PER_MINUTE)
+    assert pump.status()["alarm"] == "IL-RESERVOIR-EMPTY"
+    assert pump.acknowledge().ok and pump.state == T.STOPPED   # nothing to resume with
+    assert pump.rewind().ok
+    hw.reservoir.mu = 300000
+    assert pump.load_reservoir().ok
+    hw.ui.pressed = True
+    assert pump.prime(10000).ok
+    run_for(pump, hw, 15 * MS_PER_MINUTE)
+    hw.ui.pressed = True
+    assert pump.connect().ok and pump.finish_change().ok and pump.start().ok
+
+
+def test_tubing_budget_is_not_renewed_by_a_reboot_or_the_same_reservoir():
+    pump, hw, flash = make_pump(rate_mu_h=1000, start=False)
+    _change(pump, hw)
+    hw.ui.pressed = True
+    assert pump.prime(15000).ok
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
+    pump, hw = _reboot(hw, flash)                      # mid-fill: the change starts over
+    assert pump.state == T.REWOUND
+    assert pump.load_reservoir().ok                    # the same reservoir
+    hw.ui.pressed = True
+    assert pump.prime(10000).reason == "IL-PRIME-MAX"
+    hw.ui.pressed = True
+    assert pump.prime(5000).ok
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
+    pump.stop()
+    hw.ui.pressed = True
+    assert pump.connect().ok and pump.finish_change().ok
+    assert pump.rewind().ok and pump.load_reservoir().ok     # again, same reservoir
+    hw.ui.pressed = True
+    assert pump.prime(1000).reason == "IL-PRIME-MAX"
+
+
+def test_unknown_history_refuses_temp_basal_above_the_program():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    for index in range(flash.size // 4096):
+        flash.erase(index * 4096)
+    pump2, hw2 = _reboot(hw, flash)
+    assert pump2.service_reset(True).ok and pump2.start().ok
+    assert pump2.temp_basal(MS_PER_HOUR, percent=200).reason == "IL-HISTORY-UNKNOWN"
+    assert pump2.temp_basal(MS_PER_HOUR, rate_mu_h=4000).reason == "IL-HISTORY-UNKNOWN"
+    assert pump2.temp_basal(MS_PER_HOUR, percent=50).ok
+
+
+def test_tampered_settings_keep_the_limits_the_log_recorded():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    pump.stop()
+    assert pump.set_limits({"max_bolus_mu": 2000, "max_iob_mu": 2000}).ok
+    blob = bytearray(hw.secure_store.read("settings"))
+    blob[5] ^= 1
+    hw.secure_store.write("settings", bytes(blob))
+    pump2, hw2 = _reboot(hw, flash)
+    assert pump2.status()["alarm"] == "IL-SETTINGS-INTEGRITY"
+    assert pump2.service_reset(True).ok
+    assert pump2.controller.limits.max_bolus_mu == 2000
+    assert pump2.monitor._limits.max_iob_mu == 2000
