@@ -765,8 +765,9 @@ class TherapyController:
 
     def _deliver(self, now):
         engine = self.engine
-        rate = engine.accrue(now, self.clock.wall_s())
-        if self.running_bolus is not None and now >= self.running_bolus[2] and engine.bolus_active():
+        engine.accrue(now, self.clock.wall_s())
+        bolus = self.running_bolus
+        if bolus is not None and now >= bolus[2] and engine.bolus_active():
             self._bolus_overrun(now)
         kind = engine.due(now, priming=False)
         if kind is not None:
@@ -785,10 +786,8 @@ class TherapyController:
         wake = engine.next_due(now, rate)
         limit = now + SUPERVISION_MS
         temp = engine.temp
-        if temp is not None and temp[2] < limit:
+        if temp is not None and now < temp[2] < limit:
             limit = temp[2]
-        if self.block_left > 0 and self.block_end < limit:
-            limit = self.block_end
         return limit if wake is None or wake > limit else max(wake, now + 1)
 
     def _bolus_overrun(self, now):

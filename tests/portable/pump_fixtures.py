@@ -24,6 +24,16 @@ def make_pump(rate_mu_h=1000, start=True, flash=None, hw=None, limits=None):
     return pump, hw, flash
 
 
+def reboot(hw, flash):
+    """Power cycle: RAM is lost; the flash, the secure store, the RTC-backed clock, the
+    plunger position and the reservoir survive."""
+    fresh = MemoryHardware(clock=hw.clock)
+    fresh.secure_store = hw.secure_store
+    fresh.motor.steps = hw.motor.steps
+    fresh.reservoir.mu = hw.reservoir.mu
+    return Pump(fresh, flash, KEY), fresh
+
+
 def change_reservoir(pump, hw, fresh_mu=300000):
     """Stop, rewind, swap the old reservoir for a fresh one and load it: the pump is then
     ready to fill the tubing."""

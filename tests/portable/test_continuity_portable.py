@@ -4,25 +4,16 @@ interpreters (plain asserts: the MicroPython runner runs this file too)."""
 from pump import therapy_table as T
 from pump.clock import ExtendedClock, WrappingTicks
 from pump.hal import MemoryHardware
-from pump.pump import Pump
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
-from pump_fixtures import KEY, change_reservoir, make_pump, prime, run_for
-
-
-def _reboot(hw, flash):
-    fresh = MemoryHardware(clock=hw.clock)
-    fresh.secure_store = hw.secure_store
-    fresh.motor.steps = hw.motor.steps
-    fresh.reservoir.mu = hw.reservoir.mu
-    return Pump(fresh, flash, KEY), fresh
+from pump_fixtures import change_reservoir, make_pump, prime, reboot, run_for
 
 
 def test_reboot_resumes_basal_and_temp_basal():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     assert pump.temp_basal(2 * MS_PER_HOUR, percent=200).ok
     run_for(pump, hw, MS_PER_HOUR)
-    pump2, hw2 = _reboot(hw, flash)
+    pump2, hw2 = reboot(hw, flash)
     assert pump2.state == T.DELIVERING and pump2.status()["temp_basal"]
     run_for(pump2, hw2, MS_PER_HOUR)
     assert 78 <= hw2.motor.pulses <= 81
@@ -39,7 +30,7 @@ def test_erased_newest_sector_is_detected_and_history_then_unknown():
         if raw[:4] == b"PLG1" and int.from_bytes(raw[4:8], "big") > best:
             newest, best = index, int.from_bytes(raw[4:8], "big")
     flash.erase(newest * 4096)
-    pump2, hw2 = _reboot(hw, flash)
+    pump2, hw2 = reboot(hw, flash)
     assert pump2.state == T.SAFE_STOP and pump2.status()["alarm"] == "IL-LOG-INTEGRITY"
     assert pump2.service_reset(True).ok and pump2.start().ok
     assert pump2.bolus(1000).reason == "IL-HISTORY-UNKNOWN"

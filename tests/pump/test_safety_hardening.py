@@ -4,26 +4,19 @@ monitor's independence, limits on every source of insulin, and time that lies.
 Each test names the hazard it guards against; each one failed on the pump core before the
 interlock it exercises existed.
 """
-import pytest
+from hypothesis import given, settings, strategies as st
 
-from bootloader.flash import PowerCut
 from pump import audit_log, delivery, iob, results, therapy_table as T
 from pump.hal import MemoryHardware
 from pump.limits import Limits
 from pump.pump import Pump
 from pump.units import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU, is_int
 
-from pump_fixtures import KEY, make_pump, new_flash, run_for
+from conftest import examples
+from pump_fixtures import KEY, make_pump, new_flash, reboot, run_for
 
 
-def _reboot(hw, flash):
-    """Power cycle: RAM is lost, the flash, secure store and RTC-backed clock survive."""
-    fresh = MemoryHardware(clock=hw.clock)
-    if hasattr(hw, "secure_store"):
-        fresh.secure_store = hw.secure_store
-    fresh.motor.steps = hw.motor.steps          # the plunger does not move while off
-    fresh.reservoir.mu = hw.reservoir.mu
-    return Pump(fresh, flash, KEY), fresh
+_reboot = reboot
 
 
 # -- 1. therapy survives a reboot ------------------------------------------------------
@@ -675,3 +668,25 @@ def test_tampered_settings_keep_the_limits_the_log_recorded():
     assert pump2.service_reset(True).ok
     assert pump2.controller.limits.max_bolus_mu == 2000
     assert pump2.monitor._limits.max_iob_mu == 2000
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(rate=st.integers(200, 2000).map(lambda r: r // 25 * 25),
+       boluses=st.lists(st.tuples(st.integers(30, 23 * 60), st.integers(1, 120)),
+                        max_size=4))
+def test_a_day_delivers_the_program_plus_the_boluses(rate, boluses):
+    """H-UNDERDOSE: over a day, delivered = programmed basal + accepted boluses, to within
+    one pulse, however boluses and basal interleave."""
+    limits = Limits({"max_iob_mu": 50000, "max_1h_mu": 40000, "max_24h_mu": 200000,
+                     "min_bolus_interval_ms": MS_PER_MINUTE})
+    pump, hw, _ = make_pump(rate_mu_h=rate, limits=limits)
+    accepted = 0
+    for minute, pulses in sorted(boluses):
+        target = minute * MS_PER_MINUTE
+        if target > hw.clock.ticks_ms():
+            run_for(pump, hw, target - hw.clock.ticks_ms())
+        if pump.bolus(pulses * PULSE_MU).ok:
+            accepted += pulses * PULSE_MU
+    run_for(pump, hw, MS_PER_DAY - hw.clock.ticks_ms())
+    delivered = hw.motor.pulses * PULSE_MU
+    assert abs(delivered - (rate * 24 + accepted)) <= PULSE_MU, (delivered, rate * 24, accepted)

@@ -1,4 +1,5 @@
 """Controller cost per simulated minute with basal running (target <= 20 us on CPython),
+one pump-only patient-year (basal and three meal boluses a day, every record in flash),
 and the same loop on MicroPython (WebAssembly port), whose figure is informative: it runs
 under an interpreter in an interpreter, not on a board.
 
@@ -19,6 +20,8 @@ ROOT = HERE.parents[1]
 
 def _parse(text):
     match = re.search(r"minutes=(\d+) elapsed_us=(\d+) pulses=(\d+) state=(\w+)", text)
+    if match and match.group(4) != "delivering":
+        raise RuntimeError("controller loop ended in %s" % match.group(4))
     if not match or match.group(4) != "delivering":
         raise RuntimeError("controller loop did not report: %r" % text[-300:])
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
@@ -33,6 +36,14 @@ def main():
     minutes, elapsed, pulses = min(runs, key=lambda r: r[1])
     report("controller per simulated minute, CPython (basal, %d pulses/2 d)" % pulses,
            elapsed / minutes, "us", target=("<=", 20))
+    out = subprocess.run([sys.executable, str(HERE / "controller_loop.py"), "year", "365"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    minutes, elapsed, pulses = _parse(out)
+    refused = int(re.search(r"refused=(\d+)", out).group(1))
+    if refused:
+        raise RuntimeError("%d meal boluses refused in the pump-year run" % refused)
+    report("one pump-year, basal + 3 boluses a day, CPython (%d pulses)" % pulses,
+           elapsed / 1e6, "s", target=("<=", 60))
     mp = subprocess.run([sys.executable, str(ROOT / "tools/micropython/run.py"), "--script",
                          str(HERE / "controller_loop.py"), "12"],
                         capture_output=True, text=True, cwd=ROOT)
