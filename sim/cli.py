@@ -30,6 +30,28 @@ def read_file(path, limit=None, what="file"):
     return data
 
 
+def positive_seconds(text):
+    """argparse type: a number of seconds above zero (``--seconds``, ``--timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r: must be a positive number of seconds" % text)
+    return value
+
+
+def host_port(text):
+    """argparse type: ``HOST:PORT`` (or ``:PORT``, loopback) with a port in 0..65535 (0: the
+    system picks one, printed on the first line); returns (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("%r is not HOST:PORT" % text)
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError("%r: the port must be 0..65535" % text)
+    return (host.strip("[]") or "127.0.0.1", int(port))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pumpsim", description="Secure insulin-pump firmware simulator and tools.")

@@ -18,7 +18,7 @@ from secure_channel import protocol_schema as S
 from secure_channel.link import FramedLink
 from secure_channel.peer import PeerSession
 from sim import keyfiles
-from sim.cli import CliError
+from sim.cli import CliError, positive_seconds
 from sim.gateway_client import Gateway, GatewayError, tcp_nodelay
 
 REQUESTS = {
@@ -87,7 +87,8 @@ def register(subparsers):
     parser.add_argument("--port", required=True, help="serial device, PTY or pyserial URL")
     parser.add_argument("--identity", required=True, help="this peer's identity (.key)")
     parser.add_argument("--pump", required=True, help="the pump's credential (.ccs)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per answer")
+    parser.add_argument("--timeout", type=positive_seconds, default=5.0,
+                        help="seconds per answer")
     parser.add_argument("requests", nargs="+", choices=sorted(REQUESTS),
                         help="what to ask, in order")
     parser.set_defaults(func=cmd_gateway)

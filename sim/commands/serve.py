@@ -16,7 +16,7 @@ import sys
 
 from pump import audit_log
 from sim import keyfiles
-from sim.cli import CliError
+from sim.cli import CliError, host_port, positive_seconds
 from sim.pump_server import PumpNode, TcpServerTransport, serve
 
 
@@ -31,11 +31,12 @@ def _open_transport(args):
             return open_serial(args.port), args.port
         except Exception as exc:       # pyserial raises SerialException, ValueError, OSError
             raise CliError("cannot open %s: %s" % (args.port, str(exc).splitlines()[0]))
-    host, _, port = args.listen.rpartition(":")
+    host, port = args.listen
     try:
-        transport = TcpServerTransport(host or "127.0.0.1", int(port))
-    except (ValueError, OSError) as exc:
-        raise CliError("cannot listen on %s: %s" % (args.listen, exc))
+        transport = TcpServerTransport(host, port)
+    except (ValueError, OSError) as exc:        # unknown host, port in use, no permission
+        raise CliError("cannot listen on %s:%d: %s" % (host, port,
+                                                        getattr(exc, "strerror", None) or exc))
     return transport, "%s:%d" % transport.address
 
 
@@ -78,7 +79,7 @@ def cmd_serve(args):
         print("pump serving on %s" % where, flush=True)
         try:
             why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:                # Ctrl-C: summary, then 130 like `gateway`
             why = "interrupted"
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -87,7 +88,7 @@ def cmd_serve(args):
     for line in summary(node):
         print(line)
     sys.stdout.flush()
-    return 0
+    return 130 if why == "interrupted" else 0
 
 
 def register(subparsers):
@@ -98,8 +99,10 @@ def register(subparsers):
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new PTY pair")
     where.add_argument("--port", help="serial device, PTY slave or pyserial URL")
-    where.add_argument("--listen", help="HOST:PORT to accept one TCP peer at a time")
-    parser.add_argument("--seconds", type=float, help="stop after this many seconds")
-    parser.add_argument("--idle-exit", type=float,
+    where.add_argument("--listen", type=host_port, metavar="HOST:PORT",
+                       help="HOST:PORT to accept one TCP peer at a time")
+    parser.add_argument("--seconds", type=positive_seconds,
+                        help="stop after this many seconds")
+    parser.add_argument("--idle-exit", type=positive_seconds,
                         help="stop after this many seconds without input")
     parser.set_defaults(func=cmd_serve)

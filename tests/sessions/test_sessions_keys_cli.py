@@ -146,3 +146,20 @@ def test_no_traceback_from_the_console_command(tmp_path):
         assert result.returncode == 2, result
         assert result.stdout == ""
         one_line_error(result.stderr)
+
+
+def test_bad_listen_addresses_and_durations_are_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+    for extra, words in ((["--listen", "127.0.0.1:99999"], "port must be 0..65535"),
+                         (["--listen", "nohost"], "is not HOST:PORT"),
+                         (["--pty", "--seconds", "-1"], "positive number of seconds"),
+                         (["--pty", "--idle-exit", "0"], "positive number of seconds")):
+        done = subprocess.run([sys.executable, "-m", "sim.cli", "serve", "--identity", "x",
+                               "--trust", "y"] + extra, capture_output=True, text=True)
+        assert done.returncode == 2 and words in done.stderr, (extra, done.stderr)
+        assert "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "gateway", "--port", "x",
+                           "--identity", "x", "--pump", "y", "--timeout", "-5", "status"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "positive number of seconds" in done.stderr

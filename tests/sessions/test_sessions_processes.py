@@ -124,3 +124,11 @@ def test_serve_on_tcp_and_a_gateway_through_a_pyserial_socket_url(keys):
     finally:
         summary = child.stop()
     assert "sessions established 1, requests 3, key updates 1" in summary
+
+
+def test_ctrl_c_stops_serve_with_its_summary_and_the_same_status_as_gateway(keys):
+    child = Child(keys, "--listen", "127.0.0.1:0")
+    child.process.send_signal(signal.SIGINT)
+    out, err = child.process.communicate(timeout=DEADLINE)
+    assert child.process.returncode == 130, err
+    assert "stopped (interrupted)" in out and "audit log verified" in out
