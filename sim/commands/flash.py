@@ -14,6 +14,7 @@ from bootloader import image as fmt
 from bootloader import keystore as ks
 from bootloader import provision
 from bootloader import trailer as tr
+from bootloader import verify as vf
 from bootloader.flash import NorFlash
 from bootloader.otp import KEY_KIND_NAMES, KEYSLOT_COUNT, OtpFuses
 from sim.cli import CliError, read_file
@@ -75,6 +76,14 @@ def cmd_create(args):
         kind, _, public = load_key(path)
         keys.append((kind, public))
     image = read_file(args.image) if args.image else None
+    if image is not None:
+        keyring = vf.Keyring()
+        for kind, public in keys:
+            keyring.add(kind, public)
+        try:
+            vf.verify(image, keyring)
+        except fmt.ImageError as exc:            # the device would never boot it
+            raise CliError("%s does not verify with the given key(s): %s" % (args.image, exc))
     try:
         provision.provision_device(flash, flash_map, os.urandom, keys, image)
         provision.provision_credentials(flash, flash_map, os.urandom)

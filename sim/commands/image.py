@@ -1,4 +1,4 @@
-"""`pumpsim image keygen | sign | verify | info`: MCUboot images, imgtool-compatible.
+"""`pumpsim image demo-app | keygen | sign | verify | info`: MCUboot images, imgtool-compatible.
 
 Key files are PEM (PKCS#8 private keys, SubjectPublicKeyInfo public keys), as imgtool
 writes and reads them. Signing and verifying go through the firmware's bootloader
@@ -50,9 +50,13 @@ def load_key(path):
     raise CliError("%s: only Ed25519 and ECDSA P-256 keys are supported" % path)
 
 
-def _write(path, data):
+def _write(path, data, mode=0o644):
+    """Write a file; a secret (``mode`` 0o600) is never readable by others, not even for
+    a moment, and an existing file is brought to that mode too."""
     try:
-        with open(path, "wb") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            os.chmod(path, mode)
             f.write(data)
     except OSError as exc:
         raise CliError("cannot write %s: %s" % (path, exc.strerror or exc))
@@ -75,11 +79,38 @@ def cmd_keygen(args):
                             serialization.NoEncryption())
     if os.path.exists(args.key) and not args.force:
         raise CliError("%s exists; use --force to overwrite" % args.key)
-    _write(args.key, pem)
+    _write(args.key, pem, 0o600)
+    print("wrote %s private key %s (mode 0600)" % (args.type, args.key))
     if args.public:
         _write(args.public, key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    print("wrote %s key %s" % (args.type, args.key))
+        print("wrote its public key %s" % args.public)
+    else:
+        print("its public key is derived from %s by `image verify` and `flash create`; "
+              "give --public FILE to write it for others" % args.key)
+    return 0
+
+
+def demo_app(version, size):
+    """A stand-in application binary: a recognisable banner, then deterministic filler.
+    Not code for any CPU; it exists so the signing walk-throughs have an input."""
+    banner = ("secure-insulin-pump demo application %s\n" % version).encode()
+    filler = bytearray()
+    counter = 0
+    while len(banner) + len(filler) < size:
+        filler += (counter * 2654435761 & 0xFFFFFFFF).to_bytes(4, "little")
+        counter += 1
+    return (banner + bytes(filler))[:size]
+
+
+def cmd_demo_app(args):
+    if args.size < 64 or args.size > 0x100000:
+        raise CliError("--size must be 64..1048576 bytes")
+    if os.path.exists(args.outfile) and not args.force:
+        raise CliError("%s exists; use --force to overwrite" % args.outfile)
+    _write(args.outfile, demo_app(args.version, args.size))
+    print("wrote demo application %s (%d bytes, version %s)" % (args.outfile, args.size,
+                                                                args.version))
     return 0
 
 
@@ -94,11 +125,12 @@ def cmd_sign(args):
     except image_sign.SignError as exc:
         raise CliError(str(exc))
     counter = None
-    if args.security_counter is not None:
-        if args.security_counter == "auto":
-            counter = image_sign.auto_security_counter(version)
-        else:
-            counter = _int(args.security_counter)
+    if args.security_counter is None:
+        pass                                  # warned about once the image is written
+    elif args.security_counter == "auto":
+        counter = image_sign.auto_security_counter(version)
+    else:
+        counter = _int(args.security_counter)
     header_size = _int(args.header_size)
     slot_size = _int(args.slot_size)
     align = int(args.align)
@@ -127,6 +159,10 @@ def cmd_sign(args):
     print("signed %s: version %s, %d bytes%s" % (
         args.outfile, args.version, len(data),
         "" if kind is None else ", " + KEY_KIND_NAMES[kind]))
+    if counter is None:
+        print("pumpsim image sign: warning: no security counter: this pump's bootloader "
+              "and `image verify` refuse such an image; add --security-counter auto (or N)",
+              file=sys.stderr)
     return 0
 
 
@@ -199,6 +235,13 @@ def register(subparsers):
                                    description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="image_command", metavar="ACTION")
     sub.required = True
+
+    p = sub.add_parser("demo-app", help="write a stand-in application binary to sign")
+    p.add_argument("outfile")
+    p.add_argument("--version", default="1.2.0", help="written into its banner")
+    p.add_argument("--size", type=int, default=16384, help="bytes (64..1048576)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_demo_app)
 
     p = sub.add_parser("keygen", help="generate a signing key (PEM)")
     p.add_argument("-k", "--key", required=True, help="private key file to write")

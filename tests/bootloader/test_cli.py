@@ -165,3 +165,63 @@ def test_flash_stage_of_a_confirm_padded_image_is_permanent(workdir, capsys):
     assert code == 0 and "permanent" in out
     code, out, _ = run(capsys, "flash", "boot", dev)
     assert "running 2.0.0+0 (confirmed)" in out and "security counter raised to 2" in out
+
+
+def test_keygen_writes_the_private_key_0600_and_says_where_the_public_key_is(workdir, capsys):
+    import stat
+    key = workdir / "secret.pem"
+    code, out, _ = run(capsys, "image", "keygen", "-k", key)
+    assert code == 0 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "--public" in out
+    key.chmod(0o644)
+    code, out, _ = run(capsys, "image", "keygen", "-k", key, "--force", "--public",
+                       workdir / "p.pem")
+    assert code == 0 and stat.S_IMODE(key.stat().st_mode) == 0o600 and "p.pem" in out
+
+
+def test_signing_without_a_security_counter_warns(workdir, capsys):
+    key = workdir / "k.pem"
+    run(capsys, "image", "keygen", "-k", key)
+    code, _, err = run(capsys, "image", "sign", "-k", key, "-v", "1.0", "-H", "0x20",
+                       "--pad-header", "-S", "0x20000", workdir / "fw.bin", workdir / "nc.bin")
+    assert code == 0 and "no security counter" in err
+    code, _, err = run(capsys, "image", "verify", "-k", key, workdir / "nc.bin")
+    assert code == 1
+
+
+def test_flash_create_refuses_an_image_its_keys_do_not_verify(workdir, capsys):
+    signer, other = workdir / "signer.pem", workdir / "other.pem"
+    run(capsys, "image", "keygen", "-k", signer)
+    run(capsys, "image", "keygen", "-k", other)
+    run(capsys, "image", "sign", "-k", signer, "-v", "1.0", "-s", "1", "-H", "0x20",
+        "--pad-header", "-S", "0x8000", workdir / "fw.bin", workdir / "a.bin")
+    code, _, err = run(capsys, "flash", "create", workdir / "d.flash", "-k", other,
+                       "--image", workdir / "a.bin", "--layout", "small")
+    assert code == 2 and "does not verify" in err and not (workdir / "d.flash").exists()
+
+
+def test_the_documented_walk_through_runs_from_nothing(tmp_path, capsys):
+    """docs/bootloader.md's CLI section: every file it uses, a command makes."""
+    d = tmp_path
+    common = ["--header-size", "0x200", "--pad-header", "--slot-size", "0x140000",
+              "--align", "4"]
+    steps = [
+        ["image", "demo-app", d / "app.bin"],
+        ["image", "demo-app", d / "update.bin", "--version", "1.3.0"],
+        ["image", "keygen", "-k", d / "signing.pem", "-t", "ed25519"],
+        ["image", "sign", "--key", d / "signing.pem", "--version", "1.2.0",
+         "--security-counter", "3"] + common + [d / "app.bin", d / "app.signed.bin"],
+        ["image", "sign", "--key", d / "signing.pem", "--version", "1.3.0",
+         "--security-counter", "4"] + common + [d / "update.bin", d / "update.signed.bin"],
+        ["image", "verify", "--key", d / "signing.pem", d / "app.signed.bin"],
+        ["flash", "create", d / "pump.flash", "-k", d / "signing.pem", "--image",
+         d / "app.signed.bin"],
+        ["flash", "boot", d / "pump.flash"],
+        ["flash", "stage", d / "pump.flash", d / "update.signed.bin"],
+        ["flash", "boot", d / "pump.flash"],
+        ["flash", "confirm", d / "pump.flash"],
+    ]
+    for argv in steps:
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv, out, err)
+    assert "confirmed 1.3.0+0" in out
