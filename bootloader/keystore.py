@@ -18,8 +18,10 @@ A record counts only once its commit is written, so a power cut while writing lo
 record and keeps the previous generation. When a bank fills (or a cut left garbage), the
 newest generation of each key is copied to the other bank, whose header is written last
 with the next sequence number: until that header is in flash the old bank stays active.
-Rotation writes a new generation and compacts, so the old ciphertext is erased too;
-deletion is a compaction that leaves the key out.
+Rotation writes a new generation and compacts; deletion is a compaction that leaves the
+key out. A compaction erases the bank it left once the new bank's header is written, so
+neither an old generation nor a deleted key stays sealed in flash where the device key
+could open it; if power fails during that erase, the next use of the store finishes it.
 Zeroization destroys the device key's fuses and erases both banks.
 """
 
@@ -166,6 +168,7 @@ class KeyStore:
         bank, _ = self._active()
         if bank is None:
             raise KeyStoreError("key store not formatted")
+        self._purge_inactive(bank)
         records, free = self._scan(bank)
         return bank, records, free
 
@@ -232,7 +235,17 @@ class KeyStore:
             self.region.program(off, self.region.read(rec.offset, rec.length))
             off += rec.length
         self._write_bank_header(target, seq + 1)
+        self._erase_bank(bank)        # the old generations and deleted keys: gone from flash
         return target
+
+    def _purge_inactive(self, active):
+        """Finish a purge a power cut interrupted: the inactive bank holds nothing live."""
+        other = 1 - active
+        base = other * self.bank_size
+        for addr in range(base, base + self.bank_size, self.sector):
+            if not self.region.is_erased(addr, self.sector):
+                self._erase_bank(other)
+                return
 
     # -- public API ------------------------------------------------------------------------
     def put(self, key_id, key):
