@@ -282,7 +282,7 @@ class AuditLog:
         if size > self.region.sector_size - HEADER_LEN:
             raise ValueError("record larger than a sector")
         if self._sector is None or self._offset is None or \
-                self._offset + size > self.region.sector_size:
+                self._offset + size > self.region.sector_size or not self._free(size):
             self._rotate(seq)
             if rtype != EV_CHECKPOINT and self._checkpoint is not None:
                 self._write(seq, EV_CHECKPOINT, self._checkpoint(), tick, wall)
@@ -290,6 +290,13 @@ class AuditLog:
                 body = cbor.encode([seq, tick, wall, rtype, data])
         self._write_body(seq, body)
         return seq
+
+    def _free(self, size):
+        """Is the space for the next entry still erased? A bit that flipped in the free part
+        of a sector (or a torn write the scan could not see) sends the log to a new sector
+        instead of making NOR programming fail."""
+        return self.region.is_erased(self._sector * self.region.sector_size + self._offset,
+                                     size)
 
     def _write(self, seq, rtype, data, tick, wall):
         self._write_body(seq, cbor.encode([seq, tick, wall, rtype, data]))

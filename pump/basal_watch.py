@@ -11,7 +11,8 @@ the pump.
 
 Gaps are kept as [start, end, deficit] (end None while open; deficit in parts per
 ``SCALE`` of the scheduled rate). At most ``MAX_GAPS`` are kept: beyond that the two oldest
-are merged at the larger deficit, which only overstates the missing basal.
+are merged into one full gap holding the same missing basal and ending where the later one
+ended, which keeps the amount and only makes it leave the window later.
 """
 
 from pump.units import MS_PER_HOUR
@@ -45,11 +46,25 @@ class BasalWatch:
             if self.gaps and self.gaps[-1][1] is not None and self.gaps[-1][1] > start:
                 start = self.gaps[-1][1]
         self.gaps.append([start, None, deficit])
-        if len(self.gaps) > MAX_GAPS:
-            first = self.gaps.pop(0)
-            self.gaps[0][0] = first[0]
-            if first[2] > self.gaps[0][2]:
-                self.gaps[0][2] = first[2]
+        self._bound()
+
+    def _bound(self):
+        while len(self.gaps) > MAX_GAPS and self.gaps[1][1] is not None:
+            first, second = self.gaps[0], self.gaps[1]
+            missing = ((first[1] - first[0]) * first[2] +
+                       (second[1] - second[0]) * second[2]) // FULL
+            self.gaps[1] = [second[1] - missing, second[1], FULL]
+            del self.gaps[0]
+
+    def add_missing(self, now, ms):
+        """Basal that should have flowed before ``now`` but did not (lost to a main loop
+        that ran too rarely): counted as ``ms`` of the full program missing."""
+        if ms <= 0:
+            return
+        current = self._open()
+        self.gaps.insert(len(self.gaps) - 1 if current is not None else len(self.gaps),
+                         [now - ms, now, FULL])
+        self._bound()
 
     def total(self, now):
         start = now - WINDOW_MS

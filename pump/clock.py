@@ -7,7 +7,9 @@ Three layers, bottom up:
   half period (6 days at 2^30), which the main loop's one-minute supervision guarantees.
 - ``WrappingTicks`` is a test double of such a board counter.
 - ``PumpClock`` is what the firmware reads. Its offset makes a counter that restarted at 0
-  after a reboot (a board without RTC) continue from the last logged tick, and it refuses to
+  after a reboot (a board without RTC) continue from the last logged tick; power-off time
+  is credited up to 15 min a boot and 30 min over all boots of a day (a budget kept in the
+  secure store), so an RTC that jumps at every power-up cannot add up; and it refuses to
   count an implausible gap between two reads as elapsed time: a jump of the counter is a
   fault (IL-CLOCK-JUMP), a long pause a watchdog event (IL-WATCHDOG), and in both cases only
   ``MAX_GAP_MS`` is credited, so no rolling limit or insulin-on-board estimate is reopened
@@ -19,6 +21,8 @@ from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 MAX_GAP_MS = 3 * MS_PER_MINUTE          # longest gap between reads credited as elapsed
 JUMP_MS = MS_PER_HOUR                   # a longer gap is a clock fault, not a late tick
 MAX_BOOT_CREDIT_MS = 15 * MS_PER_MINUTE  # power-off time credited at boot, at most
+CREDIT_BUDGET_MS = 30 * MS_PER_MINUTE    # ... and over all boots: a budget that refills
+CREDIT_REFILL = 48                       # one ms per 48 ms run: 30 min a day
 
 WATCHDOG = "IL-WATCHDOG"
 JUMP = "IL-CLOCK-JUMP"
@@ -75,11 +79,12 @@ class ExtendedClock:
 class PumpClock:
     """The firmware's clock: the HAL clock plus an offset, with gaps bounded (see module)."""
 
-    def __init__(self, hw_clock, last_logged=None):
+    def __init__(self, hw_clock, last_logged=None, credit_ms=MAX_BOOT_CREDIT_MS):
         self.hw = hw_clock
         raw = hw_clock.ticks_ms()
         self.offset = 0
         self.off_ms = 0                  # power-off time seen at boot (0 if unknown)
+        self.credited = 0                # of which counted as elapsed
         self.restarted = False
         if last_logged is not None:
             gap = raw - last_logged
@@ -87,8 +92,9 @@ class PumpClock:
                 self.restarted = True
                 gap = 0
             self.off_ms = gap
-            credited = gap if gap < MAX_BOOT_CREDIT_MS else MAX_BOOT_CREDIT_MS
-            self.offset = last_logged + credited - raw
+            limit = min(MAX_BOOT_CREDIT_MS, max(0, credit_ms))
+            self.credited = gap if gap < limit else limit
+            self.offset = last_logged + self.credited - raw
         self._last = raw + self.offset
         self.events = []                # (kind, gap ms) not yet taken by the controller
 
@@ -105,6 +111,14 @@ class PumpClock:
             now = self._last
         self._last = now
         return now
+
+    @staticmethod
+    def refilled(tokens, since, now):
+        """The boot-credit budget at ``now``: ``tokens`` at ``since`` plus the refill."""
+        if since is None or now < since:
+            return tokens
+        tokens += (now - since) // CREDIT_REFILL
+        return tokens if tokens < CREDIT_BUDGET_MS else CREDIT_BUDGET_MS
 
     def take_events(self):
         events = self.events

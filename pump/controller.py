@@ -97,6 +97,7 @@ class TherapyController:
             "latched": self.latched, "therapy": self._therapy_logged,
             "gaps": self.watch.snapshot(now), "unknown": self.unknown_until,
             "block": self._block_record(),
+            "floors": [[k, v[0], v[1]] for k, v in sorted(self.ledger.floors.items())],
         }
 
     def restore(self, state):
@@ -110,6 +111,8 @@ class TherapyController:
         self.latched = state["latched"]
         self.restored = state.get("therapy")
         self.restored_block = state.get("block")
+        for length, until, mu in state.get("floors") or []:
+            self.ledger.floors[length] = (until, mu)
         self.watch = BasalWatch(state.get("gaps"))
         self.unknown_until = state.get("unknown")
         self._therapy_logged = self.restored
@@ -288,13 +291,40 @@ class TherapyController:
             raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
 
     def check_windows(self, now, mu):
-        if not self.ledger.fits(now, WINDOW_1H, mu, self.limits.max_1h_mu):
-            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-1H")
-        if not self.ledger.fits(now, WINDOW_24H, mu, self.limits.max_24h_mu):
-            raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
+        """A dose fits both windows together with the basal still to be reserved in them:
+        otherwise accepting it would run basal into the limit later (IL-ROLLING alarm,
+        basal withheld) instead of refusing it now."""
+        limits = self.limits
+        for window, limit, name in ((WINDOW_1H, limits.max_1h_mu, "IL-ROLLING-1H"),
+                                    (WINDOW_24H, limits.max_24h_mu, "IL-ROLLING-24H")):
+            need = self.ledger.window_total(now, window) + mu + self._basal_to_come(now, window)
+            if need > limit:
+                if self.ledger.floor_active(now, window):
+                    name = "IL-HISTORY-UNKNOWN"      # the window is full of what was lost
+                raise Refused(results.ERR_INTERLOCK, name)
+
+    def _basal_to_come(self, now, window):
+        """Basal the window will hold at steady state beyond what it holds now."""
+        if self.machine.state != T.DELIVERING:
+            return 0
+        length, margin = window
+        engine = self.engine
+        program = engine.program
+        if length == WINDOW_1H[0]:
+            rate = max(max(program), engine.basal_rate(now, self.clock.wall_s()))
+            steady = rate * (BASAL_BLOCK_MS + length + margin) // MS_PER_HOUR
+        else:
+            steady = sum(program) // 2 * (BASAL_BLOCK_MS + length + margin) // length
+        held = self.ledger.window_total(now, window, SCHEDULED)
+        return steady - held if steady > held else 0
 
     def history_unknown(self, now):
+        """Insulin on board unknown: the first insulin-action window after the loss."""
         return self.unknown_until is not None and now < self.unknown_until
+
+    def history_known(self, now):
+        """Neither insulin on board nor the 24 h window still taken as worst case."""
+        return not self.history_unknown(now) and not self.ledger.floor_active(now, WINDOW_24H)
 
     def check_history(self, now):
         """Unknown dose history means worst case: nothing above scheduled basal until a full
@@ -321,6 +351,10 @@ class TherapyController:
         self.recent_ids = []
         self.last_bolus = now
         self.unknown_until = now + self.limits.dia_minutes * MS_PER_MINUTE
+        length, margin = WINDOW_24H
+        daily = sum(self.engine.program) // 2 * (BASAL_BLOCK_MS + length + margin) // length
+        self.ledger.set_floor(WINDOW_24H, now + length + margin,
+                              max(0, self.limits.max_24h_mu - daily))
         self.warn("IL-HISTORY-UNKNOWN")
 
     # -- commands ---------------------------------------------------------------------
@@ -705,6 +739,13 @@ class TherapyController:
         the pump, alarms; a peer's suspend or low temporary basal then ends."""
         deficit, since = self.basal_deficit(now)
         self.watch.update(now, deficit, since)
+        lost = self.engine.lost_work
+        if lost:
+            self.engine.lost_work = 0
+            scheduled = self.engine.scheduled_rate(self.clock.wall_s())
+            if scheduled:
+                self.watch.add_missing(now, lost // scheduled)
+                deficit = deficit or 1       # a shortfall now: judge the bound below
         alerting = NO_DELIVERY in self.alerts.active
         if alerting and self.hw.ui.confirm_pressed():
             self.confirmed_until = now + self.limits.max_no_basal_ms

@@ -1,8 +1,9 @@
 """The delivery engine: turns the basal program, temporary basal and boluses into pulses.
 
 Integer accumulators in mU·ms: a basal rate R (mU/h) adds R per elapsed ms, and one pulse
-is due when the accumulator reaches 25 mU · 3 600 000 ms. Accumulators are capped at one
-pulse owed, so after a stall or a suspension nothing is ever delivered in a burst. Pulses
+is due when the accumulator reaches 25 mU · 3 600 000 ms. The basal accumulator holds at
+most ``CATCHUP_MS`` of basal (and at least one pulse): a main loop up to that late loses no
+basal, and a longer stall (an IL-WATCHDOG alarm) or a suspension never ends in a burst. Pulses
 are paced at most one per ``PULSE_INTERVAL_MS`` whatever is due. Basal that falls due while a
 bolus runs goes first, so a bolus never makes the patient lose basal. The engine only says
 what is due; the controller decides (interlocks, state) and the safety monitor gates the
@@ -13,6 +14,14 @@ from pump.units import BASAL_SLOTS, MS_PER_HOUR, PULSE_MU, SLOT_SECONDS, SECONDS
 
 PULSE_INTERVAL_MS = 2000          # bolus speed: 0.75 U/min
 PULSE_WORK = PULSE_MU * MS_PER_HOUR
+CATCHUP_MS = 3 * 60 * 1000        # basal owed this long is still delivered (pump.clock.MAX_GAP_MS)
+
+
+def basal_cap(rate):
+    """The most basal work an accumulator may hold at ``rate``: CATCHUP_MS of it, and never
+    less than one pulse."""
+    cap = rate * CATCHUP_MS
+    return cap if cap > PULSE_WORK else PULSE_WORK
 
 BASAL = "basal"
 BOLUS = "bolus"
@@ -32,6 +41,7 @@ class DeliveryEngine:
         self.temp = None                          # (value, is_percent, end_tick)
         self.temp_cap = None                      # mU/h a temp may run at (max IOB room)
         self.basal_acc = 0
+        self.lost_work = 0                        # basal work dropped by the cap (mU·ms)
         self.bolus_pulses = 0
         self.ext_pulses = 0                       # extended bolus pulses still to deliver
         self.ext_total = 0
@@ -75,7 +85,11 @@ class DeliveryEngine:
             return rate
         dt = now - last
         acc = self.basal_acc + rate * dt
-        self.basal_acc = acc if acc < PULSE_WORK else PULSE_WORK
+        cap = basal_cap(rate)
+        if acc > cap:                  # the loop ran too rarely to deliver it: counted
+            self.lost_work += acc - cap
+            acc = cap
+        self.basal_acc = acc
         if self.ext_pulses:
             acc = self.ext_acc + self.ext_total * dt
             self.ext_acc = acc if acc < self.ext_duration else self.ext_duration

@@ -22,7 +22,7 @@ the pump assumes the worst for one insulin-action window.
 from bootloader.flash import PowerCut
 from pump import audit_log as L
 from pump import recovery, results, therapy_table as T
-from pump.clock import PumpClock
+from pump.clock import CREDIT_BUDGET_MS, PumpClock
 from pump.controller import TherapyController
 from pump.delivery import PULSE_INTERVAL_MS
 from pump.ledger import ACTIVE
@@ -36,7 +36,7 @@ MAX_BOLUS_MU = HARD_RANGES["max_bolus_mu"][2]
 MAX_EXTENDED_MS = 8 * MS_PER_HOUR
 MIN_TEMP_MS = 15 * MS_PER_MINUTE
 EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between extended ones
-HEARTBEAT_MS = 5 * MS_PER_MINUTE               # "alive" written to the secure store
+HEARTBEAT_MS = MS_PER_MINUTE                   # "alive" written to the secure store
 
 
 def _int(name, value, low, high):
@@ -157,12 +157,20 @@ class Pump:
         if anchor is not None and anchor.alive is not None and (alive is None or
                                                                 anchor.alive > alive):
             alive = anchor.alive
-        self.clock = PumpClock(hw.clock, alive)
+        budget = CREDIT_BUDGET_MS
+        if anchor is not None and anchor.credit is not None and alive is not None:
+            budget = PumpClock.refilled(anchor.credit[0], anchor.credit[1], alive)
+        self.clock = PumpClock(hw.clock, alive, budget)
+        if alive is not None:
+            self.anchor.credit = [budget - self.clock.credited, alive + self.clock.credited]
         now = self.clock.ticks_ms()
         defaults = limits if limits is not None else Limits()
         state = None
         if not log.problem:
             state = recovery.rebuild(records, defaults)
+        if settings is None and anchor is not None and state and state["program_set"]:
+            seal_problem = "IL-SETTINGS-INTEGRITY"     # the settings record was removed
+            self._settings_bad = True
         # with the sealed settings damaged, the verified log's limits are the clinician's
         self._log_limits = bool(seal_problem and state)
         log.recovered = None
@@ -606,7 +614,7 @@ class Pump:
             "bolus_interrupted": controller.interrupted,
             "temp_basal": engine.temp is not None,
             "no_basal_ms": controller.watch.total(now),
-            "history_known": not controller.history_unknown(now),
+            "history_known": controller.history_known(now),
             "log_seq": self.log.head_seq,
         }
 

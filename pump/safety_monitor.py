@@ -339,8 +339,10 @@ class SafetyMonitor:
         previous = self._basal_rate_at
         if previous is not None and now > previous[0]:
             dt = now - previous[0]
-            credit = self._basal_credit + max(rate, previous[1]) * dt
-            self._basal_credit = credit if credit < PULSE_WORK else PULSE_WORK
+            higher = max(rate, previous[1])
+            credit = self._basal_credit + higher * dt
+            cap = delivery.basal_cap(higher)          # as much catch-up as the controller
+            self._basal_credit = credit if credit < cap else cap
             credit = self._sched_credit + min(scheduled, previous[2]) * dt
             self._sched_credit = credit if credit < 2 * PULSE_WORK else 2 * PULSE_WORK
         self._basal_rate_at = (now, rate, scheduled)

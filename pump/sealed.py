@@ -4,13 +4,15 @@ The secure store (HAL ``secure_store``) is storage a flash erase or an image rol
 restore. Two records live there, each CBOR with an HMAC tag under a key derived from the
 log key, so a store that was tampered with is detected as well:
 
-- ``log-anchor``: ``[generation, seq, chain, boots, alive, basal]``, written after every log
+- ``log-anchor``: ``[generation, seq, chain, boots, alive, basal, credit]``, written after
+  every log
   record and every few minutes while running. At boot the log must reach ``seq`` with the
   same chain hash, or it was truncated, erased or rolled back. ``generation`` counts the
   fresh rings a service reset starts; ``boots`` is the boot counter (the epoch of the tick
   counter); ``alive`` the last tick the pump was known to run, from which a tick counter
   that restarted at boot is continued; ``basal`` the tick of the last basal pulse, so a
-  reboot loop cannot hide that basal stopped.
+  reboot loop cannot hide that basal stopped; ``credit`` the power-off time that later
+  boots may still count as elapsed (``pump.clock``), with the tick it was computed at.
 - ``settings``: the clinician's limits and the basal program. They survive a damaged log and
   a service reset, which therefore never reverts silently to factory limits.
 """
@@ -54,19 +56,21 @@ def unseal(log_key, name, blob):
 class Anchor:
     """Where the log must at least reach; see the module docstring."""
 
-    __slots__ = ("generation", "seq", "chain", "boots", "alive", "basal")
+    __slots__ = ("generation", "seq", "chain", "boots", "alive", "basal", "credit")
 
     def __init__(self, generation=0, seq=0, chain=b"\x00" * 32, boots=0, alive=None,
-                 basal=None):
+                 basal=None, credit=None):
         self.generation = generation
         self.seq = seq
         self.chain = chain
         self.boots = boots
         self.alive = alive
         self.basal = basal
+        self.credit = credit          # [ms left, tick] or None (a fresh pump: full budget)
 
     def as_list(self):
-        return [self.generation, self.seq, self.chain, self.boots, self.alive, self.basal]
+        return [self.generation, self.seq, self.chain, self.boots, self.alive, self.basal,
+                self.credit]
 
 
 class SealedStore:
@@ -86,9 +90,9 @@ class SealedStore:
         value = self._read(ANCHOR)
         if value is None:
             return None
-        if not isinstance(value, list) or len(value) != 6:
+        if not isinstance(value, list) or len(value) != 7:
             raise SealError("anchor record has the wrong shape")
-        return Anchor(value[0], value[1], value[2], value[3], value[4], value[5])
+        return Anchor(*value)
 
     def write_anchor(self, anchor):
         self._write(ANCHOR, anchor.as_list())

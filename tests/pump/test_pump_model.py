@@ -75,7 +75,7 @@ class PumpModel(RuleBasedStateMachine):
         self.tampered = False
         self.drifted = False
         self.last_press = None
-        self.just_acked = False
+        self.acked_at = None
         self.program = [0] * 48
         self.program_since = 0
         self.limit_history = [(0, Limits())]
@@ -115,7 +115,6 @@ class PumpModel(RuleBasedStateMachine):
 
     def command(self, result):
         """Every refusal must be the last thing written to the (intact) log."""
-        self.just_acked = False
         if not result.ok and not self.pump.log.problem:
             rtype, data, _ = self.written[-1]
             assert rtype == audit_log.EV_REFUSAL and data["why"] == result.reason, result
@@ -152,7 +151,7 @@ class PumpModel(RuleBasedStateMachine):
     @rule(resume=st.booleans())
     def acknowledge(self, resume):
         self.command(self.pump.acknowledge(resume))
-        self.just_acked = True
+        self.acked_at = self.now()      # an alert still due is raised again at the next tick
 
     @rule(minutes=st.integers(15, 480), confirmed=st.booleans())
     def suspend_for(self, minutes, confirmed):
@@ -235,7 +234,6 @@ class PumpModel(RuleBasedStateMachine):
     # -- time, faults, power, tampering ---------------------------------------------------
     @rule(minutes=st.sampled_from(WAITS))
     def advance(self, minutes):
-        self.just_acked = False
         run_for(self.pump, self.hw, minutes * MS_PER_MINUTE)
 
     @rule(fault=st.sampled_from(sorted(FAULTS)))
@@ -356,7 +354,7 @@ class PumpModel(RuleBasedStateMachine):
 
     @invariant()
     def no_silent_loss_of_basal(self):
-        if self.just_acked or min(self.program) < 400:
+        if min(self.program) < 400 or self.acked_at == self.now():
             return
         now = self.now()
         bound = self.highest_limit("max_no_basal_ms", now - 6 * MS_PER_HOUR, now)

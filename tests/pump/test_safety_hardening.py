@@ -226,7 +226,7 @@ def test_service_reset_after_corruption_keeps_clinician_limits():
     assert pump2.monitor._limits.max_bolus_mu == 1000
     assert pump2.start().ok                         # the program survived too
     run_for(pump2, hw2, 6 * MS_PER_HOUR)               # the unknown history window passes
-    assert pump2.bolus(10000).reason == "IL-BOLUS-MAX"
+    assert pump2.bolus(10000).reason == "IL-BOLUS-MAX"   # checked before the 24 h window
     assert limits.max_bolus_mu == 1000
 
 
@@ -243,7 +243,10 @@ def test_unknown_history_refuses_boluses_until_the_action_window_passed():
     run_for(pump2, hw2, MS_PER_HOUR)
     assert hw2.motor.pulses >= 38                   # basal continues within limits
     run_for(pump2, hw2, 5 * MS_PER_HOUR)
-    assert pump2.bolus(1000).ok
+    assert pump2.status()["iob_mu"] < 1000          # the action window has passed, but
+    assert pump2.bolus(1000).reason == "IL-HISTORY-UNKNOWN"   # the 24 h window is unknown
+    run_for(pump2, hw2, 19 * MS_PER_HOUR)
+    assert pump2.bolus(1000).ok and pump2.status()["history_known"]
 
 
 def test_tampered_settings_record_is_detected():
@@ -690,3 +693,81 @@ def test_a_day_delivers_the_program_plus_the_boluses(rate, boluses):
     run_for(pump, hw, MS_PER_DAY - hw.clock.ticks_ms())
     delivered = hw.motor.pulses * PULSE_MU
     assert abs(delivered - (rate * 24 + accepted)) <= PULSE_MU, (delivered, rate * 24, accepted)
+
+
+# -- found by a second attack from the documentation ---------------------------------------
+
+def test_reboot_loop_without_rtc_is_alarmed():
+    """A board without RTC in a brown-out loop: each boot restarts the tick counter, so pump
+    time must still move on (the anchor's heartbeat) for missing basal to be counted."""
+    from pump.hal import MemoryClock
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    run_for(pump, hw, 10 * MS_PER_MINUTE)
+    for _ in range(200):
+        fresh = MemoryHardware(clock=MemoryClock(ticks_ms=0))
+        fresh.secure_store, fresh.motor.steps = hw.secure_store, hw.motor.steps
+        pump, hw = Pump(fresh, flash, KEY), fresh
+        run_for(pump, hw, 60 * 1000)
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
+
+
+def test_a_main_loop_late_by_less_than_the_watchdog_loses_no_basal():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    for _ in range(6 * 60):                       # ticks every 60 s, whatever it asked for
+        hw.clock.advance(60 * 1000)
+        pump.tick()
+    assert hw.motor.pulses >= 6 * 40 - 1
+
+
+def test_a_loop_too_slow_to_keep_up_is_counted_as_missing_basal():
+    pump, hw, _ = make_pump(rate_mu_h=2400)       # 64 pulses an hour
+    for _ in range(4 * 36):                       # one tick every 100 s: one pulse at most
+        hw.clock.advance(100 * 1000)
+        pump.tick()
+    assert hw.motor.pulses <= 4 * 36
+    assert pump.status()["no_basal_ms"] >= MS_PER_HOUR
+    for _ in range(3 * 36):
+        hw.clock.advance(100 * 1000)
+        pump.tick()
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"]
+
+
+def test_an_rtc_jumping_at_every_power_up_cannot_add_up_elapsed_time():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    assert pump.bolus(10000).ok
+    run_for(pump, hw, 15 * MS_PER_MINUTE)
+    accepted = 0
+    for _ in range(12):                           # 1 s glitch, RTC +15 min each time
+        hw.clock.advance(15 * MS_PER_MINUTE)
+        pump, hw = reboot(hw, flash)
+        accepted += pump.bolus(10000).ok
+        run_for(pump, hw, 1000)
+    assert accepted == 0
+
+
+def test_a_bolus_that_basal_would_push_over_the_hour_is_refused_not_alarmed_later():
+    pump, hw, _ = make_pump(rate_mu_h=2000)
+    assert pump.bolus(10000).reason == "IL-ROLLING-1H"     # 10 U + 2 U/h basal > 12 U
+    assert pump.bolus(9000).ok
+    run_for(pump, hw, 2 * MS_PER_HOUR)
+    assert pump.state == T.DELIVERING, pump.status()["alarm"]
+
+
+def test_after_history_loss_the_24h_window_is_taken_as_full():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    for index in range(flash.size // 4096):
+        flash.erase(index * 4096)
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.service_reset(True).ok and pump2.start().ok
+    run_for(pump2, hw2, 6 * MS_PER_HOUR)                   # past the insulin-action window
+    assert pump2.bolus(5000).reason == "IL-HISTORY-UNKNOWN"
+    assert pump2.state == T.DELIVERING                     # basal still runs
+    run_for(pump2, hw2, 19 * MS_PER_HOUR)
+    assert pump2.bolus(5000).ok
+
+
+def test_a_removed_settings_record_is_detected():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    del hw.secure_store.records["settings"]
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.status()["alarm"] == "IL-SETTINGS-INTEGRITY"
