@@ -29,6 +29,13 @@ class Annunciator:
             del self.raised_ids[0]
         self._sound()
 
+    def restore(self, alarm_id, raised, level, now):
+        """After a reboot: an alert that was sounding sounds again at the level it had."""
+        if alarm_id not in self.active:
+            self.active[alarm_id] = [raised, min(max(level, 1), MAX_LEVEL), now + ESCALATE_MS]
+            self.raised_ids.append(alarm_id)
+            self._sound()
+
     def clear(self, alarm_id):
         if self.active.pop(alarm_id, None) is not None:
             self._sound()

@@ -73,7 +73,8 @@ class BasalWatch:
             end = now if end is None else end
             if end > start:
                 total += (end - (begin if begin > start else start)) * deficit
-        return total // SCALE
+        total //= SCALE
+        return total if total < WINDOW_MS else WINDOW_MS      # overlaps only overstate
 
     def prune(self, now):
         start = now - WINDOW_MS

@@ -18,7 +18,7 @@ pump; every alarm repeats and escalates until acknowledged.
 from pump import audit_log as log_types
 from pump import delivery, iob, results, therapy_table as T
 from pump.alarms import Annunciator
-from pump.basal_watch import FULL, SCALE, BasalWatch
+from pump.basal_watch import FULL, SCALE, BasalWatch, WINDOW_MS as WATCH_WINDOW_MS
 from pump.fsm import create_machine
 from pump.ledger import ACTIVE, SCHEDULED, WINDOW_1H, WINDOW_24H, Ledger
 from pump.results import Refused
@@ -69,13 +69,15 @@ class TherapyController:
         self.next_reminder = 0
         self.confirmed_until = 0          # the patient accepted no basal until this tick
         self.tubing_left = 0              # mU of tubing fill left for this reservoir change
-        self.unknown_until = None         # dose history unknown before this tick
+        self.unknown_until = None         # insulin on board unknown before this tick
+        self.blocked_until = None         # nothing above scheduled basal before this tick
         self.encoder_now = 0              # plunger position, read for us by the pump
         self.last_basal_at = now          # tick of the last basal pulse (anchored)
         self.booting = False
         self.reservoir_at_rewind = 0
         self.restored = None              # therapy record to resume after self-test
         self.restored_block = None        # the basal block a reboot cut: [end, n, active, enc]
+        self.off_ms = 0                   # power-off time the clock saw at this boot
         self.pressures = []
         self.last_tick = now
         self._pending = None
@@ -97,7 +99,7 @@ class TherapyController:
             "latched": self.latched, "therapy": self._therapy_logged,
             "gaps": self.watch.snapshot(now), "unknown": self.unknown_until,
             "block": self._block_record(),
-            "floors": [[k, v[0], v[1]] for k, v in sorted(self.ledger.floors.items())],
+            "blocked": self.blocked_until,
         }
 
     def restore(self, state):
@@ -111,11 +113,24 @@ class TherapyController:
         self.latched = state["latched"]
         self.restored = state.get("therapy")
         self.restored_block = state.get("block")
-        for length, until, mu in state.get("floors") or []:
-            self.ledger.floors[length] = (until, mu)
+        self.blocked_until = state.get("blocked")
         self.watch = BasalWatch(state.get("gaps"))
         self.unknown_until = state.get("unknown")
         self._therapy_logged = self.restored
+
+    def volatile_record(self):
+        """What the anchor carries every minute: missing basal and alerts, which change too
+        often for the log but must not be forgotten by a reboot."""
+        now = self.last_tick
+        alerts = [[i, e[0], e[1]] for i, e in sorted(self.alerts.active.items())
+                  if i != self.alarm_id and i != self.latched]
+        return [self.watch.snapshot(now), alerts]
+
+    def restore_volatile(self, record, now):
+        gaps, alerts = record
+        self.watch = BasalWatch(gaps)
+        for alert_id, raised, level in alerts:
+            self.alerts.restore(alert_id, raised, level, now)
 
     def therapy_record(self):
         """What a reboot resumes (logged as EV_THERAPY whenever it changes)."""
@@ -290,31 +305,35 @@ class TherapyController:
         if daily_mu * (BASAL_BLOCK_MS + length + margin) // length > limits.max_24h_mu:
             raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-24H")
 
-    def check_windows(self, now, mu):
+    def check_windows(self, now, mu, rate=None):
         """A dose fits both windows together with the basal still to be reserved in them:
         otherwise accepting it would run basal into the limit later (IL-ROLLING alarm,
         basal withheld) instead of refusing it now."""
         limits = self.limits
         for window, limit, name in ((WINDOW_1H, limits.max_1h_mu, "IL-ROLLING-1H"),
                                     (WINDOW_24H, limits.max_24h_mu, "IL-ROLLING-24H")):
-            need = self.ledger.window_total(now, window) + mu + self._basal_to_come(now, window)
+            need = self.ledger.window_total(now, window) + mu + \
+                self._basal_to_come(now, window, rate)
             if need > limit:
-                if self.ledger.floor_active(now, window):
-                    name = "IL-HISTORY-UNKNOWN"      # the window is full of what was lost
                 raise Refused(results.ERR_INTERLOCK, name)
 
-    def _basal_to_come(self, now, window):
-        """Basal the window will hold at steady state beyond what it holds now."""
+    def _basal_to_come(self, now, window, temp_rate=None):
+        """Basal the window will hold at steady state beyond what it holds now (with a
+        temporary basal at ``temp_rate`` about to start, if given)."""
         if self.machine.state != T.DELIVERING:
             return 0
         length, margin = window
         engine = self.engine
         program = engine.program
+        rate = max(max(program), engine.basal_rate(now, self.clock.wall_s()),
+                   temp_rate or 0)
         if length == WINDOW_1H[0]:
-            rate = max(max(program), engine.basal_rate(now, self.clock.wall_s()))
             steady = rate * (BASAL_BLOCK_MS + length + margin) // MS_PER_HOUR
         else:
             steady = sum(program) // 2 * (BASAL_BLOCK_MS + length + margin) // length
+            if temp_rate is not None and temp_rate > min(program):
+                steady += (temp_rate - min(program)) * (BASAL_BLOCK_MS + margin) // \
+                    MS_PER_HOUR
         held = self.ledger.window_total(now, window, SCHEDULED)
         return steady - held if steady > held else 0
 
@@ -323,13 +342,14 @@ class TherapyController:
         return self.unknown_until is not None and now < self.unknown_until
 
     def history_known(self, now):
-        """Neither insulin on board nor the 24 h window still taken as worst case."""
-        return not self.history_unknown(now) and not self.ledger.floor_active(now, WINDOW_24H)
+        """Neither insulin on board nor the 24 h window is still taken as worst case."""
+        return self.blocked_until is None or now >= self.blocked_until
 
     def check_history(self, now):
-        """Unknown dose history means worst case: nothing above scheduled basal until a full
-        insulin-action window has passed since the history was lost."""
-        if self.history_unknown(now):
+        """Unknown dose history means worst case: insulin on board is taken as full for one
+        insulin-action window, and the 24 h window as full for a day, so nothing above
+        scheduled basal is given until the lost doses can no longer count."""
+        if not self.history_known(now):
             raise Refused(results.ERR_INTERLOCK, "IL-HISTORY-UNKNOWN")
 
     def insulin_on_board(self, now):
@@ -351,10 +371,7 @@ class TherapyController:
         self.recent_ids = []
         self.last_bolus = now
         self.unknown_until = now + self.limits.dia_minutes * MS_PER_MINUTE
-        length, margin = WINDOW_24H
-        daily = sum(self.engine.program) // 2 * (BASAL_BLOCK_MS + length + margin) // length
-        self.ledger.set_floor(WINDOW_24H, now + length + margin,
-                              max(0, self.limits.max_24h_mu - daily))
+        self.blocked_until = now + WINDOW_24H[0] + WINDOW_24H[1]
         self.warn("IL-HISTORY-UNKNOWN")
 
     # -- commands ---------------------------------------------------------------------
@@ -440,6 +457,7 @@ class TherapyController:
             raise Refused(results.ERR_INTERLOCK, "IL-TEMP-BASAL-MAX")
         if (value > 100 if is_percent else value > min(program)):
             self.check_history(now)
+        self.check_windows(now, 0, rate=highest)
         hours_ms = min(duration_ms, 24 * MS_PER_HOUR)
         day = sum(program) // 2 + max(0, highest - min(program)) * hours_ms // MS_PER_HOUR
         self.check_basal_deliverable(max(highest, max(program)), day)
@@ -547,6 +565,7 @@ class TherapyController:
             if alert_id != self.latched:
                 self.log(log_types.EV_ALARM, [alert_id, 0])
                 self.alerts.clear(alert_id)
+        self._supervise_basal(now)      # missing basal cannot be acknowledged away
         return self.state
 
     # -- reservoir change -------------------------------------------------------------
@@ -613,6 +632,7 @@ class TherapyController:
         self.alarm_id = ""
         self.log(log_types.EV_SERVICE, "reset")
         self.alerts.clear_all()
+        self._supervise_basal(now)
 
     def self_test(self, now):
         """Boot check. A latch or a damaged log fails it (safe-stop, reason already logged);
@@ -650,6 +670,8 @@ class TherapyController:
             return None
         if mode not in (T.DELIVERING, T.SUSPENDED):
             return None
+        if mode == T.DELIVERING:
+            self._count_reboot_loss(now)
         try:
             self.booting = True
             self.fire("start", now)
@@ -667,6 +689,15 @@ class TherapyController:
             self.suspend(now, min(susp[0] - now, self.limits.max_suspend_ms), bool(susp[1]))
             return T.SUSPENDED
         return T.DELIVERING
+
+    def _count_reboot_loss(self, now):
+        """Basal a reboot cost while delivering: the power-off time the clock saw (not all of
+        it is credited as elapsed) and the pulse the restarted accumulator owes again."""
+        scheduled = self.engine.scheduled_rate(self.clock.wall_s())
+        if not self.program_set or scheduled == 0:
+            return
+        lost = self.off_ms + delivery.PULSE_WORK // scheduled
+        self.watch.add_missing(now, min(lost, WATCH_WINDOW_MS))
 
     def _report_interrupted(self, now, bolus):
         start, mu, end, encoder = bolus

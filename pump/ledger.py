@@ -30,7 +30,6 @@ def _kind(entry):
 class Ledger:
     def __init__(self):
         self.entries = []                 # [end_tick, mu, kind]; mu < 0 is a refund
-        self.floors = {}                  # window length -> (until tick, mU at least)
 
     def reserve(self, end, mu, kind=ACTIVE):
         self.entries.append([end, mu, kind])
@@ -46,19 +45,7 @@ class Ledger:
         for entry in self.entries:
             if entry[0] + length + margin > now and (kind is None or _kind(entry) == kind):
                 total += entry[1]
-        floor = self.floors.get(length)
-        if kind is None and floor is not None and now < floor[0]:
-            total += floor[1]
         return total
-
-    def floor_active(self, now, window):
-        floor = self.floors.get(window[0])
-        return floor is not None and now < floor[0]
-
-    def set_floor(self, window, until, mu):
-        """Worst case for unknown history (the ledger was just emptied): ``mu`` was delivered
-        before the loss and counts in the window until ``until``."""
-        self.floors[window[0]] = (until, mu)
 
     def fits(self, now, window, mu, limit):
         return self.window_total(now, window) + mu <= limit

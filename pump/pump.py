@@ -111,6 +111,7 @@ class AnchorWriter:
         if alive is not None:
             self.anchor.alive = alive
         self.anchor.basal = self.controller.last_basal_at
+        self.anchor.volatile = self.controller.volatile_record()
         self.sealed.write_anchor(self.anchor)
 
 
@@ -186,8 +187,12 @@ class Pump:
             self._apply_settings(settings)
         log._checkpoint = self.controller.persistent_state
         log.on_append = AnchorWriter(self.sealed, self.anchor, self.controller)
-        if anchor is not None and anchor.basal is not None and state is not None:
-            self.controller.last_basal_at = anchor.basal
+        if anchor is not None and state is not None:
+            if anchor.basal is not None:
+                self.controller.last_basal_at = anchor.basal
+            if anchor.volatile is not None:          # fresher than any log record
+                self.controller.restore_volatile(anchor.volatile, now)
+        self.controller.off_ms = 0 if self.clock.restarted else self.clock.off_ms
         self._heartbeat = now
         self.controller.encoder_now = hw.motor.encoder()
         self._seed_monitor(now)
@@ -200,7 +205,6 @@ class Pump:
             self.anchor.alive = now
             self.sealed.write_anchor(self.anchor)
             log.ensure_checkpoint(now, self.clock.wall_s())
-            self.controller.watch.update(records[-1].tick if records else now, False)
         self._log(L.EV_BOOT, {"head": log.head_seq, "boots": self.anchor.boots,
                               "off_ms": self.clock.off_ms, "restarted": self.clock.restarted})
         self._run("self_test", {}, self._boot)

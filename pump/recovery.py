@@ -63,7 +63,7 @@ def rebuild(records, limits):
                 "ids": [list(e) for e in data["ids"]], "last_bolus": data["last_bolus"],
                 "latched": data["latched"], "therapy": data.get("therapy"),
                 "gaps": data.get("gaps") or [], "unknown": data.get("unknown"),
-                "block": data.get("block"), "floors": data.get("floors"),
+                "block": data.get("block"), "blocked": data.get("blocked"),
             }
             watch = BasalWatch(state["gaps"])
         elif record.type == L.EV_THERAPY:

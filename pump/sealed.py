@@ -4,15 +4,17 @@ The secure store (HAL ``secure_store``) is storage a flash erase or an image rol
 restore. Two records live there, each CBOR with an HMAC tag under a key derived from the
 log key, so a store that was tampered with is detected as well:
 
-- ``log-anchor``: ``[generation, seq, chain, boots, alive, basal, credit]``, written after
-  every log
+- ``log-anchor``: ``[generation, seq, chain, boots, alive, basal, credit, volatile]``,
+  written after every log
   record and every few minutes while running. At boot the log must reach ``seq`` with the
   same chain hash, or it was truncated, erased or rolled back. ``generation`` counts the
   fresh rings a service reset starts; ``boots`` is the boot counter (the epoch of the tick
   counter); ``alive`` the last tick the pump was known to run, from which a tick counter
   that restarted at boot is continued; ``basal`` the tick of the last basal pulse, so a
   reboot loop cannot hide that basal stopped; ``credit`` the power-off time that later
-  boots may still count as elapsed (``pump.clock``), with the tick it was computed at.
+  boots may still count as elapsed (``pump.clock``), with the tick it was computed at;
+  ``volatile`` the missing-basal record and the sounding alerts, so neither a count nor an
+  escalation starts over at a reboot.
 - ``settings``: the clinician's limits and the basal program. They survive a damaged log and
   a service reset, which therefore never reverts silently to factory limits.
 """
@@ -56,10 +58,11 @@ def unseal(log_key, name, blob):
 class Anchor:
     """Where the log must at least reach; see the module docstring."""
 
-    __slots__ = ("generation", "seq", "chain", "boots", "alive", "basal", "credit")
+    __slots__ = ("generation", "seq", "chain", "boots", "alive", "basal", "credit",
+                 "volatile")
 
     def __init__(self, generation=0, seq=0, chain=b"\x00" * 32, boots=0, alive=None,
-                 basal=None, credit=None):
+                 basal=None, credit=None, volatile=None):
         self.generation = generation
         self.seq = seq
         self.chain = chain
@@ -67,10 +70,11 @@ class Anchor:
         self.alive = alive
         self.basal = basal
         self.credit = credit          # [ms left, tick] or None (a fresh pump: full budget)
+        self.volatile = volatile      # [basal-watch gaps, alerts] or None
 
     def as_list(self):
         return [self.generation, self.seq, self.chain, self.boots, self.alive, self.basal,
-                self.credit]
+                self.credit, self.volatile]
 
 
 class SealedStore:
@@ -90,7 +94,7 @@ class SealedStore:
         value = self._read(ANCHOR)
         if value is None:
             return None
-        if not isinstance(value, list) or len(value) != 7:
+        if not isinstance(value, list) or len(value) != 8:
             raise SealError("anchor record has the wrong shape")
         return Anchor(*value)
 

@@ -73,16 +73,19 @@ def cmd_serve(args):
         raise CliError("the pump's own kid is in %s" % args.trust)
     transport, where = _open_transport(args)
     stopping = []
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append("terminated"))
+    # Ctrl-C stops the loop like SIGTERM (a KeyboardInterrupt could land anywhere), and
+    # exits 130 after the summary, as `gateway` does
+    previous_int = signal.signal(signal.SIGINT, lambda *_: stopping.append("interrupted"))
     try:
         node = PumpNode(identity.private_key, identity.credential, trust_list)
         print("pump serving on %s" % where, flush=True)
-        try:
-            why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
-        except KeyboardInterrupt:                # Ctrl-C: summary, then 130 like `gateway`
+        why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
+        if "interrupted" in stopping:
             why = "interrupted"
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         transport.close()
     print("stopped (%s)" % why)
     for line in summary(node):

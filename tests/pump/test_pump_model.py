@@ -75,12 +75,14 @@ class PumpModel(RuleBasedStateMachine):
         self.tampered = False
         self.drifted = False
         self.last_press = None
-        self.acked_at = None
         self.program = [0] * 48
         self.program_since = 0
         self.limit_history = [(0, Limits())]
         self.boot()
         self.checked_pulses = 0
+        self.seen_pulses = 0
+        self.patient = []
+        self.last_basal = 0
         self.next_id = 1
         self.steps = 0
 
@@ -151,7 +153,6 @@ class PumpModel(RuleBasedStateMachine):
     @rule(resume=st.booleans())
     def acknowledge(self, resume):
         self.command(self.pump.acknowledge(resume))
-        self.acked_at = self.now()      # an alert still due is raised again at the next tick
 
     @rule(minutes=st.integers(15, 480), confirmed=st.booleans())
     def suspend_for(self, minutes, confirmed):
@@ -287,24 +288,32 @@ class PumpModel(RuleBasedStateMachine):
         self.boot()
 
     # -- invariants -----------------------------------------------------------------------
-    @invariant()
-    def pulses_only_in_delivering_or_filling(self):
+    def new_pulses(self):
+        """Pulses since the last invariant check, sorted into patient and basal lists (kept
+        incrementally: the checks stay linear in the run, not quadratic)."""
         motor = self.hw.motor
-        for state, kind in zip(motor.states, motor.kinds):
+        for index in range(self.seen_pulses, len(motor.log)):
+            state, kind, tick = motor.states[index], motor.kinds[index], motor.log[index]
             if kind == delivery.PRIME:
                 assert state == T.PRIMING, state
             elif kind == delivery.CANNULA:
                 assert state == T.FILLING_CANNULA, state
             else:
                 assert state == T.DELIVERING, (state, kind)
+            if kind in TO_PATIENT:
+                self.patient.append(tick)
+            if kind == delivery.BASAL:
+                self.last_basal = tick
+        self.seen_pulses = len(motor.log)
 
-    def patient_pulses(self):
-        motor = self.hw.motor
-        return [t for t, k in zip(motor.log, motor.kinds) if k in TO_PATIENT]
+    @invariant()
+    def pulses_only_in_delivering_or_filling(self):
+        self.new_pulses()
 
     @invariant()
     def rolling_windows_within_limits(self):
-        patient = self.patient_pulses()
+        self.new_pulses()
+        patient = self.patient
         for index in range(self.checked_pulses, len(patient)):
             t = patient[index]
             for length, name in ((MS_PER_HOUR, "max_1h_mu"), (24 * MS_PER_HOUR, "max_24h_mu")):
@@ -354,13 +363,12 @@ class PumpModel(RuleBasedStateMachine):
 
     @invariant()
     def no_silent_loss_of_basal(self):
-        if min(self.program) < 400 or self.acked_at == self.now():
-            return
+        if min(self.program) < 400 or not self.pump.controller.program_set:
+            return                           # a pump that lost its program says so (warning)
         now = self.now()
         bound = self.highest_limit("max_no_basal_ms", now - 6 * MS_PER_HOUR, now)
-        patient = [t for t, k in zip(self.hw.motor.log, self.hw.motor.kinds)
-                   if k == delivery.BASAL]
-        last = max(patient[-1] if patient else 0, self.program_since)
+        self.new_pulses()
+        last = max(self.last_basal, self.program_since)
         if now - last <= bound + 45 * MS_PER_MINUTE:
             return
         if self.last_press is not None and now - self.last_press < 10 * MS_PER_HOUR:

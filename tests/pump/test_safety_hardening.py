@@ -436,7 +436,7 @@ def test_no_spurious_latch_after_reboots_at_random_points():
 # -- 6. limits on all insulin -----------------------------------------------------------
 
 def test_high_temp_basal_is_capped_by_max_iob():
-    limits = Limits({"max_temp_basal_mu_h": 15000, "max_1h_mu": 20000, "max_24h_mu": 200000,
+    limits = Limits({"max_temp_basal_mu_h": 15000, "max_1h_mu": 40000, "max_24h_mu": 200000,
                      "max_temp_percent": 250})
     pump, hw, _ = make_pump(rate_mu_h=3000, limits=limits)
     assert pump.bolus(10000).ok
@@ -771,3 +771,66 @@ def test_a_removed_settings_record_is_detected():
     del hw.secure_store.records["settings"]
     pump2, hw2 = reboot(hw, flash)
     assert pump2.status()["alarm"] == "IL-SETTINGS-INTEGRITY"
+
+
+
+# -- found by a third attack from the documentation ----------------------------------------
+
+def test_lowering_the_program_after_history_loss_does_not_open_the_24h_window():
+    pump, hw, flash = make_pump(rate_mu_h=2400)
+    run_for(pump, hw, 20 * MS_PER_HOUR)
+    for index in range(flash.size // 4096):
+        flash.erase(index * 4096)
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.service_reset(True).ok
+    assert pump2.set_basal_program([25] * 48).ok and pump2.start().ok
+    run_for(pump2, hw2, 6 * MS_PER_HOUR)
+    assert pump2.bolus(5000).reason == "IL-HISTORY-UNKNOWN"
+
+
+def test_power_off_time_counts_as_missing_basal():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    run_for(pump, hw, MS_PER_HOUR)
+    hw.clock.advance(3 * MS_PER_HOUR)                  # off for 3 h (the RTC saw it)
+    pump2, hw2 = reboot(hw, flash)
+    run_for(pump2, hw2, MS_PER_MINUTE)
+    assert pump2.status()["no_basal_ms"] >= 3 * MS_PER_HOUR
+    assert "IL-NO-DELIVERY" in pump2.status()["alerts"]
+
+
+def test_reboot_loop_with_short_uptime_is_alarmed():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    run_for(pump, hw, 10 * MS_PER_MINUTE)
+    for _ in range(150):                               # up 50 s, off at once
+        run_for(pump, hw, 50 * 1000)
+        pump, hw = reboot(hw, flash)
+    run_for(pump, hw, 1000)
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
+
+
+def test_missing_basal_and_escalation_survive_a_reboot():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    assert pump.stop().ok
+    run_for(pump, hw, 3 * MS_PER_HOUR)
+    level = pump.controller.alerts.level("IL-NO-DELIVERY")
+    missing = pump.status()["no_basal_ms"]
+    assert level >= 2
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.status()["no_basal_ms"] >= missing
+    assert pump2.controller.alerts.level("IL-NO-DELIVERY") >= level
+
+
+def test_a_temp_basal_after_a_bolus_must_fit_the_hour_with_it():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.bolus(8500).ok
+    assert pump.temp_basal(2 * MS_PER_HOUR, rate_mu_h=4000).reason == "IL-ROLLING-1H"
+    run_for(pump, hw, 2 * MS_PER_HOUR)
+    assert pump.state == T.DELIVERING
+
+
+def test_acknowledging_does_not_silence_missing_basal():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.stop().ok
+    run_for(pump, hw, 3 * MS_PER_HOUR)
+    assert pump.acknowledge(resume=False).ok
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
