@@ -263,6 +263,10 @@ class SessionManager:
         except ValueError as exc:
             self._refuse("edhoc", EDHOC_MALFORMED, "message_1: %s" % _detail(exc), now)
             return []
+        if len(c_i) > W.MAX_CID:       # no answer can be addressed to it on this wire
+            self._refuse("edhoc", EDHOC_MALFORMED, "message_1: C_I longer than %d bytes"
+                         % W.MAX_CID, now)
+            return []
         wait = self.global_backoff.remaining(now)
         if wait:
             self._refuse("edhoc", W.SESSION_BACKOFF, "handshakes paused for %d ms" % wait,

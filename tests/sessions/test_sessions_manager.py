@@ -289,3 +289,25 @@ def test_identifiers_stay_unique_and_within_one_byte():
     cids = list(manager.handshakes)
     assert len(cids) == 40 and all(len(c) == 1 for c in cids)
     assert len(set(cids)) == 40
+
+
+def test_message_1_with_a_long_c_i_is_refused_with_its_own_code_when_busy_or_backed_off():
+    """A C_I longer than the wire's 7 bytes cannot be answered by a notice addressed to it:
+    the refusal is counted as malformed, never contained as a session-layer fault."""
+    from secure_channel import edhoc_messages as msgs
+    long_c_i = b"\x01" * 8
+    body = msgs.encode_message_1(3, [2], b"\x02" * 32, long_c_i)
+    for busy in (True, False):
+        node = make_node(max_handshakes=1)
+        manager = node.manager
+        if busy:
+            manager.receive(peer_session(GATEWAY).connect(), 0)
+        out = manager.receive(W.encode(W.EDHOC_1, body), 0)
+        assert out == []
+        assert "SESSION-FAULT" not in manager.counts and manager.counts, manager.counts
+    node = make_node()
+    node.manager.global_backoff.failure(0)
+    for _ in range(10):
+        node.manager.global_backoff.failure(0)
+    assert node.manager.receive(W.encode(W.EDHOC_1, body), 0) == []
+    assert "SESSION-FAULT" not in node.manager.counts
