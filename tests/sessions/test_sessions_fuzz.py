@@ -170,8 +170,10 @@ def test_manager_receive_never_raises_and_the_session_survives(case):
     out = NODE.manager.receive(payload, 0)
     for reply in out:
         assert W.decode(reply).kind in W.FROM_PUMP
-    # Either answered as a protocol step, or refused: never silently lost.
+    # Either answered as a protocol step, or refused: never silently lost, and never a
+    # fault contained by the session layer (every refusal has its own code).
     assert out or NODE.manager.log.total > before or W.decode(payload).kind == W.EDHOC_3
+    assert "SESSION-FAULT" not in NODE.manager.counts, NODE.manager.counts
     _still_works()
 
 
