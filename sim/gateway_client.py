@@ -144,6 +144,11 @@ class Gateway:
                 deliver(payload)
 
 
+# Requests that change nothing in the pump: safe to send again after a lost session.
+READ_ONLY = frozenset(("status", "telemetry", "cgm_history", "delivery_records", "alarms",
+                       "read_log", "confirm_status"))
+
+
 class SessionClient:
     """Blocking driver of one PeerSession (see the module docstring)."""
 
@@ -226,16 +231,23 @@ class SessionClient:
         """One pump-protocol request; returns the decoded response (``protocol.Parsed``).
 
         A notice that the session is gone (pump restarted, keys ran out, handshake
-        refused) triggers one new handshake and one retry when ``reconnect``.
+        refused) triggers one new handshake when ``reconnect``, and a retry only of a
+        request that is safe to send twice: one that reads, or one with a ``cmd_id`` the
+        pump de-duplicates. A notice is unauthenticated, so anyone on the wire can forge
+        one after the command has run; such a command is never sent again.
         """
         self.msg_id = (self.msg_id + 1) & 0xFFFF
-        data = protocol.encode_request(name, self.msg_id, fields or {})
+        fields = fields or {}
+        data = protocol.encode_request(name, self.msg_id, fields)
         try:
             plaintext = self.request_bytes(data)
         except GatewayError as exc:
             if not reconnect or self.peer.ready or exc.code not in RECONNECT:
                 raise
             self.connect()
+            if name not in READ_ONLY and "cmd_id" not in fields:
+                raise GatewayError("session lost after sending %s: not sent again, it may "
+                                   "have run; read the status or the log" % name, exc.code)
             plaintext = self.request_bytes(data)
         return protocol.decode_response(plaintext)
 

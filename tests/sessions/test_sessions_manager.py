@@ -311,3 +311,43 @@ def test_message_1_with_a_long_c_i_is_refused_with_its_own_code_when_busy_or_bac
         node.manager.global_backoff.failure(0)
     assert node.manager.receive(W.encode(W.EDHOC_1, body), 0) == []
     assert "SESSION-FAULT" not in node.manager.counts
+
+
+def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
+    """A man in the middle drops the pump's answer to a temp basal and forges the
+    unauthenticated notice "session unknown" with the request's Partial IV. The client
+    may reconnect, but it must not send the therapy command again: it has already run."""
+    from secure_channel import framing
+    bench = Bench()
+    client = bench.gateway.client
+    assert client.request("status").name == "status"
+    honest_turn = bench._pump_turn
+    forged = []
+
+    def mitm_turn():
+        data = bench.pump_end.read(65536)
+        if not data:
+            return
+        out = bench.node.feed(data)
+        if out and not forged:
+            exchange = client.peer._exchange
+            notice = W.encode(W.NOTICE_R, W.encode_notice(W.SESSION_UNKNOWN, 0, exchange.piv),
+                              client.peer.c_r)
+            forged.append(out)                          # the real answer is dropped
+            bench.pump_end.write(framing.encode_frame(notice))
+        elif out:
+            bench.pump_end.write(out)
+    bench.gateway.idle = mitm_turn
+    runs = bench.node.pump.refusals.copy()
+    with pytest.raises(GatewayError):
+        client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000})
+    bench.gateway.idle = honest_turn
+    temp_commands = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"]
+    assert len(temp_commands) == 1, temp_commands               # ran once, not twice
+    assert bench.node.pump.refusals == runs
+    assert client.request("status").name == "status"            # reads may be retried
+
+
+def _records(bench):
+    from pump import audit_log
+    return audit_log.verify(bench.node.flash, bench.node.log_key, bench.node.pump.log_head())
