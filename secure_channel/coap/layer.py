@@ -1,0 +1,269 @@
+"""The CoAP message layer (RFC 7252 §4), sans-IO: reliability, de-duplication, matching.
+
+Two halves, both driven by bytes in and ``(bytes, address)`` out, with time passed in:
+
+``ServerLayer`` (the pump's side, firmware):
+- a Confirmable request gets its response piggybacked in the ACK (same Message ID and
+  token); a handler that cannot answer at once gets an empty ACK, and its later response
+  goes out Confirmable and is retransmitted until acknowledged or given up (§5.2.2);
+- duplicates (same peer and Message ID within EXCHANGE_LIFETIME) are answered from the
+  cache and never reach the handler twice (§4.5), so a retransmitted command runs once;
+- a request with an unrecognised critical option gets 4.02 Bad Option (§5.4.1); a CON that
+  is not a well-formed message, a CON ping (Empty) and an unexpected response get RST;
+  anything malformed that is not Confirmable is dropped silently (§4.2, §4.3).
+
+``ClientLayer`` (the host's side): sends Confirmable requests with exponential back-off
+(ACK_TIMEOUT 2 s x 1..1.5, MAX_RETRANSMIT 4), matches responses by token, accepts separate
+responses (and acknowledges them), and reports a timeout when the exchange is given up.
+
+Handlers return a response ``Message`` (code, options, payload; the layer fills type,
+Message ID and token) or ``None`` to answer later with ``respond_later``.
+"""
+
+from secure_channel.coap import message as M, numbers as N
+
+ACK_TIMEOUT_MS = 2000
+ACK_RANDOM_FACTOR = (3, 2)            # 1.5 as a fraction: integers only
+MAX_RETRANSMIT = 4
+EXCHANGE_LIFETIME_MS = 247000         # §4.8.2
+NON_LIFETIME_MS = 145000
+MAX_CACHE = 64                        # exchanges remembered for de-duplication
+
+# Options this pump understands; any other critical one is refused (§5.4.1).
+KNOWN = (N.URI_HOST, N.URI_PORT, N.URI_PATH, N.URI_QUERY, N.CONTENT_FORMAT, N.ACCEPT,
+         N.OSCORE, N.ECHO, N.REQUEST_TAG, N.NO_RESPONSE, N.PROXY_SCHEME, N.PROXY_URI,
+         N.EDHOC, N.MAX_AGE, N.SIZE1, N.BLOCK1, N.BLOCK2, N.IF_MATCH, N.IF_NONE_MATCH,
+         N.ETAG, N.OBSERVE, N.HOP_LIMIT)
+
+
+def unknown_critical(message):
+    """The first critical option this endpoint does not implement, or None."""
+    for number, _ in message.options:
+        if N.is_critical(number) and number not in KNOWN:
+            return number
+    return None
+
+
+def _rst(mid):
+    return M.encode(M.Message(N.RST, N.EMPTY, mid))
+
+
+def _ack(mid):
+    return M.encode(M.Message(N.ACK, N.EMPTY, mid))
+
+
+class _Pending:
+    """A Confirmable message awaiting its ACK: retransmitted with back-off."""
+
+    __slots__ = ("data", "address", "mid", "due", "timeout", "tries", "token")
+
+    def __init__(self, data, address, mid, now, timeout, token=b""):
+        self.data = data
+        self.address = address
+        self.mid = mid
+        self.timeout = timeout
+        self.due = now + timeout
+        self.tries = 0
+        self.token = token
+
+
+class _MidSource:
+    def __init__(self, rng):
+        self._next = int.from_bytes(rng(2), "big")
+
+    def take(self):
+        mid = self._next
+        self._next = (mid + 1) & 0xFFFF
+        return mid
+
+
+def _initial_timeout(rng):
+    """ACK_TIMEOUT scaled by a random factor in [1, ACK_RANDOM_FACTOR] (§4.8)."""
+    num, den = ACK_RANDOM_FACTOR
+    spread = ACK_TIMEOUT_MS * (num - den) // den
+    return ACK_TIMEOUT_MS + int.from_bytes(rng(2), "big") * spread // 0xFFFF
+
+
+class ServerLayer:
+    """The server half; ``handler(request, address, now)`` answers each new request."""
+
+    def __init__(self, handler, rng):
+        self.handler = handler
+        self.rng = rng
+        self._mids = _MidSource(rng)
+        self._seen = {}               # (address, mid) -> [expires, answer bytes or None]
+        self._order = []
+        self._pending = {}            # mid -> _Pending (separate responses)
+        self._later = {}              # (address, token) -> request type, awaiting an answer
+        self.counts = {"duplicates": 0, "malformed": 0, "bad_option": 0, "gave_up": 0}
+
+    # -- input ----------------------------------------------------------------------
+    def receive(self, data, address, now):
+        """Bytes from ``address``; returns the list of (bytes, address) to send."""
+        self._expire(now)
+        try:
+            message = M.decode(data)
+        except M.CoapFormatError:
+            self.counts["malformed"] += 1
+            if len(data) >= 4 and data[0] >> 6 == 1 and (data[0] >> 4) & 3 == N.CON:
+                return [(_rst((data[2] << 8) | data[3]), address)]
+            return []
+        if message.mtype in (N.ACK, N.RST):
+            self._pending.pop(message.mid, None)
+            return []                 # an ACK or RST ends a separate response's retries
+        if message.code == N.EMPTY:
+            return [(_rst(message.mid), address)] if message.mtype == N.CON else []
+        if not N.is_request(message.code):
+            return [(_rst(message.mid), address)] if message.mtype == N.CON else []
+        key = (address, message.mid)
+        seen = self._seen.get(key)
+        if seen is not None:
+            self.counts["duplicates"] += 1
+            return [(seen[1], address)] if seen[1] is not None else []
+        lifetime = EXCHANGE_LIFETIME_MS if message.mtype == N.CON else NON_LIFETIME_MS
+        self._remember(key, now + lifetime, None)
+        bad = unknown_critical(message)
+        if bad is not None:
+            self.counts["bad_option"] += 1
+            response = M.Message(code=N.BAD_OPTION,
+                                 payload=("unknown critical option %d" % bad).encode())
+        else:
+            response = self.handler(message, address, now)
+        if response is None:          # answered later: acknowledge now (§5.2.2)
+            self._later[(address, message.token)] = message.mtype
+            if message.mtype != N.CON:
+                return []
+            answer = _ack(message.mid)
+            self._seen[key][1] = answer
+            return [(answer, address)]
+        answer = self._piggyback(message, response)
+        self._seen[key][1] = answer
+        return [(answer, address)]
+
+    def _piggyback(self, request, response):
+        response.token = request.token
+        if request.mtype == N.CON:
+            response.mtype = N.ACK
+            response.mid = request.mid
+        else:
+            response.mtype = N.NON
+            response.mid = self._mids.take()
+        return M.encode(response)
+
+    def respond_later(self, request_token, address, response, now):
+        """The answer to a request the handler deferred; returns what to send."""
+        mtype = self._later.pop((address, request_token), None)
+        if mtype is None:
+            return []
+        response.token = request_token
+        response.mid = self._mids.take()
+        if mtype != N.CON:
+            response.mtype = N.NON
+            return [(M.encode(response), address)]
+        response.mtype = N.CON
+        data = M.encode(response)
+        self._pending[response.mid] = _Pending(data, address, response.mid, now,
+                                               _initial_timeout(self.rng))
+        return [(data, address)]
+
+    # -- time -------------------------------------------------------------------------
+    def tick(self, now):
+        """Retransmissions due at ``now``."""
+        out = []
+        for mid in sorted(self._pending):
+            pending = self._pending[mid]
+            if now < pending.due:
+                continue
+            if pending.tries >= MAX_RETRANSMIT:
+                del self._pending[mid]
+                self.counts["gave_up"] += 1
+                continue
+            pending.tries += 1
+            pending.timeout *= 2
+            pending.due = now + pending.timeout
+            out.append((pending.data, pending.address))
+        return out
+
+    def next_due(self):
+        dues = [p.due for p in self._pending.values()]
+        return min(dues) if dues else None
+
+    # -- de-duplication cache ------------------------------------------------------------
+    def _remember(self, key, expires, answer):
+        self._seen[key] = [expires, answer]
+        self._order.append(key)
+        while len(self._order) > MAX_CACHE:
+            self._seen.pop(self._order.pop(0), None)
+
+    def _expire(self, now):
+        while self._order and self._seen.get(self._order[0], [now + 1])[0] <= now:
+            self._seen.pop(self._order.pop(0), None)
+
+
+class ClientLayer:
+    """The client half: one outstanding request per token, Confirmable by default."""
+
+    TIMEOUT = "timeout"
+
+    def __init__(self, rng):
+        self.rng = rng
+        self._mids = _MidSource(rng)
+        self._pending = {}            # mid -> _Pending (a request not yet acknowledged)
+        self._waiting = {}            # token -> True while its response is outstanding
+        self.events = []              # (token, Message or TIMEOUT)
+
+    def request(self, message, address, now, confirmable=True):
+        """Send ``message`` (a request); returns (token, [(bytes, address)])."""
+        token = self.rng(4)
+        message.token = token
+        message.mid = self._mids.take()
+        message.mtype = N.CON if confirmable else N.NON
+        data = M.encode(message)
+        self._waiting[token] = True
+        if confirmable:
+            self._pending[message.mid] = _Pending(data, address, message.mid, now,
+                                                  _initial_timeout(self.rng), token)
+        return token, [(data, address)]
+
+    def receive(self, data, address, now):
+        """Bytes from the server; matched responses land in ``events``; returns what to
+        send (an ACK for a Confirmable separate response)."""
+        try:
+            message = M.decode(data)
+        except M.CoapFormatError:
+            return []
+        out = []
+        if message.mtype in (N.ACK, N.RST):
+            pending = self._pending.pop(message.mid, None)
+            if message.mtype == N.RST and pending is not None:
+                self._waiting.pop(pending.token, None)
+                self.events.append((pending.token, M.Message(N.RST, N.EMPTY, message.mid)))
+                return []
+            if message.code == N.EMPTY:
+                return []             # an empty ACK: the response comes separately
+        elif message.mtype == N.CON:
+            out.append((_ack(message.mid), address))
+        if N.is_response(message.code) and self._waiting.pop(message.token, None):
+            self.events.append((message.token, message))
+        return out
+
+    def tick(self, now):
+        out = []
+        for mid in sorted(self._pending):
+            pending = self._pending[mid]
+            if now < pending.due:
+                continue
+            if pending.tries >= MAX_RETRANSMIT:
+                del self._pending[mid]
+                if self._waiting.pop(pending.token, None):
+                    self.events.append((pending.token, self.TIMEOUT))
+                continue
+            pending.tries += 1
+            pending.timeout *= 2
+            pending.due = now + pending.timeout
+            out.append((pending.data, pending.address))
+        return out
+
+    def next_due(self):
+        dues = [p.due for p in self._pending.values()]
+        return min(dues) if dues else None
