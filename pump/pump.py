@@ -187,7 +187,7 @@ class Pump:
             self._apply_settings(settings)
         log._checkpoint = self.controller.persistent_state
         log.on_append = AnchorWriter(self.sealed, self.anchor, self.controller)
-        if anchor is not None and state is not None:
+        if anchor is not None:             # trusted even when the log is not: it is sealed
             if anchor.basal is not None:
                 self.controller.last_basal_at = anchor.basal
             if anchor.volatile is not None:          # fresher than any log record

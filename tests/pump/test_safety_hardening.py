@@ -834,3 +834,16 @@ def test_acknowledging_does_not_silence_missing_basal():
     run_for(pump, hw, 3 * MS_PER_HOUR)
     assert pump.acknowledge(resume=False).ok
     assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
+
+
+def test_missing_basal_is_remembered_across_a_damaged_log_and_its_service():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    assert pump.stop().ok
+    run_for(pump, hw, 3 * MS_PER_HOUR)
+    for index in range(flash.size // 4096):
+        flash.erase(index * 4096)
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.state == T.SAFE_STOP
+    assert pump2.service_reset(True).ok and pump2.state == T.STOPPED
+    assert pump2.status()["no_basal_ms"] >= 3 * MS_PER_HOUR
+    assert "IL-NO-DELIVERY" in pump2.status()["alerts"] and hw2.ui.alarm_active
