@@ -292,12 +292,12 @@ class TherapyController:
         if cmd_id is not None:
             self.recent_ids.append([cmd_id, issued])
 
-    def check_basal_deliverable(self, hourly_mu_h, daily_mu):
+    def check_basal_deliverable(self, hourly_mu_h, daily_mu, limits=None):
         """Refuse basal the rolling limits could not carry. A basal block is reserved when it
         starts and counts for a window plus a margin after it ends, so the ledger holds up to
         (block + window + margin) worth of basal: a program the pump accepts must fit that,
         or it would run into its own limit and alarm."""
-        limits = self.limits
+        limits = limits or self.limits
         length, margin = WINDOW_1H
         if hourly_mu_h * (BASAL_BLOCK_MS + length + margin) // length > limits.max_1h_mu:
             raise Refused(results.ERR_INTERLOCK, "IL-ROLLING-1H")
@@ -521,8 +521,10 @@ class TherapyController:
             fresh = self.limits.updated(values)
         except (TypeError, ValueError) as exc:
             raise Refused(results.ERR_RANGE, str(exc))
-        if max(self.engine.program) > fresh.max_basal_mu_h:
+        program = self.engine.program
+        if max(program) > fresh.max_basal_mu_h:
             raise Refused(results.ERR_INTERLOCK, "IL-BASAL-MAX")
+        self.check_basal_deliverable(max(program), sum(program) // 2, fresh)
         self.limits = fresh
         return fresh
 

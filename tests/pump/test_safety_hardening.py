@@ -847,3 +847,11 @@ def test_missing_basal_is_remembered_across_a_damaged_log_and_its_service():
     assert pump2.service_reset(True).ok and pump2.state == T.STOPPED
     assert pump2.status()["no_basal_ms"] >= 3 * MS_PER_HOUR
     assert "IL-NO-DELIVERY" in pump2.status()["alerts"] and hw2.ui.alarm_active
+
+
+def test_limits_the_program_could_not_run_under_are_refused():
+    pump, hw, _ = make_pump(rate_mu_h=1000, start=False)          # 24 U a day
+    assert pump.set_limits({"max_24h_mu": 20000, "max_1h_mu": 5000}).reason == \
+        "IL-ROLLING-24H"
+    assert pump.set_limits({"max_1h_mu": 1000}).reason == "IL-ROLLING-1H"
+    assert pump.set_limits({"max_24h_mu": 30000}).ok
