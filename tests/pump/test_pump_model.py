@@ -83,6 +83,8 @@ class PumpModel(RuleBasedStateMachine):
         self.seen_pulses = 0
         self.patient = []
         self.last_basal = 0
+        self.basal_since = 0
+        self.was_delivering = False
         self.next_id = 1
         self.steps = 0
 
@@ -364,11 +366,16 @@ class PumpModel(RuleBasedStateMachine):
     @invariant()
     def no_silent_loss_of_basal(self):
         if min(self.program) < 400 or not self.pump.controller.program_set:
+            self.was_delivering = self.pump.state == T.DELIVERING
             return                           # a pump that lost its program says so (warning)
         now = self.now()
+        delivering = self.pump.state == T.DELIVERING
+        if delivering and not self.was_delivering:
+            self.basal_since = now           # (re)started: its first pulse is yet to come
+        self.was_delivering = delivering
         bound = self.highest_limit("max_no_basal_ms", now - 6 * MS_PER_HOUR, now)
         self.new_pulses()
-        last = max(self.last_basal, self.program_since)
+        last = max(self.last_basal, self.program_since, self.basal_since)
         if now - last <= bound + 45 * MS_PER_MINUTE:
             return
         if self.last_press is not None and now - self.last_press < 10 * MS_PER_HOUR:
