@@ -115,14 +115,17 @@ class Continuity:
             return T.SUSPENDED
         return T.DELIVERING
 
+    def count_power_off(self, now):
+        """The power-off time the clock saw at boot is basal that did not flow (whether or
+        not it is credited as elapsed), whatever the therapy state was."""
+        if self.program_set and max(self.engine.program) > 0 and self.off_ms > 0:
+            self.watch.add_missing(now, min(self.off_ms, WATCH_WINDOW_MS))
+
     def _count_reboot_loss(self, now):
-        """Basal a reboot cost while delivering: the power-off time the clock saw (not all of
-        it is credited as elapsed) and the pulse the restarted accumulator owes again."""
+        """A reboot while delivering also costs the pulse the restarted accumulator owes."""
         scheduled = self.engine.scheduled_rate(self.clock.wall_s())
-        if not self.program_set or scheduled == 0:
-            return
-        lost = self.off_ms + delivery.PULSE_WORK // scheduled
-        self.watch.add_missing(now, min(lost, WATCH_WINDOW_MS))
+        if self.program_set and scheduled:
+            self.watch.add_missing(now, delivery.PULSE_WORK // scheduled)
 
     def _report_interrupted(self, now, bolus):
         start, mu, end, encoder = bolus

@@ -252,6 +252,7 @@ class Pump:
 
     def _boot(self, now):
         controller = self.controller
+        controller.count_power_off(now)
         if controller.boot_problem and not controller.latched:
             self.monitor.latch(controller.boot_problem)
             controller.fault(now, controller.boot_problem)
@@ -348,7 +349,7 @@ class Pump:
                 monitor.serve(self.channel, now)
             if monitor.latched and controller.state != T.SAFE_STOP:
                 controller.fault(now, monitor.latched)
-            if now - self._heartbeat >= HEARTBEAT_MS and not self.log.problem:
+            if now - self._heartbeat >= HEARTBEAT_MS:   # also in safe-stop: time goes on
                 self._heartbeat = now
                 self.log.on_append(self.anchor.seq, self.anchor.chain, now)
             return wake

@@ -855,3 +855,31 @@ def test_limits_the_program_could_not_run_under_are_refused():
         "IL-ROLLING-24H"
     assert pump.set_limits({"max_1h_mu": 1000}).reason == "IL-ROLLING-1H"
     assert pump.set_limits({"max_24h_mu": 30000}).ok
+
+
+def test_a_day_in_safe_stop_after_tampering_counts_as_missing_basal():
+    """Found by the deep stateful run: the anchor's heartbeat stopped with the log, so a
+    power cycle and a service reset forgot a day without basal."""
+    pump, hw, flash = make_pump(rate_mu_h=400)
+    run_for(pump, hw, 20 * MS_PER_HOUR)
+    newest, best = 0, -1
+    for index in range(8):
+        raw = flash.read(index * 4096, 8)
+        if raw[:4] == b"PLG1" and int.from_bytes(raw[4:8], "big") > best:
+            newest, best = index, int.from_bytes(raw[4:8], "big")
+    flash.erase(newest * 4096)
+    pump, hw = reboot(hw, flash)
+    assert pump.state == T.SAFE_STOP
+    run_for(pump, hw, 24 * MS_PER_HOUR)
+    pump, hw = reboot(hw, flash)
+    assert pump.service_reset(True).ok
+    assert pump.status()["no_basal_ms"] >= 2 * MS_PER_HOUR
+    assert "IL-NO-DELIVERY" in pump.status()["alerts"] and hw.ui.alarm_active
+
+
+def test_power_off_while_stopped_counts_as_missing_basal():
+    pump, hw, flash = make_pump(rate_mu_h=1000)
+    assert pump.stop().ok
+    hw.clock.advance(3 * MS_PER_HOUR)
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.status()["no_basal_ms"] >= 3 * MS_PER_HOUR
