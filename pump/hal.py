@@ -16,7 +16,9 @@ Interfaces (duck-typed):
 - reservoir: remaining_mu() -> measured insulin left (int mU).
 - battery:   percent() -> 0..100.
 - ui:        show(text); alarm(active, code, level); confirm_pressed() -> bool: the pump's
-             own button, the only way a patient confirms on the pump.
+             own button, the only way a patient confirms on the pump. A press counts once
+             and only for ``PRESS_VALID_MS`` after it happened: a stale press must never
+             confirm something asked later (a board's driver latches it that long).
 - watchdog:  feed().
 - rng:       callable(n) -> n random bytes.
 - flash:     a ``bootloader.flash`` NorFlash or FlashRegion.
@@ -115,6 +117,9 @@ class MemoryBattery:
         return self.level
 
 
+PRESS_VALID_MS = 2 * 60 * 1000
+
+
 class MemoryUI:
     def __init__(self):
         self.lines = []
@@ -122,7 +127,19 @@ class MemoryUI:
         self.alarm_code = ""
         self.alarm_level = 0
         self.sounded = 0          # how many times an alarm was annunciated
-        self.pressed = False
+        self.clock = None         # set by MemoryHardware: presses expire
+        self._pressed = False
+        self._pressed_at = None
+
+    @property
+    def pressed(self):
+        return self._pressed
+
+    @pressed.setter
+    def pressed(self, value):
+        """Tests press the button with ``ui.pressed = True``."""
+        self._pressed = bool(value)
+        self._pressed_at = self.clock.ticks_ms() if self.clock is not None else None
 
     def show(self, text):
         self.lines.append(text)
@@ -137,8 +154,10 @@ class MemoryUI:
             self.sounded += 1
 
     def confirm_pressed(self):
-        pressed = self.pressed
-        self.pressed = False
+        pressed = self._pressed
+        self._pressed = False
+        if pressed and self.clock is not None and self._pressed_at is not None:
+            return self.clock.ticks_ms() - self._pressed_at <= PRESS_VALID_MS
         return pressed
 
 
@@ -197,6 +216,7 @@ class MemoryHardware:
         self.pressure = MemoryPressure()
         self.battery = MemoryBattery()
         self.ui = MemoryUI()
+        self.ui.clock = self.clock
         self.watchdog = MemoryWatchdog()
         self.rng = CountingRng()
         self.secure_store = MemorySecureStore()

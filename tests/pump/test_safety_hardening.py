@@ -883,3 +883,11 @@ def test_power_off_while_stopped_counts_as_missing_basal():
     hw.clock.advance(3 * MS_PER_HOUR)
     pump2, hw2 = reboot(hw, flash)
     assert pump2.status()["no_basal_ms"] >= 3 * MS_PER_HOUR
+
+
+def test_a_stale_button_press_does_not_confirm_a_later_suspend():
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    hw.ui.pressed = True                               # pressed for nothing
+    run_for(pump, hw, 30 * MS_PER_MINUTE)
+    assert pump.suspend(MS_PER_HOUR).ok
+    assert pump.controller.suspend_confirmed is False
