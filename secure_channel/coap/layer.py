@@ -84,6 +84,25 @@ def _initial_timeout(rng):
     return ACK_TIMEOUT_MS + int.from_bytes(rng(2), "big") * spread // 0xFFFF
 
 
+def _retransmit(pending, now, gave_up):
+    """Retransmissions due at ``now`` with doubling timeouts (§4.2); a message that used
+    MAX_RETRANSMIT is dropped and passed to ``gave_up``."""
+    out = []
+    for mid in sorted(pending):
+        entry = pending[mid]
+        if now < entry.due:
+            continue
+        if entry.tries >= MAX_RETRANSMIT:
+            del pending[mid]
+            gave_up(entry)
+            continue
+        entry.tries += 1
+        entry.timeout *= 2
+        entry.due = now + entry.timeout
+        out.append((entry.data, entry.address))
+    return out
+
+
 class ServerLayer:
     """The server half; ``handler(request, address, now)`` answers each new request."""
 
@@ -169,20 +188,9 @@ class ServerLayer:
     # -- time -------------------------------------------------------------------------
     def tick(self, now):
         """Retransmissions due at ``now``."""
-        out = []
-        for mid in sorted(self._pending):
-            pending = self._pending[mid]
-            if now < pending.due:
-                continue
-            if pending.tries >= MAX_RETRANSMIT:
-                del self._pending[mid]
-                self.counts["gave_up"] += 1
-                continue
-            pending.tries += 1
-            pending.timeout *= 2
-            pending.due = now + pending.timeout
-            out.append((pending.data, pending.address))
-        return out
+        def gave_up(entry):
+            self.counts["gave_up"] += 1
+        return _retransmit(self._pending, now, gave_up)
 
     def next_due(self):
         dues = [p.due for p in self._pending.values()]
@@ -248,21 +256,10 @@ class ClientLayer:
         return out
 
     def tick(self, now):
-        out = []
-        for mid in sorted(self._pending):
-            pending = self._pending[mid]
-            if now < pending.due:
-                continue
-            if pending.tries >= MAX_RETRANSMIT:
-                del self._pending[mid]
-                if self._waiting.pop(pending.token, None):
-                    self.events.append((pending.token, self.TIMEOUT))
-                continue
-            pending.tries += 1
-            pending.timeout *= 2
-            pending.due = now + pending.timeout
-            out.append((pending.data, pending.address))
-        return out
+        def gave_up(entry):
+            if self._waiting.pop(entry.token, None):
+                self.events.append((entry.token, self.TIMEOUT))
+        return _retransmit(self._pending, now, gave_up)
 
     def next_due(self):
         dues = [p.due for p in self._pending.values()]
