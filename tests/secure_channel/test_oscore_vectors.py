@@ -116,3 +116,84 @@ def test_header_compression_examples(unprotected, option):
 def test_kid_context_compression_example_3():
     assert oscore.compress(H("05"), b"", H("44616c656b")).hex() == "19050544616c656b"
     assert oscore.decompress(H("19050544616c656b")) == (H("05"), b"", H("44616c656b"))
+
+
+# -- the same vectors as whole CoAP messages (RFC 8613 C.4 to C.8) ------------------------
+
+from secure_channel.coap import message as M, protect  # noqa: E402
+
+# (name, context index, unprotected CoAP request, protected CoAP request)
+COAP_REQUESTS = [
+    ("C.4", 0, "44015d1f00003974396c6f63616c686f737483747631",
+     "44025d1f00003974396c6f63616c686f7374620914ff612f1092f1776f1c1668b3825e"),
+    ("C.5", 1, "440171c30000b932396c6f63616c686f737483747631",
+     "440271c30000b932396c6f63616c686f737463091400ff4ed339a5a379b0b8bc731fffb0"),
+    ("C.6", 2, "44012f8eef9bbf7a396c6f63616c686f737483747631",
+     "44022f8eef9bbf7a396c6f63616c686f73746b19140837cbf3210017a2d3ff72cd7273fd331ac45cffbe55c3"),
+]
+UNPROTECTED_RESPONSE = "64455d1f00003974ff48656c6c6f20576f726c6421"
+COAP_RESPONSES = [
+    ("C.7", False, "64445d1f0000397490ffdbaad1e9a7e7b2a813d3c31524378303cdafae119106"),
+    ("C.8", True, "64445d1f00003974920100ff4d4c13669384b67354b2b6175ff4b8658c666a6cf88e"),
+]
+
+
+def _pair(index, send_ctx=False):
+    _, salt, id_ctx, sid, rid = KEY_VECTORS[index][:5]
+    client = oscore.SecurityContext(SECRET, salt, sid, rid, id_context=id_ctx,
+                                    send_kid_context=send_ctx)
+    server = oscore.SecurityContext(SECRET, salt, rid, sid, id_context=id_ctx)
+    client.sender_seq = 20
+    return client, server
+
+
+@pytest.mark.parametrize("vector", COAP_REQUESTS, ids=[v[0] for v in COAP_REQUESTS])
+def test_protected_coap_requests_byte_for_byte(vector):
+    name, index, plain, protected = vector
+    client, server = _pair(index, send_ctx=(name == "C.6"))
+    outer, _ = protect.protect_request(client, M.decode(H(plain)))
+    assert M.encode(outer).hex() == protected
+    inner, _ = protect.unprotect_request(server, M.decode(H(protected)))
+    assert inner == M.decode(H(plain))
+    assert protect.request_header(M.decode(H(protected)))[0] == b"\x14"
+
+
+@pytest.mark.parametrize("name,new_piv,protected", COAP_RESPONSES,
+                         ids=[v[0] for v in COAP_RESPONSES])
+def test_protected_coap_responses_byte_for_byte(name, new_piv, protected):
+    client, server = _pair(0)
+    request, client_exchange = protect.protect_request(client, M.decode(H(COAP_REQUESTS[0][2])))
+    _, exchange = protect.unprotect_request(server, M.decode(M.encode(request)))
+    outer = protect.protect_response(server, M.decode(H(UNPROTECTED_RESPONSE)), exchange,
+                                     new_piv=new_piv)
+    assert M.encode(outer).hex() == protected
+    inner = protect.unprotect_response(client, M.decode(H(protected)), client_exchange)
+    assert inner == M.decode(H(UNPROTECTED_RESPONSE))
+
+
+def test_class_u_options_stay_outside_and_class_e_inside():
+    client, server = _pair(1)
+    request = M.Message(code=0x02, mid=7, token=b"\x01")
+    request.add(3, "pump.local").add(39, "coap").set_path("bolus")
+    request.add(12, 60).add(252, b"\x01\x02")            # Content-Format, Echo: class E
+    request.payload = b"\xa1\x02\x19\x03\xe8"
+    outer, _ = protect.protect_request(client, request)
+    numbers = sorted(n for n, _ in outer.options)
+    assert numbers == [3, 9, 39]                          # Uri-Host, OSCORE, Proxy-Scheme
+    assert b"bolus" not in M.encode(outer)
+    inner, _ = protect.unprotect_request(server, M.decode(M.encode(outer)))
+    assert inner == request
+
+
+def test_proxy_uri_is_refused_and_class_u_inside_is_malformed():
+    client, server = _pair(1)
+    request = M.Message(code=0x01, token=b"\x01").add(35, "coap://pump/status")
+    with pytest.raises(oscore.RecordError):
+        protect.protect_request(client, request)
+    # A peer that encrypts a Uri-Host (class U) breaks §4.1: refused after decryption.
+    record, _ = client.protect_request(b"\x01" + M.encode_options([(3, b"x")]))
+    option, ciphertext = oscore.split(record)
+    outer = M.Message(code=0x02, token=b"\x02", options=[(9, option)], payload=ciphertext)
+    with pytest.raises(oscore.RecordError) as info:
+        protect.unprotect_request(server, outer)
+    assert info.value.code == oscore.RECORD_MALFORMED
