@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MPY_DIR := tools/micropython
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup run test test-python test-micropython bench deep-test diagram clean
+.PHONY: setup system-tools run test test-python test-micropython bench deep-test diagram clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,20 @@ $(MPY_DIR)/node_modules/.installed: $(MPY_DIR)/package.json $(MPY_DIR)/package-l
 	cd $(MPY_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(MPY_DIR)/node_modules/.installed
+# Debian packages the tests run for real (tshark dissects our pcapng captures). Idempotent:
+# nothing happens when the tool is already on PATH. The debconf answer keeps the install
+# from asking whether non-root users may capture packets.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-tools:
+	@command -v tshark >/dev/null || ( \
+	  echo 'wireshark-common wireshark-common/install-setuid boolean false' \
+	    | $(SUDO) debconf-set-selections && \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends tshark )
+
+setup: $(VENV)/.installed $(MPY_DIR)/node_modules/.installed system-tools
 
 run: setup
 	$(VENV)/bin/pumpsim demo
