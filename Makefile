@@ -52,7 +52,7 @@ bench: setup
 diagram: $(VENV)/.installed
 	$(PY) -m pump.transitions_diagram > docs/therapy-state-machine.md
 	$(PY) -m pump.hazards > docs/hazards.md
-	$(PY) -m secure_channel.protocol_schema > docs/protocol.md
+	$(PY) -m secure_channel.protocol_doc > docs/protocol.md
 
 clean:
 	rm -rf $(VENV) $(MPY_DIR)/node_modules

@@ -99,6 +99,12 @@ class Dispatcher:
         self._audit(op, code, detail)
         return protocol.encode_error(request_id, code, detail, msg_type)
 
+    def refuse(self, op, code, detail, msg_type=None):
+        """Refuse a request before it became a protocol message (``resources``: path,
+        method, options, query, payload): counted and audited like every refusal decided
+        here; returns the error response bytes (no id)."""
+        return self._refuse(None, msg_type, op, code, detail)
+
     def _pump_refused(self, request, result):
         """Pass the pump's refusal through; the pump has logged it already."""
         self._count(result.code)

@@ -1,12 +1,14 @@
 """Renders docs/protocol.md from the tables the code validates with (host or board).
 
-Everything in the document comes from ``protocol_schema``, ``roles`` and ``framing``, so a
-test can require the committed file to equal ``document()``. Regenerate with
-``python -m secure_channel.protocol_schema > docs/protocol.md``.
+Everything in the document comes from ``protocol_schema``, ``resources``, ``roles`` and
+``framing``, so a test can require the committed file to equal ``document()``. Regenerate
+with ``python -m secure_channel.protocol_doc > docs/protocol.md`` (``python -m
+secure_channel.protocol_schema`` runs this module too).
 """
 
-from secure_channel import framing, protocol, roles
+from secure_channel import framing, protocol, resources, roles
 from secure_channel import protocol_schema as S
+from secure_channel.coap import numbers as N
 
 PROTECTION_OVERHEAD = 12      # OSCORE-style: 8-byte AES-CCM tag + ~4 bytes of header
 WIRE_BUDGET = 64
@@ -92,9 +94,30 @@ def _fields_table(fields):
     return lines
 
 
+def _resource_text(resource):
+    """``GET /log?from_seq&count`` for the overview table."""
+    text = "%s %s" % (N.CODE_NAMES[resource.method], resource.path)
+    if resource.queries:
+        text += "?" + "&".join(resource.queries)
+    return text
+
+
+def _resource_line(resource):
+    method = N.CODE_NAMES[resource.method]
+    line = "CoAP: `%s %s`" % (method, resource.path)
+    if resource.queries:
+        line += ", fields as Uri-Query (`%s`)" % "&".join(
+            name + "=N" for name in resource.queries)
+    elif resource.message.request:
+        line += ", fields in the payload"
+    return line + "; success %s %s." % (N.code_text(resource.success),
+                                        N.CODE_NAMES[resource.success])
+
+
 def _message_section(message):
     lines = ["### %d `%s`" % (message.code, message.name), "", message.doc, ""]
     if message.code != S.ERROR.code:
+        lines += [_resource_line(resources.BY_NAME[message.name]), ""]
         lines += ["Request:", ""] + _fields_table(message.request) + [""]
     lines += ["Response:", ""] + _fields_table(message.response) + [""]
     for group in message.one_of:
@@ -106,6 +129,43 @@ def _message_section(message):
     return lines
 
 
+def _coap_section():
+    return [
+        "## CoAP resources", "",
+        "Over the secure channel each request is the inner (OSCORE-protected) CoAP request "
+        "of RFC 7252 to the resource named above (`secure_channel/resources.py`). A request "
+        "that only reads is a GET: its fields, all unsigned integers, are Uri-Query options "
+        "`name=decimal` (no sign, no leading zero), and it has no payload. Every other "
+        "request is a POST, or a PUT where sending it twice leaves the pump as sending it "
+        "once does (`set_basal_program`); its fields are the payload, a deterministic CBOR "
+        "map with the keys above (%d and up), Content-Format application/cbor (%d) or none, "
+        "and it takes no query. The pump adds key %d (the type its path names) and key %d "
+        "(id %d): CoAP matches a response to its request by token, so the id does not "
+        "travel, and a remote bolus is `ref` %d for `confirm_status`." % (
+            S.FIRST_FIELD_KEY, N.CBOR, S.KEY_TYPE, S.KEY_ID, resources.REQUEST_ID,
+            resources.REQUEST_ID),
+        "",
+        "A response is %s %s to a GET and %s %s otherwise (no request makes a resource of "
+        "its own, so never 2.01 Created), with the response's fields (keys %d and up) as a "
+        "CBOR map, or no payload when it has none; a refusal has the CoAP code given with "
+        "its error code below and the `error` map (code, reason, ref_type) as payload. "
+        "Every payload has Content-Format %d." % (
+            N.code_text(N.CONTENT), N.CODE_NAMES[N.CONTENT], N.code_text(N.CHANGED),
+            N.CODE_NAMES[N.CHANGED], S.FIRST_FIELD_KEY, N.CBOR),
+        "",
+        "Before a request becomes a protocol message, in this order: a critical option "
+        "other than Uri-Path, Uri-Query and Accept, or one of those malformed or repeated, "
+        "is `bad-option` (options outside OSCORE's protection are the session layer's); a "
+        "path with no resource is `unknown-type`; another method is `bad-method`; a "
+        "Content-Format other than %d is `bad-content-format`; an Accept other than %d is "
+        "`not-acceptable`; an unknown, repeated or non-decimal query, a payload on a GET, "
+        "a payload that is not a CBOR map of field keys, or one over %d bytes is refused "
+        "with the schema error it is. These refusals are counted and audited like the "
+        "dispatcher's own." % (N.CBOR, N.CBOR, S.MAX_MESSAGE),
+        "",
+    ]
+
+
 def _sorted_items(table):
     return sorted(table.items(), key=lambda kv: kv[1])
 
@@ -115,8 +175,8 @@ def document():
     out = [
         "# Pump protocol",
         "",
-        "Generated from `secure_channel/protocol_schema.py`, `secure_channel/roles.py` and "
-        "`secure_channel/framing.py` by",
+        "Generated from `secure_channel/protocol_schema.py`, `secure_channel/resources.py`, "
+        "`secure_channel/roles.py` and `secure_channel/framing.py` by",
         "`python -m secure_channel.protocol_schema > docs/protocol.md`; do not edit by hand.",
         "",
         "## Messages",
@@ -130,27 +190,41 @@ def document():
         "before anything reaches the pump." % (S.KEY_TYPE, S.KEY_ID, S.MAX_ID,
                                                S.FIRST_FIELD_KEY, S.MAX_MESSAGE),
         "",
-        "| type | name | what |",
-        "|---|---|---|",
+        "| type | name | CoAP | what |",
+        "|---|---|---|---|",
     ]
     for message in S.MESSAGES:
-        out.append("| %d | %s | %s |" % (message.code, message.name, message.doc))
-    out += ["", "Order of checks for a request: schema, then the role's permission, then "
-            "remote-bolus confirmation, then the pump's own validation, state machine and "
-            "interlocks.", ""]
+        resource = resources.BY_NAME.get(message.name)
+        coap = "`%s`" % _resource_text(resource) if resource else "(any refusal)"
+        out.append("| %d | %s | %s | %s |" % (message.code, message.name, coap, message.doc))
+    out += ["", "Order of checks for a request: over CoAP its resource's (path, method, "
+            "options, query, payload: see CoAP resources), then schema, then the role's "
+            "permission, then remote-bolus confirmation, then the pump's own validation, "
+            "state machine and interlocks.", ""]
     for message in S.MESSAGES:
         out += _message_section(message)
+    out += _coap_section()
     out += ["## Error codes", "",
             "Codes 1..6 are the pump's `Result` codes: a pump refusal passes through with "
             "the pump's reason (an interlock ID or a message). The dispatcher uses 3 for "
             "`image_chunk` outside update mode and 6 for an unreadable audit log or an "
-            "internal fault. Codes from 16 are the secure channel's.", "", "| code | name | meaning |", "|---|---|---|"]
+            "internal fault. Codes from 16 are the secure channel's; 24..27 refuse the CoAP "
+            "request around a message. The CoAP column is the response code an error "
+            "gets (`secure_channel/resources.py`, `ERRORS`).", "",
+            "| code | name | meaning | CoAP | why that CoAP code |", "|---|---|---|---|---|"]
     for code in sorted(S.ERROR_NAMES):
         meaning = "pump refusal (pump/results.py)" if code < 16 else ""
         for c, _, doc in S.ERRORS:
             if c == code:
                 meaning = doc
-        out.append("| %d | %s | %s |" % (code, S.ERROR_NAMES[code], meaning))
+        why = ""
+        for c, _, text in resources.ERRORS:
+            if c == code:
+                why = text
+        status = resources.status_of(code)
+        out.append("| %d | %s | %s | %s %s | %s |" % (
+            code, S.ERROR_NAMES[code], meaning, N.code_text(status), N.CODE_NAMES[status],
+            why))
     out += ["", "## Codes inside messages", "", "Therapy states:", "",
             "| code | state |", "|---|---|"]
     for name, code in _sorted_items(S.STATE_CODES):
@@ -196,3 +270,7 @@ def document():
         "",
     ]
     return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(document(), end="")

@@ -1,9 +1,9 @@
 """The pump protocol's schema, declared once as data.
 
-``protocol`` validates every message against these tables, in both directions, and
-``protocol_doc`` renders docs/protocol.md from them (``python -m
-secure_channel.protocol_schema > docs/protocol.md``), so the document cannot drift from
-what the code accepts.
+``protocol`` validates every message against these tables, in both directions,
+``resources`` maps each request type onto a CoAP resource, and ``protocol_doc`` renders
+docs/protocol.md from them (``python -m secure_channel.protocol_schema > docs/protocol.md``),
+so the document cannot drift from what the code accepts.
 
 A message is a CBOR map with small unsigned integer keys: key 0 is the message type, key 1
 the request id (0..65535, echoed by the response), keys 2.. the fields of that type. A
@@ -136,6 +136,11 @@ MISSING_FIELD = 20     # a required field is absent
 UNKNOWN_FIELD = 21     # a key the message type does not define
 CONFLICT = 22          # fields that exclude each other, or must come together
 TOO_LARGE = 23         # the message exceeds MAX_MESSAGE bytes
+# 24..27: the CoAP request around the message (secure_channel.resources), checked first
+BAD_METHOD = 24        # the resource does not take this CoAP method
+BAD_CONTENT_FORMAT = 25  # a Content-Format other than application/cbor (60)
+BAD_OPTION = 26        # a critical CoAP option this pump does not implement, or malformed
+NOT_ACCEPTABLE = 27    # an Accept other than application/cbor (60)
 FORBIDDEN = 32         # the peer's role may not send this command (permission matrix)
 REMOTE_BOLUS_OFF = 33  # remote bolus is disabled on this pump (the default)
 CONFIRM_BUSY = 34      # another remote bolus is awaiting confirmation
@@ -154,6 +159,11 @@ ERRORS = (
     (UNKNOWN_FIELD, "unknown-field", "a key this message type does not define"),
     (CONFLICT, "conflict", "fields that exclude each other, or must come together"),
     (TOO_LARGE, "too-large", "message longer than %d bytes" % MAX_MESSAGE),
+    (BAD_METHOD, "bad-method", "the resource does not take this CoAP method"),
+    (BAD_CONTENT_FORMAT, "bad-content-format",
+     "a Content-Format other than application/cbor (60)"),
+    (BAD_OPTION, "bad-option", "a critical CoAP option not implemented, or malformed"),
+    (NOT_ACCEPTABLE, "not-acceptable", "an Accept other than application/cbor (60)"),
     (FORBIDDEN, "forbidden", "the peer's role may not send this command"),
     (REMOTE_BOLUS_OFF, "remote-bolus-off", "remote bolus is disabled (the default)"),
     (CONFIRM_BUSY, "confirm-busy", "another remote bolus is awaiting confirmation"),
@@ -371,5 +381,7 @@ COMMANDS = tuple(m.name for m in MESSAGES if m.code != ERROR.code)
 
 
 if __name__ == "__main__":
-    from secure_channel.protocol_doc import document
-    print(document(), end="")
+    # The renderer lives in protocol_doc (which imports this module, never the reverse);
+    # this entry point stays for `make` and habit. Host only: runpy is not on the board.
+    import runpy
+    runpy.run_module("secure_channel.protocol_doc", run_name="__main__")
