@@ -1,26 +1,33 @@
 """A peer's end of one session with the pump (EDHOC Initiator + OSCORE client), sans-IO.
 
 The gateway, a clinician's or patient's app, or a service tool holds one ``PeerSession``
-per pump. It makes envelope payloads (``session_wire``) and takes the pump's; it never
+per pump. It makes CoAP messages (``session_wire``) and takes the pump's; it never
 touches a port or a clock (``now`` is the caller's monotonic ms)::
 
     peer = PeerSession(my_credential, my_private_key, pump_credential, rng)
-    link.send(peer.connect())                    # EDHOC_1
-    event, reply = peer.receive(payload, now)    # EDHOC_2 -> ESTABLISHED, reply EDHOC_3
-    link.send(reply)
-    link.send(peer.request(request_bytes, now))  # REQUEST
-    event, _ = peer.receive(payload, now)        # RESPONSE -> event.value: plaintext
+    link.send(peer.connect())                    # POST /.well-known/edhoc: true, message_1
+    event, reply = peer.receive(data, now)       # 2.04 message_2 -> ESTABLISHED, reply:
+    link.send(reply)                             #   POST /.well-known/edhoc: C_R, message_3
+    event, _ = peer.receive(data, now)           # 2.04 -> CONFIRMED
+    link.send(peer.request(inner_request, now))  # OSCORE request (coap.protect)
+    event, _ = peer.receive(data, now)           # RESPONSE -> event.value: inner response
+
+With ``combined=True`` there is no separate message_3: it rides on the first request (RFC
+9668), one round trip less. Answers are matched by token; anything else is IGNORED.
 
 One request is outstanding at a time (stop and wait, as on a serial line); sending the
 next one abandons the previous exchange, whose late answer then fails to verify. Before a
 request, ``needs_key_update(now)`` says when 7/8 of the keys' budget is spent: send
 ``key_update(now)`` and wait for the KEY_UPDATED event. A ``REFUSED`` event whose
 ``restart`` is true (the pump has no such session, or its keys ran out) means: connect
-again. Notices are unauthenticated, so they are only ever taken as that advice.
+again. Unprotected error answers are unauthenticated, so they are only ever taken as
+that advice.
 """
 
 from secure_channel import credentials, crypto, edhoc, edhoc_oscore
+from secure_channel import edhoc_messages as msgs
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import (
     EDHOC_PEER, RECORD_KEY_UPDATE, RECORD_STATE, EdhocError, EdhocPeerError, RecordError,
 )
@@ -33,12 +40,16 @@ HANDSHAKE = "handshake"
 READY = "ready"
 
 ESTABLISHED = "established"      # message_2 verified; reply (message_3) must be sent
+CONFIRMED = "confirmed"          # the pump took message_3: the session exists there
 RESPONSE = "response"            # value: the response plaintext
 KEY_UPDATED = "key-updated"
 REFUSED = "refused"              # code, retry_ms; restart: connect again
 IGNORED = "ignored"              # not for this session, or a stale/forged answer
 
 _RESTART = (W.SESSION_UNKNOWN, RECORD_KEY_UPDATE)
+TOKEN_LENGTH = 4
+_EDHOC_FORMAT = bytes((N.EDHOC_CBOR_SEQ,))
+_MESSAGE_2, _CONFIRM, _RESPONSE = "message_2", "confirm", "response"   # what we wait for
 _IDENTIFIERS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
 
 
@@ -60,7 +71,7 @@ class PeerSession:
     """``pump``: the pump's Credential, or a CredentialStore of pump credentials."""
 
     def __init__(self, credential, private_key, pump, rng, method=3, suite=2,
-                 max_messages=None, max_age_ms=MAX_AGE_MS):
+                 max_messages=None, max_age_ms=MAX_AGE_MS, combined=False):
         if isinstance(pump, credentials.Credential):
             pump = credentials.CredentialStore([pump])
         if not isinstance(pump, credentials.CredentialStore):
@@ -73,7 +84,12 @@ class PeerSession:
         self.suite = suite
         self.max_messages = max_messages
         self.max_age_ms = max_age_ms
+        self.combined = combined
         self.state = IDLE
+        self.token = None               # of the outstanding request
+        self._waiting = None
+        self._message_3 = None          # held for a combined request (RFC 9668)
+        self._mid = int.from_bytes(crypto.random_bytes(rng, 2), "big")
         self.edhoc = None
         self.context = None
         self.c_i = None
@@ -83,16 +99,25 @@ class PeerSession:
         self.refused = {}              # event code -> count, for answers we refused
         self.key_updates = 0
 
-    # -- routing -------------------------------------------------------------------------
-    def owns(self, envelope):
-        """True if an envelope from the pump is addressed to this session."""
-        if envelope.kind in W.BY_C_I:
-            return self.state == HANDSHAKE and envelope.cid == self.c_i
-        return self.c_r is not None and envelope.cid == self.c_r
+    # -- messages ----------------------------------------------------------------------
+    def _send(self, request, waiting):
+        """Header fields for a request to the pump, and what its answer will be."""
+        request.mtype = N.CON
+        request.mid = self._mid
+        self._mid = (self._mid + 1) & 0xFFFF
+        request.token = crypto.random_bytes(self.rng, TOKEN_LENGTH)
+        self.token = request.token
+        self._waiting = waiting
+        return M.encode(request)
+
+    def owns(self, message):
+        """True if a CoAP message from the pump answers this session's outstanding request."""
+        return self.token is not None and message.token == self.token and \
+            N.is_response(message.code)
 
     # -- handshake -----------------------------------------------------------------------
     def connect(self, avoid=()):
-        """Start a new handshake (dropping any session); returns the EDHOC_1 payload.
+        """Start a new handshake (dropping any session); returns the message_1 request.
 
         ``avoid``: C_I values another session on the same link is using.
         """
@@ -112,8 +137,9 @@ class PeerSession:
         self.c_r = None
         self._exchange = None
         self._updating = None
+        self._message_3 = None
         self.state = HANDSHAKE
-        return W.encode(W.EDHOC_1, self.edhoc.message_1())
+        return self._send(W.message_1_request(self.edhoc.message_1()), _MESSAGE_2)
 
     def _context(self, now, update=None):
         limits = {"max_messages": self.max_messages, "max_age": self.max_age_ms, "now": now}
@@ -129,24 +155,29 @@ class PeerSession:
     def needs_key_update(self, now):
         return self.state == READY and self.context.needs_key_update(now)
 
-    def request(self, plaintext, now):
-        """Protect one request (a pump-protocol message); returns the REQUEST payload.
+    def request(self, inner, now):
+        """Protect one inner CoAP request (a pump resource); returns the CoAP message.
 
-        Raises RecordError(RECORD_KEY_UPDATE) once the keys' budget is used up (connect
-        again), or RECORD_STATE without an established session.
+        With ``combined``, the first request after message_2 carries message_3 too (RFC
+        9668). Raises RecordError(RECORD_KEY_UPDATE) once the keys' budget is used up
+        (connect again), or RECORD_STATE without an established session.
         """
         if self.state != READY:
             raise RecordError(RECORD_STATE, "no established session")
-        message, self._exchange = self.context.protect_request(plaintext, now)
+        outer, self._exchange = protect.protect_request(self.context, inner, now)
         self._updating = None
-        return W.encode(W.REQUEST, message)
+        if self._message_3 is not None:
+            outer.add(N.EDHOC, b"")
+            outer.payload = self._message_3 + outer.payload
+            self._message_3 = None
+        return self._send(outer, _RESPONSE)
 
     def key_update(self, now):
-        """Ask the pump for a key update; returns the REQUEST payload."""
+        """Ask the pump for a key update; returns the CoAP request."""
         nonce = crypto.random_bytes(self.rng, NONCE_LENGTH)
-        payload = self.request(key_update_request(nonce), now)
+        data = self.request(key_update_request(nonce), now)
         self._updating = nonce
-        return payload
+        return data
 
     # -- what the pump sends -------------------------------------------------------------
     def _refused(self, code, retry_ms=0, restart=False):
@@ -155,35 +186,47 @@ class PeerSession:
             self.state = IDLE
             self.context = None
             self._exchange = None
+            self._message_3 = None
         return Event(REFUSED, code=code, retry_ms=retry_ms, restart=restart)
 
     def receive(self, payload, now):
-        """A payload from the pump; returns (Event, reply payload or None)."""
+        """A CoAP message from the pump; returns (Event, reply message or None)."""
         try:
-            envelope = W.decode(payload)
-        except W.WireError:
+            message = M.decode(payload)
+        except M.CoapFormatError:
             return Event(IGNORED, code=W.SESSION_MALFORMED), None
-        if not self.owns(envelope):
+        if not self.owns(message):
             return Event(IGNORED, code=W.SESSION_UNKNOWN), None
-        kind = envelope.kind
-        if kind == W.EDHOC_2 or kind == W.ERROR_I:
-            return self._message_2(envelope.body, now)
-        if kind == W.ERROR_R:
+        waiting = self._waiting
+        if waiting == _RESPONSE and message.has(N.OSCORE):
+            return self._response(message, now), None
+        self.token = None
+        self._waiting = None
+        edhoc_format = message.first(N.CONTENT_FORMAT) == _EDHOC_FORMAT
+        if waiting == _MESSAGE_2 and (message.code == N.CHANGED or edhoc_format):
+            return self._message_2(message.payload, now, message.code == N.CHANGED)
+        if waiting == _CONFIRM and message.code == N.CHANGED:
+            return self._message_4(message.payload), None
+        if edhoc_format:              # an EDHOC error: the handshake is over
             return self._refused(EDHOC_PEER, 0, True), None
-        if kind == W.NOTICE_I or kind == W.NOTICE_R:
-            try:
-                code, retry_ms, piv = W.decode_notice(envelope.body)
-            except W.WireError:
-                return Event(IGNORED, code=W.SESSION_MALFORMED), None
-            if piv is not None and (self._exchange is None or piv != self._exchange.piv):
-                return Event(IGNORED, code=code), None      # about another request
-            restart = kind == W.NOTICE_I or code in _RESTART
-            return self._refused(code, retry_ms, restart), None
-        if kind == W.RESPONSE:
-            return self._response(envelope.body, now), None
-        return Event(IGNORED, code=W.SESSION_MALFORMED), None
+        code, retry_ms = W.read_refusal(message)
+        if code is None:
+            code = W.SESSION_MALFORMED
+        restart = waiting != _RESPONSE or code in _RESTART
+        return self._refused(code, retry_ms, restart), None
 
-    def _message_2(self, body, now):
+    def _message_4(self, body):
+        """The answer to message_3: empty, or message_4 (key confirmation, §5.5)."""
+        if body:
+            try:
+                self.edhoc.receive_message_4(body)
+            except EdhocError as exc:
+                return self._refused(exc.code, 0, True)
+        return Event(CONFIRMED)
+
+    def _message_2(self, body, now, changed):
+        if not changed and not msgs.is_error_message(body):
+            return self._refused(W.SESSION_MALFORMED, 0, True), None
         try:
             received = self.edhoc.receive_message_2(body)
             self.edhoc.verify_message_2(self.pump.lookup(received.id_cred,
@@ -194,25 +237,32 @@ class PeerSession:
         except EdhocError as exc:
             reply = None
             if exc.peer_message and self.edhoc.c_r is not None:
-                reply = W.encode(W.EDHOC_3, exc.peer_message, self.edhoc.c_r)
+                reply = self._send(W.message_3_request(self.edhoc.c_r, exc.peer_message),
+                                   None)
             return self._refused(exc.code, 0, True), reply
         self.c_r = self.edhoc.c_r
         self.context = self._context(now)
         self.state = READY
-        return Event(ESTABLISHED), W.encode(W.EDHOC_3, message_3, self.c_r)
+        if self.combined:
+            self._message_3 = message_3
+            return Event(ESTABLISHED), None
+        return Event(ESTABLISHED), self._send(W.message_3_request(self.c_r, message_3),
+                                              _CONFIRM)
 
-    def _response(self, body, now):
+    def _response(self, outer, now):
         if self.state != READY or self._exchange is None:
             return Event(IGNORED, code=RECORD_STATE)
         try:
-            plaintext = self.context.unprotect_response(body, self._exchange, now)
+            inner = protect.unprotect_response(self.context, outer, self._exchange, now)
         except RecordError as exc:
             self.refused[exc.code] = self.refused.get(exc.code, 0) + 1
             return Event(IGNORED, code=exc.code)
         self._exchange = None
+        self.token = None
+        self._waiting = None
         if self._updating is not None:
             self._updating = None
-            update = key_update_answer(plaintext)
+            update = key_update_answer(inner)
             if update is None:
                 return self._refused(RECORD_KEY_UPDATE, 0, True)
             self.context = self._context(now, update)
@@ -220,4 +270,4 @@ class PeerSession:
             return Event(KEY_UPDATED)
         if self.edhoc.state != edhoc.PERSISTED:
             self.edhoc.confirm()          # the pump's first answer confirms its keys
-        return Event(RESPONSE, plaintext)
+        return Event(RESPONSE, inner)

@@ -1,171 +1,157 @@
-"""The session envelope: what one frame payload carries between a peer and the pump.
+"""What a peer and the pump exchange: CoAP messages only (RFC 7252, 9528 A.2, 8613, 9668).
 
-Every frame payload (``framing``) is one envelope::
+Every frame payload (``framing``) or UDP datagram is one CoAP message:
 
-    kind (1 byte) || [len(cid) (1 byte, 0..7) || cid] || body
+=========================================  ==============================================
+peer -> pump                               pump -> peer
+=========================================  ==============================================
+POST /.well-known/edhoc, CF 65,            2.04 Changed, CF 64, payload message_2; or
+payload ``true`` || message_1              4.00 / 5.00, CF 64, an EDHOC error message
+POST /.well-known/edhoc, CF 65,            2.04 Changed (empty); or 4.00, CF 64, an EDHOC
+payload C_R || message_3 (or an error)     error message
+OSCORE request: POST with the OSCORE       OSCORE response: 2.04 with the OSCORE option
+option (kid = C_R), inner request          (usually empty), inner response encrypted
+encrypted                                  (``coap.protect``)
+OSCORE request with the EDHOC option:      as above: message_3 and the first request
+payload message_3 || OSCORE ciphertext     cost one round trip (RFC 9668)
+=========================================  ==============================================
 
-Several sessions share one link, so every envelope the pump sends names the session it
-belongs to by a connection identifier (EDHOC's C_I or C_R, raw bytes); the peer-to-pump
-envelopes name it too, or carry it inside (C_I in message_1, the OSCORE kid in a request,
-which is C_R). A relaying gateway routes on these cleartext identifiers alone; it needs no
-key and can change nothing without the pump noticing.
+C_R is written as EDHOC writes connection identifiers (a one-byte CBOR int where one
+fits, else a byte string). The pump picks one-byte C_R values.
 
-====  =========  ==================  =====================================================
-kind  name       addressed by        body
-====  =========  ==================  =====================================================
-0x01  EDHOC_1    (C_I inside)        EDHOC message_1 (peer -> pump)
-0x02  EDHOC_2    C_I                 EDHOC message_2 (pump -> peer)
-0x03  EDHOC_3    C_R                 EDHOC message_3, or an EDHOC error (peer -> pump)
-0x04  ERROR_I    C_I                 EDHOC error: message_1 refused (pump -> peer)
-0x05  REQUEST    (kid inside = C_R)  OSCORE-protected request (peer -> pump)
-0x06  RESPONSE   C_R                 OSCORE-protected response (pump -> peer)
-0x08  ERROR_R    C_R                 EDHOC error: message_3 refused (pump -> peer)
-0x0A  NOTICE_I   C_I                 refusal notice for a handshake (pump -> peer)
-0x0C  NOTICE_R   C_R                 refusal notice for a session (pump -> peer)
-====  =========  ==================  =====================================================
-
-A notice's body is CBOR ``[code, retry_after_ms]`` or ``[code, retry_after_ms, piv]``:
-the refusal's stable code (``errors`` codes, or the ``SESSION_*`` codes below), how long
-the peer should wait before trying again (0: now) and, for a refused request, its Partial
-IV, so a peer can tell which request it is about. Notices are not authenticated: a peer
-may use one to decide when to retry or to start a new handshake, never to believe
-anything else.
-
-Decoding is strict (``decode`` raises ``WireError``); nothing it is fed makes it raise
-anything else.
+Refusals that cannot be protected (no session, a forged or replayed request, a handshake
+refused, a back-off) are unprotected CoAP error responses with a CBOR body
+``[code, retry_after_ms]`` (Content-Format 60): the stable refusal code (``errors`` codes
+or the ``SESSION_*`` codes below) and how long to wait, also given as Max-Age in whole
+seconds for standard clients. The CoAP codes follow RFC 8613 §8.2 where it has one: 4.02
+for a malformed OSCORE option, 4.00 for a failed decryption, 4.01 for an unknown context
+or a replay; 5.03 + Max-Age for busy and back-off. An unprotected answer is advice only:
+anyone on the wire can forge one, so a peer may use it to decide when to retry or to run a
+new handshake, never to believe a command did not run.
 """
 
 from secure_channel import cbor
+from secure_channel import edhoc_messages as msgs
+from secure_channel.coap import message as M, numbers as N
 
-EDHOC_1 = 0x01
-EDHOC_2 = 0x02
-EDHOC_3 = 0x03
-ERROR_I = 0x04
-REQUEST = 0x05
-RESPONSE = 0x06
-ERROR_R = 0x08
-NOTICE_I = 0x0A
-NOTICE_R = 0x0C
-
-KIND_NAMES = {
-    EDHOC_1: "edhoc_1", EDHOC_2: "edhoc_2", EDHOC_3: "edhoc_3", ERROR_I: "error_i",
-    REQUEST: "request", RESPONSE: "response", ERROR_R: "error_r", NOTICE_I: "notice_i",
-    NOTICE_R: "notice_r",
-}
-TO_PUMP = (EDHOC_1, EDHOC_3, REQUEST)
-FROM_PUMP = (EDHOC_2, ERROR_I, RESPONSE, ERROR_R, NOTICE_I, NOTICE_R)
-_ADDRESSED = (EDHOC_2, EDHOC_3, ERROR_I, RESPONSE, ERROR_R, NOTICE_I, NOTICE_R)
-BY_C_I = (EDHOC_2, ERROR_I, NOTICE_I)          # pump -> peer, before C_R is known
-
+EDHOC_PATH = "/.well-known/edhoc"
 MAX_CID = 7
 MAX_RETRY_MS = 0xFFFFFFFF
-MAX_PIV = 5
+TRUE = b"\xf5"                              # CBOR true: the prefix of message_1
 
 # Refusal codes of the session layer (beside errors.EDHOC_* and errors.RECORD_*).
-SESSION_MALFORMED = 301      # not an envelope, or an envelope that may not come here
+SESSION_MALFORMED = 301      # not a message for the pump, or one that may not come here
 SESSION_UNKNOWN = 302        # no handshake or session with that connection identifier
 SESSION_BUSY = 303           # too many handshakes in progress; retry later
 SESSION_BACKOFF = 304        # too many authentication failures: wait retry_after_ms
 SESSION_TIMEOUT = 305        # a handshake was abandoned (no message_3 in time)
 SESSION_FAULT = 306          # an internal fault was contained (should never happen)
+SESSION_UNPROTECTED = 307    # a request for a pump resource without OSCORE
 SESSION_NAMES = {
     SESSION_MALFORMED: "SESSION-MALFORMED", SESSION_UNKNOWN: "SESSION-UNKNOWN",
     SESSION_BUSY: "SESSION-BUSY", SESSION_BACKOFF: "SESSION-BACKOFF",
     SESSION_TIMEOUT: "SESSION-TIMEOUT", SESSION_FAULT: "SESSION-FAULT",
+    SESSION_UNPROTECTED: "SESSION-UNPROTECTED",
 }
 
 
 class WireError(ValueError):
-    """A payload that is not a well-formed envelope."""
+    """A message that is not what the EDHOC-over-CoAP mapping allows."""
 
 
-class Envelope:
-    """A decoded envelope: ``kind``, ``cid`` (bytes, or None where not addressed), ``body``."""
+# -- EDHOC over CoAP ---------------------------------------------------------------------
 
-    __slots__ = ("kind", "cid", "body")
-
-    def __init__(self, kind, cid, body):
-        self.kind = kind
-        self.cid = cid
-        self.body = body
-
-    def __repr__(self):
-        return "Envelope(%s, cid=%r, %d bytes)" % (KIND_NAMES.get(self.kind, self.kind),
-                                                    self.cid, len(self.body))
+def edhoc_request(payload):
+    """The CoAP request (without header fields) carrying one EDHOC message to the pump."""
+    request = M.Message(code=N.POST)
+    request.set_path(EDHOC_PATH)
+    request.add(N.CONTENT_FORMAT, N.CID_EDHOC_CBOR_SEQ)
+    request.payload = bytes(payload)
+    return request
 
 
-def encode(kind, body, cid=None):
-    """The payload for one envelope; ``cid`` is required exactly for addressed kinds."""
-    if kind not in KIND_NAMES:
-        raise WireError("unknown envelope kind")
-    if not isinstance(body, (bytes, bytearray)) or not body:
-        raise WireError("envelope body must be non-empty bytes")
-    if kind in _ADDRESSED:
-        if not isinstance(cid, (bytes, bytearray)) or len(cid) > MAX_CID:
-            raise WireError("connection identifier must be 0..7 bytes")
-        return bytes((kind, len(cid))) + bytes(cid) + bytes(body)
-    if cid is not None:
-        raise WireError("this envelope kind carries no connection identifier")
-    return bytes((kind,)) + bytes(body)
+def message_1_request(message_1):
+    return edhoc_request(TRUE + bytes(message_1))
 
 
-def decode(payload):
-    """Parse one payload into an Envelope; raises WireError."""
-    if not isinstance(payload, (bytes, bytearray)):
-        raise WireError("payload must be bytes")
-    payload = bytes(payload)
+def message_3_request(c_r, message_3):
+    """message_3 (or an EDHOC error) for the handshake the pump calls ``c_r``."""
+    return edhoc_request(msgs.encode_identifier(c_r) + bytes(message_3))
+
+
+def split_edhoc_payload(payload):
+    """(None, message_1) or (C_R bytes, message_3 or error) from a request's payload."""
     if not payload:
-        raise WireError("empty payload")
-    kind = payload[0]
-    if kind not in KIND_NAMES:
-        raise WireError("unknown envelope kind 0x%02x" % kind)
-    pos = 1
-    cid = None
-    if kind in _ADDRESSED:
-        if len(payload) < 2:
-            raise WireError("truncated connection identifier")
-        size = payload[1]
-        if size > MAX_CID:
-            raise WireError("connection identifier longer than 7 bytes")
-        pos = 2 + size
-        if len(payload) < pos:
-            raise WireError("truncated connection identifier")
-        cid = payload[2:pos]
-    body = payload[pos:]
-    if not body:
-        raise WireError("empty envelope body")
-    return Envelope(kind, cid, body)
+        raise WireError("empty EDHOC request")
+    try:
+        item, end = cbor.decode_prefix(bytes(payload), 0)
+    except cbor.CBORError:
+        raise WireError("EDHOC request does not start with a CBOR item")
+    if end >= len(payload):
+        raise WireError("no EDHOC message after the prefix")
+    if item is True:
+        return None, bytes(payload[1:])
+    try:
+        c_r = msgs.decode_identifier(item)
+    except ValueError:
+        raise WireError("EDHOC request prefix is neither true nor a connection identifier")
+    if len(c_r) > MAX_CID:
+        raise WireError("connection identifier longer than 7 bytes")
+    return c_r, bytes(payload[end:])
 
 
-def encode_notice(code, retry_after_ms=0, piv=None):
-    """Body of a NOTICE_I / NOTICE_R (``piv``: the refused request's Partial IV)."""
+def split_combined(payload):
+    """(message_3, OSCORE ciphertext) from the payload of a combined request (RFC 9668
+    §3.2.1: message_3 is the first CBOR item, a byte string)."""
+    try:
+        item, end = cbor.decode_prefix(bytes(payload), 0)
+    except cbor.CBORError:
+        raise WireError("combined request does not start with message_3")
+    if not isinstance(item, bytes) or end >= len(payload):
+        raise WireError("combined request: message_3 must be a byte string followed by "
+                        "the OSCORE ciphertext")
+    return bytes(payload[:end]), bytes(payload[end:])
+
+
+def edhoc_response(message, error=False, server_fault=False):
+    """2.04 with an EDHOC message, or 4.00 / 5.00 with an EDHOC error message."""
+    code = N.CHANGED
+    if error:
+        code = N.INTERNAL_SERVER_ERROR if server_fault else N.BAD_REQUEST
+    response = M.Message(code=code, payload=bytes(message))
+    if message:
+        response.add(N.CONTENT_FORMAT, N.EDHOC_CBOR_SEQ)
+    return response
+
+
+# -- unprotected refusals ----------------------------------------------------------------
+
+def refusal(coap_code, code, retry_after_ms=0):
+    """An unprotected error response: ``coap_code``, CBOR ``[code, retry_after_ms]``."""
     if not _uint(code) or code > 0xFFFF:
-        raise WireError("notice code must be 0..65535")
+        raise WireError("refusal code must be 0..65535")
     if not _uint(retry_after_ms):
         raise WireError("retry_after_ms must be a non-negative int")
-    item = [code, min(retry_after_ms, MAX_RETRY_MS)]
-    if piv is not None:
-        if not isinstance(piv, (bytes, bytearray)) or not 1 <= len(piv) <= MAX_PIV:
-            raise WireError("Partial IV must be 1..5 bytes")
-        item.append(bytes(piv))
-    return cbor.encode(item)
+    retry = min(retry_after_ms, MAX_RETRY_MS)
+    response = M.Message(code=coap_code, payload=cbor.encode([code, retry]))
+    response.add(N.CONTENT_FORMAT, N.CBOR)
+    if retry:
+        response.add(N.MAX_AGE, (retry + 999) // 1000)
+    return response
 
 
-def decode_notice(body):
-    """(code, retry_after_ms, piv or None) from a notice body; raises WireError."""
+def read_refusal(response):
+    """(code, retry_after_ms) of an unprotected error response, or None if it has no
+    refusal body (then Max-Age, if any, still gives the wait)."""
     try:
-        item = cbor.decode(bytes(body))
+        item = cbor.decode(bytes(response.payload))
     except (cbor.CBORError, TypeError):
-        raise WireError("notice is not CBOR")
-    if not isinstance(item, list) or not 2 <= len(item) <= 3 or not _uint(item[0]) \
-            or not _uint(item[1]) or item[0] > 0xFFFF or item[1] > MAX_RETRY_MS:
-        raise WireError("notice must be [code, retry_after_ms, ?piv]")
-    piv = None
-    if len(item) == 3:
-        piv = item[2]
-        if not isinstance(piv, bytes) or not 1 <= len(piv) <= MAX_PIV:
-            raise WireError("notice Partial IV must be 1..5 bytes")
-    return item[0], item[1], piv
+        item = None
+    if isinstance(item, list) and len(item) == 2 and _uint(item[0]) and _uint(item[1]) \
+            and item[0] <= 0xFFFF and item[1] <= MAX_RETRY_MS:
+        return item[0], item[1]
+    age = response.uint(N.MAX_AGE)
+    return None, (age or 0) * 1000
 
 
 def _uint(value):

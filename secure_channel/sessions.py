@@ -1,18 +1,23 @@
 """The pump's session manager: several authenticated sessions over one link, sans-IO.
 
-Frames in, frames out; no clock, no port, no thread. For every payload (``receive``) or
-chunk of raw bytes (``feed``, which deframes) it returns what to send back:
+CoAP messages in, CoAP messages out (``session_wire`` tells which); no clock, no port,
+no thread. ``receive`` takes one message (``feed``: raw link bytes, deframed) and returns
+what to send back; a CoAP message layer (``coap.layer.ServerLayer``) acknowledges,
+de-duplicates retransmissions (a repeated command runs once) and refuses unknown critical
+options.
 
-- ``EDHOC_1`` starts a handshake: the pump is the EDHOC Responder (method 3, suite 2,
-  credentials by kid), picks a fresh C_R unique among its handshakes and sessions, and
-  answers ``EDHOC_2``.
-- ``EDHOC_3`` finishes it: the credential named in message_3 is looked up in the pump's
-  ``trust.TrustList``; only a trusted credential can verify, and its trust entry gives the
-  session its role. The session is keyed by C_R (the OSCORE kid of the peer's requests)
-  and replaces any earlier session of the same peer: one session per peer.
-- ``REQUEST`` is unprotected with that session's OSCORE context (its own replay window
-  and budgets), handed to the dispatcher with the session's role (never a role from the
-  message), and the answer protected into a ``RESPONSE``.
+- ``POST /.well-known/edhoc`` with ``true`` || message_1 starts a handshake: the pump is
+  the EDHOC Responder (method 3, suite 2, credentials by kid), picks a fresh one-byte C_R
+  unique among its handshakes and sessions, and answers message_2 in a 2.04.
+- ``POST /.well-known/edhoc`` with C_R || message_3 finishes it (or an OSCORE request
+  carrying the EDHOC option and message_3, RFC 9668): the credential named in message_3
+  is looked up in the pump's ``trust.TrustList``; only a trusted credential can verify,
+  and its trust entry gives the session its role. The session is keyed by C_R (the
+  OSCORE kid of the peer's requests) and replaces any earlier session of the same peer.
+- An OSCORE request is unprotected (``coap.protect``) with that session's context (its
+  own replay window and budgets); the inner request goes to the pump's resources
+  (``resources.serve``) with the session's role, never a role from the message, and the
+  inner response is protected into the 2.04 answer.
 
 A gateway relaying a clinician's session is, to the pump, just another peer on the link
 with its own C_R and keys; the gateway routes on connection identifiers and holds no key
@@ -20,8 +25,8 @@ of that session, so it can neither read nor forge it.
 
 Refusals. Every refused frame is dropped, counted by stable name and written to the audit
 log through ``refusal_log.RefusalLog`` (``counts``), and leaves every session as it was.
-Where the pump can address the sender it answers with an EDHOC error (``ERROR_I`` /
-``ERROR_R``) or a notice (``NOTICE_I`` / ``NOTICE_R``: code and retry-after).
+The sender gets an EDHOC error (4.00) or an unprotected refusal (code and retry-after,
+``session_wire.refusal``).
 
 Back-off (``backoff.Backoff``, monotonic ticks). Failed OSCORE verifications (forged or
 corrupted requests) count against their session; replayed and reordered ones are refused
@@ -33,24 +38,27 @@ failure; a blocked subject is refused before any AEAD or curve operation, so an 
 burst costs the pump little and its main loop keeps therapy on time. A blocked session
 or peer never blocks another one; the global back-off stops new handshakes only.
 
-Key update. Requests may carry a control message instead of a pump-protocol map: the
-CBOR array ``[1, nonce (8 bytes)]`` asks for a key update (EDHOC_KeyUpdate, RFC 9528
-Appendix H). The pump answers ``[1, context (16 bytes)]`` = nonce || its own nonce under
+Key update. The inner request ``POST /session/key-update`` with a CBOR byte string
+``nonce`` (8 bytes) asks for a key update (EDHOC_KeyUpdate, RFC 9528 Appendix H). The
+pump answers 2.04 with ``context`` (16 bytes) = nonce || its own nonce under
 the old keys and switches to ``edhoc_oscore.key_update(session, context)``; it keeps the
 old context until the first request verifies under the new one, and answers a repeated
 update request (the peer missed the answer) with the same context. A context whose time
-budget (``max_age_ms``) is used up ends its session: the peer gets a notice and runs a
-new handshake.
+budget (``max_age_ms``) is used up ends its session: the peer gets a 4.01 refusal and
+runs a new handshake.
 """
 
 from bootloader.flash import PowerCut
-from secure_channel import cbor, credentials, crypto, edhoc, edhoc_oscore, framing, oscore
+from secure_channel import cbor, credentials, crypto, edhoc, edhoc_oscore, framing, resources
 from secure_channel import edhoc_messages as msgs
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N, protect
+from secure_channel.coap.layer import ServerLayer
 from secure_channel.backoff import Backoff, Policy
 from secure_channel.errors import (
     EDHOC_CREDENTIAL, EDHOC_MALFORMED, EDHOC_PEER, EDHOC_VERIFY, RECORD_AUTH,
-    RECORD_KEY_UPDATE, RECORD_MALFORMED, EdhocError, EdhocPeerError, RecordError,
+    RECORD_KEY_UPDATE, RECORD_MALFORMED, RECORD_REPLAY, RECORD_UNKNOWN_ID, EdhocError,
+    EdhocPeerError, RecordError,
 )
 from secure_channel.refusal_log import RefusalLog
 
@@ -59,13 +67,18 @@ MAX_HANDSHAKES = 3
 HANDSHAKE_TIMEOUT_MS = 10000
 REPLAY_WINDOW = 1                  # in order only: see docs/sessions.md
 MAX_AGE_MS = 12 * 3600 * 1000      # time budget of one set of session keys
-KEY_UPDATE = 1                     # control message label
+KEY_UPDATE_PATH = "/session/key-update"     # inner resource of the session layer itself
 NONCE_LENGTH = 8
+LINK = "link"                      # the address of the one peer on a point-to-point link
 
 SESSION_POLICY = Policy(threshold=3, base_ms=1000, max_ms=60000, forget_ms=600000)
 PEER_POLICY = Policy(threshold=3, base_ms=2000, max_ms=300000, forget_ms=1800000)
 GLOBAL_POLICY = Policy(threshold=6, base_ms=1000, max_ms=300000, forget_ms=1800000)
 
+# Unprotected answers to refused OSCORE requests (RFC 8613 §8.2).
+_RECORD_COAP = {RECORD_AUTH: N.BAD_REQUEST, RECORD_REPLAY: N.UNAUTHORIZED,
+                RECORD_UNKNOWN_ID: N.UNAUTHORIZED, RECORD_KEY_UPDATE: N.UNAUTHORIZED,
+                RECORD_MALFORMED: N.BAD_REQUEST}
 _RECORD_FAILURES = (RECORD_AUTH,)  # a replay is refused before any AEAD: no back-off
 _HANDSHAKE_FAILURES = (EDHOC_VERIFY, EDHOC_CREDENTIAL, EDHOC_MALFORMED)
 # The 48 one-byte connection identifiers with a one-byte CBOR encoding (ints -24..23).
@@ -130,6 +143,7 @@ class SessionManager:
             audit = getattr(dispatcher, "audit", None)
         if not callable(getattr(dispatcher, "handle", None)):
             raise ValueError("dispatcher must have handle(data, role, now)")
+        self.serve = lambda inner, role, now: resources.serve(dispatcher, inner, role, now)
         if not callable(rng):
             raise ValueError("rng must be callable")
         if not isinstance(credential, credentials.Credential) or \
@@ -162,6 +176,8 @@ class SessionManager:
         self.handshakes = {}            # C_R -> Handshake
         self.sessions = {}              # C_R -> Session
         self.deframer = framing.Deframer(max_payload)
+        self.layer = ServerLayer(self._handle, rng)
+        self.tap = None                 # host tools: tap(message, from_pump), e.g. a capture
         self.max_payload = max_payload
         self.stats = {"frames": 0, "handshakes": 0, "established": 0, "requests": 0,
                       "responses": 0, "key_updates": 0, "replaced": 0, "evicted": 0,
@@ -199,25 +215,14 @@ class SessionManager:
                 out.append(framing.encode_frame(reply, self.max_payload))
         return b"".join(out)
 
-    def receive(self, payload, now):
-        """One frame payload in; the list of payloads to send back (often one, or none)."""
+    def receive(self, payload, now, address=LINK):
+        """One CoAP message from ``address`` in; the messages to send back to it."""
         self.stats["frames"] += 1
+        if self.tap is not None:
+            self.tap(payload, False)
+        malformed = self.layer.counts["malformed"]
         try:
-            try:
-                envelope = W.decode(payload)
-            except W.WireError as exc:
-                self._refuse("frame", W.SESSION_MALFORMED, str(exc), now)
-                return []
-            kind = envelope.kind
-            if kind == W.EDHOC_1:
-                return self._message_1(envelope.body, now)
-            if kind == W.EDHOC_3:
-                return self._message_3(envelope.cid, envelope.body, now)
-            if kind == W.REQUEST:
-                return self._request(envelope.body, now)
-            self._refuse("frame", W.SESSION_MALFORMED,
-                         "%s may not be sent to the pump" % W.KIND_NAMES[kind], now)
-            return []
+            out = self.layer.receive(payload, address, now)
         except PowerCut:
             raise
         except Exception as exc:        # a bug here must not take the pump down; 0 in tests
@@ -225,6 +230,45 @@ class SessionManager:
             self._refuse("session", W.SESSION_FAULT, "contained %s" % type(exc).__name__,
                          now)
             return []
+        if self.layer.counts["malformed"] != malformed:
+            self._refuse("coap", W.SESSION_MALFORMED, "not a CoAP message", now)
+        replies = [data for data, _ in out]
+        if self.tap is not None:
+            for data in replies:
+                self.tap(data, True)
+        return replies
+
+    def _handle(self, request, address, now):
+        """The CoAP handler: EDHOC at /.well-known/edhoc, OSCORE everywhere else."""
+        try:
+            problem = request.option_problem()
+            if problem is not None:     # RFC 7252 §5.4.3: a malformed option is refused
+                self._refuse("coap", W.SESSION_MALFORMED, problem[1], now)
+                return W.refusal(N.BAD_OPTION, W.SESSION_MALFORMED)
+            if request.has(N.OSCORE):
+                return self._request(request, now)
+            if request.path == W.EDHOC_PATH:
+                if request.code != N.POST:
+                    self._refuse("edhoc", W.SESSION_MALFORMED, "EDHOC takes only POST", now)
+                    return W.refusal(N.METHOD_NOT_ALLOWED, W.SESSION_MALFORMED)
+                try:
+                    c_r, body = W.split_edhoc_payload(request.payload)
+                except W.WireError as exc:
+                    self._refuse("edhoc", EDHOC_MALFORMED, str(exc), now)
+                    return W.refusal(N.BAD_REQUEST, EDHOC_MALFORMED)
+                if c_r is None:
+                    return self._message_1(body, now)
+                return self._message_3(c_r, body, now)
+            self._refuse("coap", W.SESSION_UNPROTECTED, "%s %s without OSCORE"
+                         % (N.code_text(request.code), request.path[:40]), now)
+            return W.refusal(N.UNAUTHORIZED, W.SESSION_UNPROTECTED)
+        except PowerCut:
+            raise
+        except Exception as exc:        # a bug here must not take the pump down; 0 in tests
+            self.stats["faults"] += 1
+            self._refuse("session", W.SESSION_FAULT, "contained %s" % type(exc).__name__,
+                         now)
+            return W.refusal(N.INTERNAL_SERVER_ERROR, W.SESSION_FAULT)
 
     def tick(self, now):
         """Expire abandoned handshakes, end the audit window, forget idle back-offs."""
@@ -254,24 +298,21 @@ class SessionManager:
                 return candidate
         return None
 
-    def _notice(self, kind, cid, code, retry_ms=0, piv=None):
-        return W.encode(kind, W.encode_notice(code, retry_ms, piv), cid)
-
     def _message_1(self, body, now):
         try:
             c_i = msgs.decode_message_1(body)[3]
         except ValueError as exc:
             self._refuse("edhoc", EDHOC_MALFORMED, "message_1: %s" % _detail(exc), now)
-            return []
-        if len(c_i) > W.MAX_CID:       # no answer can be addressed to it on this wire
+            return W.refusal(N.BAD_REQUEST, EDHOC_MALFORMED)
+        if len(c_i) > W.MAX_CID:       # it would be our OSCORE Recipient ID: at most 7
             self._refuse("edhoc", EDHOC_MALFORMED, "message_1: C_I longer than %d bytes"
                          % W.MAX_CID, now)
-            return []
+            return W.refusal(N.BAD_REQUEST, EDHOC_MALFORMED)
         wait = self.global_backoff.remaining(now)
         if wait:
             self._refuse("edhoc", W.SESSION_BACKOFF, "handshakes paused for %d ms" % wait,
                          now)
-            return [self._notice(W.NOTICE_I, c_i, W.SESSION_BACKOFF, wait)]
+            return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BACKOFF, wait)
         self._expire_handshakes(now)
         c_r = self._new_cid(c_i) if len(self.handshakes) < self.max_handshakes else None
         if c_r is None:
@@ -281,7 +322,7 @@ class SessionManager:
             wait = max(0, oldest + self.handshake_timeout_ms - now)
             self._refuse("edhoc", W.SESSION_BUSY, "%d handshakes in progress"
                          % len(self.handshakes), now)
-            return [self._notice(W.NOTICE_I, c_i, W.SESSION_BUSY, wait)]
+            return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BUSY, wait)
         try:
             responder = edhoc.Responder(self.credential, self._private, self.rng,
                                         methods=self.methods, suites=self.suites, c_r=c_r)
@@ -292,28 +333,35 @@ class SessionManager:
             if exc.code == EDHOC_VERIFY:
                 self.global_backoff.failure(now)
             if exc.peer_message:
-                return [W.encode(W.ERROR_I, exc.peer_message, c_i)]
-            return []
+                return W.edhoc_response(exc.peer_message, error=True)
+            return W.refusal(N.BAD_REQUEST, exc.code)
         self.handshakes[c_r] = Handshake(responder, c_i, c_r, now)
         self.stats["handshakes"] += 1
-        return [W.encode(W.EDHOC_2, message_2, c_i)]
+        return W.edhoc_response(message_2)
 
     def _message_3(self, c_r, body, now):
+        session, refused = self._finish(c_r, body, now)
+        if session is None:
+            return refused
+        return W.edhoc_response(session.edhoc.message_4())      # key confirmation
+
+    def _finish(self, c_r, body, now):
+        """Take message_3 for handshake ``c_r``: (Session, None) or (None, response)."""
         self._expire_handshakes(now)
         handshake = self.handshakes.pop(c_r, None)     # one message_3 per handshake
         if handshake is None:
             self._refuse("edhoc", W.SESSION_UNKNOWN, "message_3 for no handshake (C_R %s)"
                          % _hex(c_r), now)
-            return [self._notice(W.NOTICE_R, c_r, W.SESSION_UNKNOWN)]
+            return None, W.refusal(N.BAD_REQUEST, W.SESSION_UNKNOWN)
         responder = handshake.responder
         try:
             received = responder.receive_message_3(body)
         except EdhocPeerError as exc:
             self._refuse("edhoc", EDHOC_PEER, "peer aborted handshake C_R %s (error %d)"
                          % (_hex(c_r), exc.err_code), now)
-            return []
+            return None, W.edhoc_response(b"")
         except EdhocError as exc:
-            return self._handshake_failed(c_r, exc, None, now)
+            return None, self._handshake_failed(c_r, exc, None, now)
         entry = self.trust.lookup(received.id_cred, received.credential)
         if entry is not None:
             peer = self.peer_backoff.get(entry.kid)
@@ -321,15 +369,14 @@ class SessionManager:
             if wait:
                 self._refuse("edhoc", W.SESSION_BACKOFF, "peer %s kid %s paused for %d ms"
                              % (entry.role, _hex(entry.kid), wait), now)
-                return [self._notice(W.NOTICE_R, c_r, W.SESSION_BACKOFF, wait)]
+                return None, W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BACKOFF, wait)
         try:
             responder.verify_message_3(entry.credential if entry is not None else None)
         except EdhocError as exc:
-            return self._handshake_failed(c_r, exc, entry, now, received.id_cred)
+            return None, self._handshake_failed(c_r, exc, entry, now, received.id_cred)
         if entry is not None and entry.kid in self.peer_backoff:
             del self.peer_backoff[entry.kid]
-        self._establish(handshake, entry, now)
-        return []
+        return self._establish(handshake, entry, now), None
 
     def _handshake_failed(self, c_r, exc, entry, now, id_cred=None):
         if entry is not None:
@@ -347,8 +394,8 @@ class SessionManager:
                     peer = self.peer_backoff[entry.kid] = Backoff(self.peer_policy)
                 peer.failure(now)
         if exc.peer_message:
-            return [W.encode(W.ERROR_R, exc.peer_message, c_r)]
-        return []
+            return W.edhoc_response(exc.peer_message, error=True)
+        return W.refusal(N.BAD_REQUEST, exc.code)
 
     def _establish(self, handshake, entry, now):
         for cid in list(self.sessions):
@@ -363,10 +410,11 @@ class SessionManager:
             del self.sessions[victim.cid]
             self.stats["evicted"] += 1
         context = self._context(handshake.responder, now)
-        self.sessions[handshake.c_r] = Session(handshake.c_r, handshake.c_i, entry.kid,
-                                               entry.role, handshake.responder, context,
-                                               now, self.session_policy)
+        session = Session(handshake.c_r, handshake.c_i, entry.kid, entry.role,
+                          handshake.responder, context, now, self.session_policy)
+        self.sessions[handshake.c_r] = session
         self.stats["established"] += 1
+        return session
 
     def _context(self, responder, now, update=None):
         limits = {"replay_window": self.replay_window, "max_age": self.max_age_ms,
@@ -376,82 +424,97 @@ class SessionManager:
         return edhoc_oscore.key_update(responder, update, **limits)
 
     # -- protected requests --------------------------------------------------------------
-    def _request(self, body, now):
+    def _request(self, outer, now):
         try:
-            option = oscore.split(body)[0]
-            piv, kid, _ = oscore.decompress(option)
+            piv, kid, _ = protect.request_header(outer)
             if piv is None or kid is None:
                 raise RecordError(RECORD_MALFORMED, "request without kid or Partial IV")
             if len(kid) > W.MAX_CID:
                 raise RecordError(RECORD_MALFORMED, "kid longer than 7 bytes")
         except RecordError as exc:
             self._refuse("oscore", exc.code, _detail(exc), now)
-            return []
+            return W.refusal(N.BAD_OPTION, exc.code)
+        if outer.has(N.EDHOC):          # RFC 9668: message_3 rides on this request
+            try:
+                message_3, ciphertext = W.split_combined(outer.payload)
+            except W.WireError as exc:
+                self._refuse("edhoc", EDHOC_MALFORMED, str(exc), now)
+                return W.refusal(N.BAD_REQUEST, EDHOC_MALFORMED)
+            session, refused = self._finish(kid, message_3, now)
+            if session is None:
+                return refused
+            outer = M.Message(outer.mtype, outer.code, outer.mid, outer.token,
+                              [(n, v) for n, v in outer.options if n != N.EDHOC], ciphertext)
         session = self.sessions.get(kid)
         if session is None:
             self._refuse("oscore", W.SESSION_UNKNOWN, "request for no session (kid %s)"
                          % _hex(kid), now)
-            return [self._notice(W.NOTICE_R, kid, W.SESSION_UNKNOWN, 0, piv)]
+            return W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN)
         wait = session.backoff.remaining(now)
         if wait:
             self._refuse("oscore", W.SESSION_BACKOFF, "session %s (%s) paused for %d ms"
                          % (_hex(kid), session.role, wait), now)
-            return [self._notice(W.NOTICE_R, kid, W.SESSION_BACKOFF, wait, piv)]
+            return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BACKOFF, wait)
         context = session.context
         try:
-            plaintext, exchange = context.unprotect_request(body, now)
+            inner, exchange = protect.unprotect_request(context, outer, now)
             if session.previous is not None:            # the peer uses the new keys
                 session.previous = None
                 session.update_context = None
         except RecordError as exc:
             error = exc
-            plaintext = None
+            inner = None
             if exc.code == RECORD_AUTH and session.previous is not None:
                 context = session.previous
                 try:
-                    plaintext, exchange = context.unprotect_request(body, now)
+                    inner, exchange = protect.unprotect_request(context, outer, now)
                 except RecordError as old_exc:
                     error = old_exc
-            if plaintext is None:
-                return self._record_refused(session, error, piv, now)
+            if inner is None:
+                return self._record_refused(session, error, now)
         session.backoff.success(now)
         session.last_used = now
         session.requests += 1
         self.stats["requests"] += 1
-        update = _key_update_nonce(plaintext)
-        if update is not None:
-            return self._key_update(session, context, exchange, update, now)
-        response = self.dispatcher.handle(plaintext, session.role, now)
+        if inner.path == KEY_UPDATE_PATH:
+            return self._key_update(session, context, exchange, inner, now)
+        response = self.serve(inner, session.role, now)
         return self._respond(session, context, response, exchange, now)
 
-    def _record_refused(self, session, error, piv, now):
+    def _record_refused(self, session, error, now):
         self._refuse("oscore", error.code, "session %s (%s): %s"
                      % (_hex(session.cid), session.role, _detail(error)), now)
         if error.code in _RECORD_FAILURES:
             session.backoff.failure(now)
         if error.code == RECORD_KEY_UPDATE:
             self._end(session)
-        return [self._notice(W.NOTICE_R, session.cid, error.code,
-                             session.backoff.remaining(now), piv)]
+        wait = session.backoff.remaining(now)
+        if wait:
+            return W.refusal(N.SERVICE_UNAVAILABLE, error.code, wait)
+        return W.refusal(_RECORD_COAP.get(error.code, N.BAD_REQUEST), error.code)
 
     def _end(self, session):
         if self.sessions.get(session.cid) is session:
             del self.sessions[session.cid]
             self.stats["ended"] += 1
 
-    def _respond(self, session, context, plaintext, exchange, now):
+    def _respond(self, session, context, inner, exchange, now):
         try:
-            protected = context.protect_response(plaintext, exchange, now=now)
+            outer = protect.protect_response(context, inner, exchange, now=now)
         except RecordError as exc:
             self._refuse("oscore", exc.code, "session %s (%s): response not protected: %s"
                          % (_hex(session.cid), session.role, _detail(exc)), now)
             if exc.code == RECORD_KEY_UPDATE:
                 self._end(session)
-            return [self._notice(W.NOTICE_R, session.cid, exc.code, 0, exchange.piv)]
+            return W.refusal(N.UNAUTHORIZED, exc.code)
         self.stats["responses"] += 1
-        return [W.encode(W.RESPONSE, protected, session.cid)]
+        return outer
 
-    def _key_update(self, session, context, exchange, nonce, now):
+    def _key_update(self, session, context, exchange, inner, now):
+        nonce = _key_update_nonce(inner)
+        if nonce is None:
+            return self._respond(session, context, M.Message(code=N.BAD_REQUEST), exchange,
+                                 now)
         if context is session.previous:
             update = session.update_context       # the peer missed our answer: repeat it
         else:
@@ -462,40 +525,42 @@ class SessionManager:
             session.update_context = update
             session.key_updates += 1
             self.stats["key_updates"] += 1
-        return self._respond(session, context, cbor.encode([KEY_UPDATE, update]), exchange,
-                             now)
+        answer = M.Message(code=N.CHANGED, payload=cbor.encode(update))
+        answer.add(N.CONTENT_FORMAT, N.CBOR)
+        return self._respond(session, context, answer, exchange, now)
 
 
-def _key_update_nonce(plaintext):
-    """The peer's nonce if ``plaintext`` is a key-update request, else None."""
-    if len(plaintext) != 2 + 1 + NONCE_LENGTH or plaintext[0] != 0x82:
+def _key_update_nonce(inner):
+    """The peer's nonce if ``inner`` is a well-formed key-update request, else None."""
+    if inner.code != N.POST:
         return None
     try:
-        item = cbor.decode(plaintext)
-    except cbor.CBORError:
+        item = cbor.decode(bytes(inner.payload))
+    except (cbor.CBORError, TypeError):
         return None
-    if isinstance(item, list) and len(item) == 2 and item[0] == KEY_UPDATE \
-            and item[0] is not True and isinstance(item[1], bytes) \
-            and len(item[1]) == NONCE_LENGTH:
-        return item[1]
+    if isinstance(item, bytes) and len(item) == NONCE_LENGTH:
+        return item
     return None
 
 
 def key_update_request(nonce):
-    """The control plaintext asking for a key update (peer side)."""
-    return cbor.encode([KEY_UPDATE, bytes(nonce)])
+    """The inner request asking for a key update (peer side)."""
+    request = M.Message(code=N.POST, payload=cbor.encode(bytes(nonce)))
+    request.set_path(KEY_UPDATE_PATH)
+    request.add(N.CONTENT_FORMAT, N.CBOR)
+    return request
 
 
-def key_update_answer(plaintext):
+def key_update_answer(inner):
     """The 16-byte context from the pump's answer to a key update, or None."""
+    if inner.code != N.CHANGED:
+        return None
     try:
-        item = cbor.decode(plaintext)
+        item = cbor.decode(bytes(inner.payload))
     except (cbor.CBORError, TypeError):
         return None
-    if isinstance(item, list) and len(item) == 2 and item[0] == KEY_UPDATE \
-            and item[0] is not True and isinstance(item[1], bytes) \
-            and len(item[1]) == 2 * NONCE_LENGTH:
-        return item[1]
+    if isinstance(item, bytes) and len(item) == 2 * NONCE_LENGTH:
+        return item
     return None
 
 

@@ -2,9 +2,9 @@
 
 ``Gateway`` owns the link to the pump (a ``FramedLink`` over a PTY, serial port, TCP or
 memory) and one ``peer.PeerSession`` of its own. Other peers (a clinician's app, a
-service tool) reach the pump through it: the gateway forwards their envelopes
-(``relay``) and hands the pump's answers back to whoever they are addressed to, routing
-on connection identifiers alone (``Router``). It never holds a key of a relayed session:
+service tool) reach the pump through it: the gateway forwards their CoAP requests
+(``relay``) and hands the pump's answers back to whoever they belong to, as a CoAP
+intermediary routing on tokens (``Router``). It never holds a key of a relayed session:
 the clinician's EDHOC handshake and OSCORE requests run end to end with the pump, so the
 gateway can read none of it, and whatever it changes the pump refuses and logs.
 
@@ -19,12 +19,14 @@ one process (in the field that peer runs on its own device).
 what a relayed peer sent.
 """
 
+import os
 import socket
 import time
 
 from secure_channel import edhoc_messages as msgs
-from secure_channel import oscore, peer as P, protocol
+from secure_channel import peer as P, resources
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import EDHOC_PEER, RECORD_KEY_UPDATE, RecordError
 from secure_channel.refusal_log import name_of
 
@@ -43,51 +45,99 @@ class GatewayError(Exception):
 
 
 class Router:
-    """Which endpoint behind the gateway a connection identifier belongs to.
+    """The gateway as a CoAP intermediary on the pump link (RFC 7252 §5.7): which endpoint
+    behind it each answer from the pump belongs to.
 
-    Learned from what the endpoints send: C_I from message_1 (for message_2 and handshake
-    errors), C_R from message_3 and from the kid of requests (for responses). An endpoint
-    may not use an identifier another endpoint holds.
+    Every request an endpoint sends gets the gateway's own Message ID and token on the
+    pump link (tokens and Message IDs are hop by hop; OSCORE protects neither), so two
+    endpoints can never collide there, and the answer is handed back with the endpoint's
+    own. A retransmission (same endpoint, same Message ID) keeps its Message ID on the
+    link, so the pump de-duplicates it and a command runs once. An endpoint may send
+    OSCORE requests only on sessions it set up itself (C_R from its message_3) and may not
+    take a C_I or C_R another endpoint holds. The gateway needs no key for any of this.
     """
+
+    MAX_EXCHANGES = 256
 
     def __init__(self):
         self.by_c_i = {}
         self.by_c_r = {}
         self.refused = 0
+        self._next_mid = int.from_bytes(os.urandom(2), "big")
+        self._mids = {}                # (endpoint, mid) -> link mid
+        self._tokens = {}              # link token -> (endpoint, token, mid)
+        self._order = []
 
     def c_i_in_use(self, but=None):
         return [c_i for c_i in self.by_c_i if self.by_c_i[c_i] != but]
 
+    def _claim(self, table, cid, endpoint, what):
+        if table.get(cid, endpoint) != endpoint:
+            raise ValueError("%s in use by another endpoint" % what)
+        table[cid] = endpoint
+
     def upstream(self, endpoint, payload):
-        """Check and learn from a payload an endpoint sends; returns it, or None (refused)."""
+        """Check and learn from a request an endpoint sends; returns the bytes to put on
+        the pump link, or None (refused)."""
         try:
-            envelope = W.decode(payload)
-            if envelope.kind == W.EDHOC_1:
-                c_i = msgs.decode_message_1(envelope.body)[3]
-                if self.by_c_i.get(c_i, endpoint) != endpoint:
-                    raise ValueError("C_I in use by another endpoint")
-                self.by_c_i[c_i] = endpoint
-            elif envelope.kind == W.EDHOC_3:
-                self.by_c_r[envelope.cid] = endpoint
-            elif envelope.kind == W.REQUEST:
-                kid = oscore.decompress(oscore.split(envelope.body)[0])[1]
+            message = M.decode(payload)
+            if not N.is_request(message.code):
+                raise ValueError("not a request")
+            if message.has(N.OSCORE):
+                kid = protect.request_header(message)[1]
+                if message.has(N.EDHOC) and kid is not None:
+                    self._claim(self.by_c_r, kid, endpoint, "C_R")
                 if kid is None or self.by_c_r.get(kid) != endpoint:
                     raise ValueError("request on a session the endpoint does not hold")
+            elif message.path == W.EDHOC_PATH:
+                c_r, body = W.split_edhoc_payload(message.payload)
+                if c_r is None:
+                    self._claim(self.by_c_i, msgs.decode_message_1(body)[3], endpoint, "C_I")
+                else:
+                    self._claim(self.by_c_r, c_r, endpoint, "C_R")
             else:
-                raise ValueError("not a peer-to-pump envelope")
-        except ValueError:
+                raise ValueError("not a request for the pump's channel")
+        except (ValueError, RecordError):
             self.refused += 1
             return None
-        return payload
+        return M.encode(self._outbound(endpoint, message))
+
+    def _outbound(self, endpoint, message):
+        key = (endpoint, message.mid)
+        mid = self._mids.get(key)
+        if mid is None:
+            mid = self._mids[key] = self._next_mid
+            self._next_mid = (self._next_mid + 1) & 0xFFFF
+            token = os.urandom(4)             # unguessable: answers cannot be misrouted
+            while token in self._tokens:
+                token = os.urandom(4)
+            self._tokens[token] = (endpoint, message.token, message.mid)
+            self._order.append((key, token))
+            while len(self._order) > self.MAX_EXCHANGES:
+                old_key, old_token = self._order.pop(0)
+                self._mids.pop(old_key, None)
+                self._tokens.pop(old_token, None)
+        else:
+            token = [t for k, t in self._order if k == key][0]
+        message.mid = mid
+        message.token = token
+        return message
 
     def downstream(self, payload):
-        """The endpoint a payload from the pump is for, or None."""
+        """(endpoint, the answer as that endpoint must see it) for a message from the
+        pump, or (None, None)."""
         try:
-            envelope = W.decode(payload)
-        except W.WireError:
-            return None
-        table = self.by_c_i if envelope.kind in W.BY_C_I else self.by_c_r
-        return table.get(envelope.cid)
+            message = M.decode(payload)
+        except M.CoapFormatError:
+            return None, None
+        route = self._tokens.get(message.token) if message.code != N.EMPTY else None
+        if route is None:
+            return None, None
+        endpoint, token, mid = route
+        message.token = token
+        if message.mtype == N.ACK:
+            message.mid = mid
+        return endpoint, M.encode(message)
 
 
 class Gateway:
@@ -105,15 +155,17 @@ class Gateway:
         self.client = SessionClient(peer, self._send_own, self._inbox, self)
 
     def _send_own(self, payload):
-        if self.router.upstream(SELF, payload) is None:
-            raise GatewayError("own payload refused by the router")
-        self.link.send(payload)
+        data = self.router.upstream(SELF, payload)
+        if data is None:
+            raise GatewayError("own message refused by the router")
+        self.link.send(data)
 
     def relay(self, endpoint, payload):
         """Forward what a relayed endpoint sent; returns False if the router refused it."""
-        if self.router.upstream(endpoint, payload) is None:
+        data = self.router.upstream(endpoint, payload)
+        if data is None:
             return False
-        payloads = [payload] if self.tamper is None else self.tamper(endpoint, payload)
+        payloads = [data] if self.tamper is None else self.tamper(endpoint, data)
         for item in payloads:           # a dishonest relay sends whatever it likes
             self.link.send(item)
         return True
@@ -137,11 +189,12 @@ class Gateway:
             self.idle()
             timeout = 0
         for payload in self.link.poll(timeout):
-            deliver = self.endpoints.get(self.router.downstream(payload))
+            endpoint, data = self.router.downstream(payload)
+            deliver = self.endpoints.get(endpoint)
             if deliver is None:
                 self.unroutable += 1
             else:
-                deliver(payload)
+                deliver(data)
 
 
 # Requests that change nothing in the pump: safe to send again after a lost session.
@@ -157,7 +210,6 @@ class SessionClient:
         self._send = send
         self._inbox = inbox
         self.gateway = gateway
-        self.msg_id = 0
         self.events = []               # every event seen, for tests and reports
 
     def _drain(self):
@@ -184,11 +236,13 @@ class SessionClient:
             self.gateway.turn()
 
     def connect(self):
-        """Run a handshake; returns once message_3 is sent (the first answer confirms it)."""
+        """Run a handshake; returns once the pump took message_3 (or, combined, once
+        message_2 verified: message_3 then rides on the first request)."""
         avoid = self.gateway.router.c_i_in_use()
         self._inbox[:] = []
         self._send(self.peer.connect(avoid))
-        event = self._wait((P.ESTABLISHED, P.REFUSED))
+        done = (P.ESTABLISHED,) if self.peer.combined else (P.CONFIRMED,)
+        event = self._wait(done + (P.REFUSED,))
         if event.kind == P.REFUSED:
             raise GatewayError("handshake refused: %s" % _refusal(event), event.code,
                                event.retry_ms)
@@ -202,7 +256,7 @@ class SessionClient:
                                event.retry_ms)
 
     def request_bytes(self, data):
-        """Send one protected request; returns the response plaintext."""
+        """Send one protected inner request (a CoAP Message); returns the inner response."""
         if not self.peer.ready:
             self.connect()
         if self.peer.needs_key_update(self.gateway.now_ms()):
@@ -236,11 +290,10 @@ class SessionClient:
         pump de-duplicates. A notice is unauthenticated, so anyone on the wire can forge
         one after the command has run; such a command is never sent again.
         """
-        self.msg_id = (self.msg_id + 1) & 0xFFFF
         fields = fields or {}
-        data = protocol.encode_request(name, self.msg_id, fields)
+        data = resources.request_message(name, fields)
         try:
-            plaintext = self.request_bytes(data)
+            inner = self.request_bytes(data)
         except GatewayError as exc:
             if not reconnect or self.peer.ready or exc.code not in RECONNECT:
                 raise
@@ -248,8 +301,8 @@ class SessionClient:
             if name not in READ_ONLY and "cmd_id" not in fields:
                 raise GatewayError("session lost after sending %s: not sent again, it may "
                                    "have run; read the status or the log" % name, exc.code)
-            plaintext = self.request_bytes(data)
-        return protocol.decode_response(plaintext)
+            inner = self.request_bytes(resources.request_message(name, fields))
+        return resources.parse_response(name, inner)
 
 
 def tcp_nodelay(transport):

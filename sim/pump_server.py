@@ -76,6 +76,8 @@ class PumpNode:
 
     def step(self, transport, timeout=0):
         """Read what ``transport`` has (waiting up to ``timeout`` s), answer it."""
+        if isinstance(transport, UdpEndpoint):
+            return transport.step(self, timeout)
         data = transport.read(4096, timeout)
         if data:
             out = self.feed(data)
@@ -101,6 +103,35 @@ def serve(node, transport, seconds=None, idle_exit=None, stop=None, clock=time.m
             return "time"
         if idle_exit is not None and clock() - last_input >= idle_exit:
             return "idle"
+
+
+class UdpEndpoint:
+    """CoAP over UDP (RFC 7252 §3): one datagram is one CoAP message, no framing; each
+    peer address is its own endpoint to the pump's message layer."""
+
+    MAX_DATAGRAM = 1500
+
+    def __init__(self, host="127.0.0.1", port=5683, capture=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.address = self.sock.getsockname()[:2]
+        self.capture = capture
+
+    def step(self, node, timeout=0):
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        data, address = self.sock.recvfrom(self.MAX_DATAGRAM)
+        if self.capture is not None:
+            self.capture.record(data, from_pump=False)
+        for reply in node.manager.receive(data, node.now(), address):
+            if self.capture is not None:
+                self.capture.record(reply, from_pump=True)
+            self.sock.sendto(reply, address)
+        return True
+
+    def close(self):
+        self.sock.close()
 
 
 class TcpServerTransport:

@@ -6,8 +6,9 @@ Two halves, both driven by bytes in and ``(bytes, address)`` out, with time pass
 - a Confirmable request gets its response piggybacked in the ACK (same Message ID and
   token); a handler that cannot answer at once gets an empty ACK, and its later response
   goes out Confirmable and is retransmitted until acknowledged or given up (§5.2.2);
-- duplicates (same peer and Message ID within EXCHANGE_LIFETIME) are answered from the
-  cache and never reach the handler twice (§4.5), so a retransmitted command runs once;
+- duplicates (same peer, Message ID and token within EXCHANGE_LIFETIME) are answered
+  from the cache and never reach the handler twice (§4.5), so a retransmitted command
+  runs once;
 - a request with an unrecognised critical option gets 4.02 Bad Option (§5.4.1); a CON that
   is not a well-formed message, a CON ping (Empty) and an unexpected response get RST;
   anything malformed that is not Confirmable is dropped silently (§4.2, §4.3).
@@ -110,7 +111,7 @@ class ServerLayer:
         self.handler = handler
         self.rng = rng
         self._mids = _MidSource(rng)
-        self._seen = {}               # (address, mid) -> [expires, answer bytes or None]
+        self._seen = {}               # (address, mid, token) -> [expires, answer or None]
         self._order = []
         self._pending = {}            # mid -> _Pending (separate responses)
         self._later = {}              # (address, token) -> request type, awaiting an answer
@@ -134,7 +135,9 @@ class ServerLayer:
             return [(_rst(message.mid), address)] if message.mtype == N.CON else []
         if not N.is_request(message.code):
             return [(_rst(message.mid), address)] if message.mtype == N.CON else []
-        key = (address, message.mid)
+        # A retransmission repeats Message ID *and* token; on a shared serial link two
+        # peers may pick the same Message ID, which is then not a duplicate.
+        key = (address, message.mid, message.token)
         seen = self._seen.get(key)
         if seen is not None:
             self.counts["duplicates"] += 1

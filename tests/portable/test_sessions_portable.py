@@ -1,5 +1,5 @@
-"""Session layer pieces that need no curve or AES, on CPython and on MicroPython: the
-envelope and notice codecs, back-off, the throttled refusal log, trust lists, and the
+"""Session layer pieces that need no curve or AES, on CPython and on MicroPython: EDHOC
+over CoAP and the refusal bodies, back-off, the throttled refusal log, trust lists, and the
 session manager refusing what it cannot use (logged in the pump's own audit log) without
 touching therapy. Plain asserts only.
 """
@@ -10,6 +10,7 @@ from pump import audit_log
 from pump.hal import CountingRng
 from pump_fixtures import KEY, make_pump, region, run_for
 from secure_channel import cbor, session_wire as W, trust
+from secure_channel.coap import message as M, numbers as N
 from secure_channel.backoff import Backoff, Policy
 from secure_channel.dispatch import Dispatcher
 from secure_channel.refusal_log import RefusalLog
@@ -29,29 +30,32 @@ def raises(exc_type, fn, *args):
     return False
 
 
-def test_envelope_round_trip_and_refusals():
-    payload = W.encode(W.RESPONSE, b"\x00abcdefghi", b"\x07")
-    assert payload == b"\x06\x01\x07\x00abcdefghi"
-    envelope = W.decode(payload)
-    assert (envelope.kind, envelope.cid, envelope.body) == (W.RESPONSE, b"\x07",
-                                                            b"\x00abcdefghi")
-    assert W.decode(W.encode(W.EDHOC_1, b"\x03")).cid is None
-    for bad in (b"", b"\x00x", b"\x06", b"\x06\x08" + bytes(9), b"\x06\x02\x01",
-                b"\x06\x01\x07", b"\x01", b"\xffabc"):
-        assert raises(W.WireError, W.decode, bad), bad
-    assert raises(W.WireError, W.encode, W.REQUEST, b"x", b"\x01")
-    assert raises(W.WireError, W.encode, W.RESPONSE, b"x", bytes(8))
-    assert raises(W.WireError, W.encode, W.RESPONSE, b"", b"")
+def test_edhoc_requests_and_their_payload_prefixes():
+    request = W.message_1_request(b"\x03\x02")
+    assert request.code == N.POST and request.path == "/.well-known/edhoc"
+    assert request.uint(N.CONTENT_FORMAT) == N.CID_EDHOC_CBOR_SEQ
+    assert W.split_edhoc_payload(request.payload) == (None, b"\x03\x02")
+    assert W.message_3_request(b"\x07", b"\x41\x00").payload == b"\x07\x41\x00"
+    assert W.split_edhoc_payload(b"\x41\x18\x41\x00") == (b"\x18", b"\x41\x00")
+    for bad in (b"", b"\xf5", b"\x07", b"\xff", b"\x41\x07\x00", b"\x48" + bytes(9),
+                b"\xf4\x00"):
+        assert raises(W.WireError, W.split_edhoc_payload, bad), bad
+    assert W.split_combined(b"\x42ab" + bytes(9)) == (b"\x42ab", bytes(9))
+    for bad in (b"", b"\x42ab", b"\x01" + bytes(9), b"\x5f"):
+        assert raises(W.WireError, W.split_combined, bad), bad
 
 
-def test_notice_codec():
-    body = W.encode_notice(304, 2000, b"\x05")
-    assert W.decode_notice(body) == (304, 2000, b"\x05")
-    assert W.decode_notice(W.encode_notice(302)) == (302, 0, None)
-    for bad in (b"", cbor.encode([1]), cbor.encode([True, 0]), cbor.encode([1, -1]),
-                cbor.encode([1, 0, b""]), cbor.encode([1, 0, b"123456"]),
+def test_refusal_bodies():
+    answer = W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BACKOFF, 2500)
+    assert answer.uint(N.MAX_AGE) == 3 and answer.uint(N.CONTENT_FORMAT) == N.CBOR
+    assert W.read_refusal(answer) == (W.SESSION_BACKOFF, 2500)
+    assert not W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN).has(N.MAX_AGE)
+    other = M.Message(code=N.SERVICE_UNAVAILABLE, payload=b"busy").add(N.MAX_AGE, 4)
+    assert W.read_refusal(other) == (None, 4000)             # a standard server's answer
+    for bad in (cbor.encode([1]), cbor.encode([True, 0]), cbor.encode([1, -1]),
                 cbor.encode([70000, 0]), b"\x82\x01"):
-        assert raises(W.WireError, W.decode_notice, bad), bad
+        assert W.read_refusal(M.Message(code=N.BAD_REQUEST, payload=bad)) == (None, 0)
+    assert raises(W.WireError, W.refusal, N.BAD_REQUEST, -1)
 
 
 def test_backoff_on_ticks():
@@ -125,27 +129,33 @@ def _manager():
 def test_manager_refuses_without_crypto_and_logs_in_the_pump_log():
     pump, hw, flash, manager = _manager()
     now = hw.clock.ticks_ms()
-    # An OSCORE request for a session that does not exist: a notice back, by kid.
-    request = W.encode(W.REQUEST, b"\x03\x09\x01\x07" + bytes(12))
-    out = manager.receive(request, now)
+    # An OSCORE request for a session that does not exist: 4.01, same token (RFC 8613).
+    request = M.Message(N.CON, N.POST, 0x1234, b"\xaa", [(N.OSCORE, b"\x09\x01\x07")],
+                        bytes(12))
+    out = manager.receive(M.encode(request), now)
     assert len(out) == 1
-    envelope = W.decode(out[0])
-    assert envelope.kind == W.NOTICE_R and envelope.cid == b"\x07"
-    assert W.decode_notice(envelope.body) == (W.SESSION_UNKNOWN, 0, b"\x01")
+    answer = M.decode(out[0])
+    assert (answer.mtype, answer.code, answer.mid, answer.token) == \
+        (N.ACK, N.UNAUTHORIZED, 0x1234, b"\xaa")
+    assert W.read_refusal(answer) == (W.SESSION_UNKNOWN, 0)
     # A message_1 with a method the pump does not accept (refused before any curve).
     message_1 = cbor.encode(0) + cbor.encode(2) + cbor.encode(bytes(32)) + cbor.encode(5)
-    out = manager.receive(W.encode(W.EDHOC_1, message_1), now)
-    assert W.decode(out[0]).kind == W.ERROR_I and W.decode(out[0]).cid == b"\x05"
-    # Garbage, and frames from the wrong direction.
+    edhoc = W.message_1_request(message_1)
+    edhoc.mtype, edhoc.mid, edhoc.token = N.CON, 0x1235, b"\xab"
+    answer = M.decode(manager.receive(M.encode(edhoc), now)[0])
+    assert answer.code == N.BAD_REQUEST and answer.token == b"\xab"
+    assert answer.uint(N.CONTENT_FORMAT) == N.EDHOC_CBOR_SEQ         # an EDHOC error
+    # Garbage, and a response sent to the pump (a CON one gets RST).
     assert manager.receive(b"\x99\x00", now) == []
-    assert manager.receive(W.encode(W.RESPONSE, b"\x00" * 9, b"\x01"), now) == []
+    wrong = M.Message(N.NON, N.CHANGED, 9, b"\x01", payload=b"\x00" * 9)
+    assert manager.receive(M.encode(wrong), now) == []
     assert manager.feed(b"\x00\x04\x01\x02\x03\x00", now) == b""          # bad CRC
     assert manager.counts == {"SESSION-UNKNOWN": 1, "EDHOC-MALFORMED": 1,
-                              "SESSION-MALFORMED": 2, "FRAME-BAD-CRC": 1}
+                              "SESSION-MALFORMED": 1, "FRAME-BAD-CRC": 1}
     assert manager.stats["faults"] == 0
     records = audit_log.verify(region(flash), KEY, pump.log_head())
     refusals = [r.data for r in records if r.type == audit_log.EV_REFUSAL]
-    assert len(refusals) == 5
+    assert len(refusals) == 4
     assert refusals[0]["op"] == "oscore" and refusals[0]["why"].startswith("SESSION-UNKNOWN")
     # Therapy went on regardless.
     run_for(pump, hw, 3600000)

@@ -3,7 +3,10 @@ on an in-memory link to it, and a clinician relayed through that gateway."""
 
 import os
 
-from secure_channel import credentials, crypto, trust
+from secure_channel import credentials, crypto, resources, trust
+from secure_channel import peer as P
+from secure_channel import session_wire as W
+from secure_channel.coap import message as M
 from secure_channel.link import FramedLink
 from secure_channel.peer import PeerSession
 from secure_channel.transport_memory import memory_pair
@@ -82,3 +85,40 @@ class Bench:
                                    self.node.pump.log_head())
         return [(r.data["op"], r.data["why"]) for r in records
                 if r.type == audit_log.EV_REFUSAL]
+
+
+# -- one manager, peers driven by hand (no link) -------------------------------------------
+
+def coap(out):
+    """The one CoAP message a manager answered with."""
+    assert len(out) == 1, out
+    return M.decode(out[0])
+
+
+def refusal(out):
+    """The refusal code of the one unprotected answer in ``out``."""
+    return W.read_refusal(coap(out))[0]
+
+
+def request(client, name, now, fields=None):
+    """The CoAP message of one pump-protocol request from ``client``."""
+    return client.request(resources.request_message(name, fields or {}), now)
+
+
+def exchange(manager, client, name, now, fields=None):
+    """One request through a manager directly: returns the decoded answer (Parsed)."""
+    out = manager.receive(request(client, name, now, fields), now)
+    assert len(out) == 1
+    event, _ = client.receive(out[0], now)
+    assert event.kind == P.RESPONSE, event
+    return resources.parse_response(name, event.value)
+
+
+def handshake(manager, client, now):
+    """connect, message_2, message_3 and its answer (message_4): the session exists."""
+    out = manager.receive(client.connect(), now)
+    event, reply = client.receive(out[0], now)
+    assert event.kind == P.ESTABLISHED, event
+    out = manager.receive(reply, now)
+    event, _ = client.receive(out[0], now)
+    assert event.kind == P.CONFIRMED, event

@@ -6,9 +6,12 @@ import os
 from hypothesis import given, settings, strategies as st
 
 from conftest import examples
-from sessions_helpers import CLINICIAN, GATEWAY, STRANGER, Bench, make_node, peer_session
-from secure_channel import framing, oscore, protocol
+from sessions_helpers import (
+    CLINICIAN, GATEWAY, STRANGER, Bench, coap, make_node, peer_session, refusal, request,
+)
+from secure_channel import framing, oscore
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N
 from secure_channel.backoff import Backoff, Policy
 from secure_channel.refusal_log import RefusalLog
 from secure_channel.sessions import SessionManager
@@ -84,23 +87,25 @@ def test_repeated_forgeries_block_the_session_with_growing_delays():
     out = manager.receive(client.connect(), 0)
     manager.receive(client.receive(out[0], 0)[1], 0)
     session = manager.session_of(GATEWAY.credential.kid)
-    forged = bytearray(client.request(protocol.encode_request("status", 1, {}), 0))
+    forged = bytearray(request(client, "status", 0))
     forged[-1] ^= 1
     retries = []
     now = 0
-    for _ in range(6):
+    for attempt in range(6):
+        forged[2:4] = (0x1000 + attempt).to_bytes(2, "big")   # each a new message
         out = manager.receive(bytes(forged), now)
-        retries.append(W.decode_notice(W.decode(out[0]).body)[1])
+        retries.append(W.read_refusal(coap(out))[1])
         now += retries[-1]                 # wait out each block, then forge again
     assert retries == [0, 0, 1000, 2000, 4000, 8000]
     assert session.backoff.blocked(now - 1)
     # While blocked, even a genuine request is refused without being decrypted.
-    good = client.request(protocol.encode_request("status", 2, {}), now - 1)
+    good = request(client, "status", now - 1)
     out = manager.receive(good, now - 1)
-    assert W.decode_notice(W.decode(out[0]).body)[0] == W.SESSION_BACKOFF
+    assert coap(out).code == N.SERVICE_UNAVAILABLE and refusal(out) == W.SESSION_BACKOFF
+    assert coap(out).uint(N.MAX_AGE) == 1                  # whole seconds, rounded up
     assert session.context.refused == 6                  # the AEAD saw only the forgeries
-    out = manager.receive(client.request(protocol.encode_request("status", 3, {}), now), now)
-    assert W.decode(out[0]).kind == W.RESPONSE
+    out = manager.receive(request(client, "status", now), now)
+    assert coap(out).code == N.CHANGED and coap(out).has(N.OSCORE)
     assert not session.backoff.blocked(now) and session.backoff.level == 0   # cleared
     assert manager.counts == {"RECORD-AUTH": 6, "SESSION-BACKOFF": 1}
 
@@ -119,13 +124,13 @@ def test_failed_handshakes_pause_new_handshakes_but_not_sessions():
     started = manager.stats["handshakes"]
     newcomer = peer_session(CLINICIAN)
     out = manager.receive(newcomer.connect(), 200)
-    code, retry, _ = W.decode_notice(W.decode(out[0]).body)
-    assert code == W.SESSION_BACKOFF and retry == 900
+    assert W.read_refusal(coap(out)) == (W.SESSION_BACKOFF, 900)
+    assert coap(out).code == N.SERVICE_UNAVAILABLE
     assert manager.stats["handshakes"] == started          # no key agreement was run
-    out = manager.receive(gateway.request(protocol.encode_request("status", 1, {}), 200), 200)
-    assert W.decode(out[0]).kind == W.RESPONSE              # the session is untouched
+    out = manager.receive(request(gateway, "status", 200), 200)
+    assert coap(out).has(N.OSCORE)                          # the session is untouched
     out = manager.receive(newcomer.connect(), 1100)
-    assert W.decode(out[0]).kind == W.EDHOC_2
+    assert coap(out).code == N.CHANGED                      # message_2
 
 
 def test_a_peer_failing_its_handshake_is_paused_alone():
@@ -141,13 +146,13 @@ def test_a_peer_failing_its_handshake_is_paused_alone():
     real = peer_session(CLINICIAN)
     out = manager.receive(real.connect(), 10)
     out = manager.receive(real.receive(out[0], 10)[1], 10)
-    assert W.decode_notice(W.decode(out[0]).body)[0] == W.SESSION_BACKOFF
+    assert refusal(out) == W.SESSION_BACKOFF
     patient = peer_session(GATEWAY)                       # another peer is not affected
     out = manager.receive(patient.connect(), 10)
-    assert manager.receive(patient.receive(out[0], 10)[1], 10) == []
+    assert coap(manager.receive(patient.receive(out[0], 10)[1], 10)).code == N.CHANGED
     later = 10 + peer.remaining(10)
     out = manager.receive(real.connect(), later)
-    assert manager.receive(real.receive(out[0], later)[1], later) == []
+    assert coap(manager.receive(real.receive(out[0], later)[1], later)).code == N.CHANGED
     assert manager.session_of(CLINICIAN.credential.kid) is not None
     assert CLINICIAN.credential.kid not in manager.peer_backoff
     assert manager.counts == {"EDHOC-VERIFY": 3, "SESSION-BACKOFF": 1}
@@ -161,10 +166,12 @@ def _attack_frames(gateway_request, clinician_cid, count):
         kind = i % 5
         if kind == 0:                                      # forged, fresh Partial IV
             piv = (1000 + i).to_bytes(2, "big")
-            payload = W.encode(W.REQUEST, oscore.join(oscore.compress(piv, clinician_cid),
-                                                      os.urandom(20)))
-        elif kind == 1:
-            payload = gateway_request                      # replayed
+            payload = M.encode(M.Message(N.CON, N.POST, i, b"\xa7", [(N.OSCORE, oscore.compress(
+                piv, clinician_cid))], os.urandom(20)))
+        elif kind == 1:                                    # replayed, as a new message
+            message = M.decode(gateway_request)
+            message.mid = (message.mid + 1 + i) & 0xFFFF
+            payload = M.encode(message)
         elif kind == 2:
             payload = peer_session(STRANGER).connect()     # handshake flood
         elif kind == 3:
@@ -188,7 +195,7 @@ def test_therapy_keeps_its_time_through_an_attack_burst():
     clinician = bench.relayed(CLINICIAN)
     assert client.request("status").name == "status"
     assert clinician.request("status").name == "status"
-    replayed = client.peer.request(protocol.encode_request("status", 99, {}), node.now())
+    replayed = request(client.peer, "status", node.now())
     bench.gateway.send_raw(replayed)
     bench.gateway.turn()
     clinician_cid = clinician.peer.c_r
@@ -231,7 +238,7 @@ def test_therapy_keeps_its_time_through_an_attack_burst():
                 if "=" in part:
                     name, count = part.split("=")
                     from_log[name] = from_log.get(name, 0) + int(count)
-        elif op in ("frame", "edhoc", "oscore", "session"):
+        elif op in ("frame", "coap", "edhoc", "oscore", "session"):
             name = why.split(":")[0]
             from_log[name] = from_log.get(name, 0) + 1
     assert from_log == counts

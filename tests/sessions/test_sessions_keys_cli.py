@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from secure_channel import trust
+from secure_channel import cbor, trust
 from sim import cli, keyfiles
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -48,7 +48,8 @@ def test_init_writes_owner_only_private_keys_whatever_the_umask(tmp_path, capsys
         assert identity.kind == kind
         ccs = keyfiles.load_credential(str(tmp_path / "k" / (kind + ".ccs")))
         assert ccs == identity.credential
-        assert trust.role_claim(ccs) == (None if kind == "pump" else kind)
+        assert trust.role_claim(ccs) is None            # a plain CCS: sub + cnf only
+        assert sorted(cbor.decode(ccs.value)) == [2, 8]
     trust_list = keyfiles.load_trust(str(tmp_path / "k" / "trust.cbor"))
     assert sorted(e.role for e in trust_list) == ["clinician", "gateway", "patient"]
     assert "mode 0600" in out
@@ -64,9 +65,11 @@ def test_force_replaces_a_loose_file_with_an_owner_only_one(tmp_path, capsys):
     code, out, _ = run(["keys", "new", "gateway", "--out", str(target), "--kid", "0x2b",
                         "--subject", "home-gateway-7", "--force"], capsys)
     assert code == 0 and mode(tmp_path / "gw.key") == 0o600
-    code, out, _ = run(["keys", "show", str(tmp_path / "gw.ccs")], capsys)
+    code, out, _ = run(["keys", "show", str(tmp_path / "gw.key")], capsys)
     assert code == 0
     assert "role      gateway" in out and "kid       2b" in out
+    code, out, _ = run(["keys", "show", str(tmp_path / "gw.ccs")], capsys)
+    assert code == 0 and "kid       2b" in out and "trust list gives it" in out
     assert "subject   home-gateway-7" in out
 
 
@@ -75,7 +78,7 @@ def test_trust_export_and_show(tmp_path, capsys):
         assert run(["keys", "new", kind, "--out", str(tmp_path / kind), "--kid", kid],
                    capsys)[0] == 0
     code, out, _ = run(["keys", "trust", "--out", str(tmp_path / "trust.cbor")]
-                       + [str(tmp_path / (k + ".ccs")) for k in
+                       + ["%s=%s" % (k, tmp_path / (k + ".ccs")) for k in
                           ("service", "gateway", "clinician")], capsys)
     assert code == 0 and "3 peers" in out
     code, out, _ = run(["keys", "show", str(tmp_path / "trust.cbor")], capsys)
@@ -96,9 +99,12 @@ def test_bad_input_gets_one_line(tmp_path, capsys):
         (["keys", "show", str(tmp_path / "missing.ccs")], "cannot read"),
         (["keys", "show", str(garbage)], "is not a CBOR key file"),
         (["keys", "trust", "--out", str(tmp_path / "t.cbor"), str(tmp_path / "k/pump.ccs")],
-         "no role claim"),
+         "the pump's own credential"),
+        (["keys", "trust", "--out", str(tmp_path / "t.cbor"), str(tmp_path / "k/gateway.ccs")],
+         "give its role as ROLE="),
         (["keys", "trust", "--out", str(tmp_path / "t.cbor"),
-          str(tmp_path / "k/gateway.ccs"), str(tmp_path / "k/gateway.ccs")],
+          "gateway=%s" % (tmp_path / "k/gateway.ccs"),
+          "gateway=%s" % (tmp_path / "k/gateway.ccs")],
          "already in the trust list"),
         (["keys", "new", "gateway", "--out", str(tmp_path / "x"), "--kid", "zz"],
          "kid must be hex"),

@@ -4,9 +4,9 @@ MicroPython), and the telemetry message fits its wire budget on the real stack."
 import pathlib
 import re
 
-from sessions_helpers import GATEWAY, make_node, peer_session
-from secure_channel import framing, protocol
-from secure_channel import session_wire as W
+from sessions_helpers import GATEWAY, handshake, make_node, peer_session, request
+from secure_channel import framing, resources
+from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.protocol_doc import largest_telemetry
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -26,16 +26,19 @@ def test_session_modules_import_nothing_host_only():
 
 
 def test_largest_telemetry_fits_one_64_byte_frame_protected():
+    """The 5-minute telemetry answer on the serial wire: CoAP header, token, OSCORE
+    option, the encrypted inner response (code, Content-Format, the CBOR body), the tag,
+    and the COBS+CRC frame around it."""
     node = make_node()
     client = peer_session(GATEWAY)
-    out = node.manager.receive(client.connect(), 0)
-    node.manager.receive(client.receive(out[0], 0)[1], 0)
-    request = client.request(protocol.encode_request("telemetry", 65535, {}), 0)
-    answer = node.feed(framing.encode_frame(request))
+    handshake(node.manager, client, 0)
+    answer = node.feed(framing.encode_frame(request(client, "telemetry", 0)))
     assert len(answer) <= WIRE_BUDGET
     session = node.manager.session_of(GATEWAY.credential.kid)
-    body = W.decode(client.request(protocol.encode_request("telemetry", 1, {}), 0)).body
-    _, exchange = session.context.unprotect_request(body, 0)
-    largest = session.context.protect_response(largest_telemetry(), exchange, now=0)
-    assert len(framing.encode_frame(W.encode(W.RESPONSE, largest, session.cid))) \
-        <= WIRE_BUDGET
+    outer = M.decode(request(client, "telemetry", 0))
+    _, exchange = protect.unprotect_request(session.context, outer, 0)
+    inner = resources._response(largest_telemetry(), N.CONTENT)
+    largest = protect.protect_response(session.context, inner, exchange, now=0)
+    largest.mtype, largest.mid, largest.token = N.ACK, outer.mid, outer.token
+    size = len(framing.encode_frame(M.encode(largest)))
+    assert size <= WIRE_BUDGET, size

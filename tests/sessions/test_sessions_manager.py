@@ -6,33 +6,17 @@ import os
 import pytest
 
 from sessions_helpers import (
-    CLINICIAN, GATEWAY, PATIENT, SERVICE, STRANGER, Bench, Identity, make_node,
-    peer_session,
+    CLINICIAN, GATEWAY, PATIENT, SERVICE, STRANGER, Bench, Identity, coap, exchange,
+    handshake, make_node, peer_session, refusal, request,
 )
-from secure_channel import cbor, credentials, framing, peer as P, protocol, roles
+from secure_channel import cbor, credentials, framing, peer as P, roles
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N
 from secure_channel.errors import (
-    EDHOC_CREDENTIAL, EDHOC_PEER, RECORD_AUTH, RECORD_REPLAY,
+    EDHOC_CREDENTIAL, EDHOC_MALFORMED, EDHOC_PEER, RECORD_AUTH, RECORD_REPLAY,
 )
 from secure_channel.trust import TrustError, TrustList
 from sim.gateway_client import GatewayError
-
-
-def exchange(manager, client, name, now, fields=None, msg_id=1):
-    """One request through a manager directly (no link): returns the decoded answer."""
-    payload = client.request(protocol.encode_request(name, msg_id, fields or {}), now)
-    out = manager.receive(payload, now)
-    assert len(out) == 1
-    event, _ = client.receive(out[0], now)
-    assert event.kind == P.RESPONSE, event
-    return protocol.decode_response(event.value)
-
-
-def handshake(manager, client, now):
-    out = manager.receive(client.connect(), now)
-    event, reply = client.receive(out[0], now)
-    assert event.kind == P.ESTABLISHED
-    assert manager.receive(reply, now) == []
 
 
 def test_gateway_handshake_and_status_request():
@@ -78,12 +62,11 @@ def test_untrusted_credential_is_refused_and_logged():
     with pytest.raises(GatewayError) as caught:
         bench.gateway.client.request("status", reconnect=False)
     assert caught.value.code == EDHOC_PEER                 # the pump sent an EDHOC error
-    # message_3 is refused; the request sent right behind it finds no session.
-    assert bench.manager.counts == {"EDHOC-CREDENTIAL": 1, "SESSION-UNKNOWN": 1}
+    # message_3 is refused with an EDHOC error; the client sends no request on it.
+    assert bench.manager.counts == {"EDHOC-CREDENTIAL": 1}
     assert bench.manager.sessions == {}
-    (op, why), (op2, why2) = bench.refusals()
+    (op, why), = bench.refusals()
     assert op == "edhoc" and why.startswith("EDHOC-CREDENTIAL: ") and "untrusted kid 06" in why
-    assert op2 == "oscore" and why2.startswith("SESSION-UNKNOWN: ")
 
 
 def test_peer_that_does_not_know_the_pump_key_fails_verification():
@@ -95,7 +78,9 @@ def test_peer_that_does_not_know_the_pump_key_fails_verification():
     event, reply = impostor.receive(out[0], 0)
     assert event.kind == P.ESTABLISHED                   # it can read message_2 ...
     out = node.manager.receive(reply, 0)
-    assert W.decode(out[0]).kind == W.ERROR_R            # ... but not prove the key
+    answer = coap(out)                                   # ... but not prove the key:
+    assert answer.code == N.BAD_REQUEST                  # an EDHOC error in a 4.00
+    assert answer.first(N.CONTENT_FORMAT) == bytes((N.EDHOC_CBOR_SEQ,))
     assert node.manager.counts == {"EDHOC-VERIFY": 1}
     assert node.manager.sessions == {}
 
@@ -116,8 +101,8 @@ def test_one_session_per_peer_and_several_peers_at_once():
     assert len(manager.sessions) == 4 and manager.stats["replaced"] == 1
     assert exchange(manager, again, "status", 0).name == "status"
     old = clients["gateway"]
-    out = manager.receive(old.request(protocol.encode_request("status", 2, {}), 0), 0)
-    assert W.decode(out[0]).kind == W.NOTICE_R
+    out = manager.receive(request(old, "status", 0), 0)
+    assert coap(out).code == N.UNAUTHORIZED and refusal(out) == W.SESSION_UNKNOWN
     event, _ = old.receive(out[0], 0)
     assert event.kind == P.REFUSED and event.code == W.SESSION_UNKNOWN and event.restart
 
@@ -139,15 +124,20 @@ def test_replayed_and_reordered_requests_are_refused_and_session_stays_usable():
     manager = node.manager
     client = peer_session(CLINICIAN)
     handshake(manager, client, 0)
-    first = client.request(protocol.encode_request("status", 1, {}), 0)
-    second = client.request(protocol.encode_request("status", 2, {}), 0)
-    assert W.decode(manager.receive(second, 0)[0]).kind == W.RESPONSE
+    first = request(client, "status", 0)
+    second = request(client, "status", 0)
+    assert coap(manager.receive(second, 0)).has(N.OSCORE)
     late = manager.receive(first, 0)                       # reordered: older than the last
-    assert W.decode_notice(W.decode(late[0]).body)[0] == RECORD_REPLAY
-    again = manager.receive(second, 0)                     # replayed
-    assert W.decode_notice(W.decode(again[0]).body)[0] == RECORD_REPLAY
+    assert coap(late).code == N.UNAUTHORIZED and refusal(late) == RECORD_REPLAY
+    # A retransmission (same Message ID) is the CoAP layer's: the same answer, run once.
+    assert manager.receive(second, 0) == manager.receive(second, 0)
+    replayed = bytearray(second)
+    replayed[2] ^= 0x55                                    # a new Message ID: a replay
+    again = manager.receive(bytes(replayed), 0)
+    assert refusal(again) == RECORD_REPLAY
     assert manager.counts == {"RECORD-REPLAY": 2}
-    assert exchange(manager, client, "status", 0, msg_id=3).name == "status"
+    assert manager.stats["requests"] == 1
+    assert exchange(manager, client, "status", 0).name == "status"
     refusals = [why for op, why in Bench(node=node).refusals() if op == "oscore"]
     assert len(refusals) == 2 and all(w.startswith("RECORD-REPLAY: session ") for w in refusals)
 
@@ -157,12 +147,12 @@ def test_forged_request_is_refused_with_auth_and_logged():
     manager = node.manager
     client = peer_session(GATEWAY)
     handshake(manager, client, 0)
-    payload = bytearray(client.request(protocol.encode_request("status", 1, {}), 0))
+    payload = bytearray(request(client, "status", 0))
     payload[-1] ^= 0x01
     out = manager.receive(bytes(payload), 0)
-    assert W.decode_notice(W.decode(out[0]).body)[0] == RECORD_AUTH
+    assert coap(out).code == N.BAD_REQUEST and refusal(out) == RECORD_AUTH    # §8.2
     assert manager.counts == {"RECORD-AUTH": 1}
-    assert exchange(manager, client, "status", 0, msg_id=2).name == "status"
+    assert exchange(manager, client, "status", 0).name == "status"
 
 
 def test_key_update_when_the_message_budget_runs_low():
@@ -184,13 +174,13 @@ def test_key_update_answer_lost_then_repeated():
     handshake(manager, client, 0)
     lost = manager.receive(client.key_update(0), 0)         # the answer never arrives
     assert len(lost) == 1
-    assert exchange(manager, client, "status", 0, msg_id=2).name == "status"  # old keys work
+    assert exchange(manager, client, "status", 0).name == "status"  # old keys work
     out = manager.receive(client.key_update(0), 0)
     event, _ = client.receive(out[0], 0)
     assert event.kind == P.KEY_UPDATED
     session = manager.session_of(GATEWAY.credential.kid)
     assert session.key_updates == 1 and session.previous is not None
-    assert exchange(manager, client, "status", 0, msg_id=3).name == "status"
+    assert exchange(manager, client, "status", 0).name == "status"
     assert session.previous is None                        # committed by the new keys
 
 
@@ -219,12 +209,12 @@ def test_abandoned_handshakes_expire_and_a_full_table_says_busy():
     manager = node.manager
     for _ in range(2):
         out = manager.receive(peer_session(GATEWAY).connect(), 0)
-        assert W.decode(out[0]).kind == W.EDHOC_2
+        assert coap(out).code == N.CHANGED                 # message_2
     client = peer_session(CLINICIAN)
     out = manager.receive(client.connect(), 1000)
-    envelope = W.decode(out[0])
-    assert envelope.kind == W.NOTICE_I and envelope.cid == client.c_i
-    assert W.decode_notice(envelope.body) == (W.SESSION_BUSY, 4000, None)
+    answer = coap(out)
+    assert answer.code == N.SERVICE_UNAVAILABLE and answer.uint(N.MAX_AGE) == 4
+    assert W.read_refusal(answer) == (W.SESSION_BUSY, 4000)
     event, _ = client.receive(out[0], 1000)
     assert event.kind == P.REFUSED and event.retry_ms == 4000
     manager.tick(5000)
@@ -233,14 +223,24 @@ def test_abandoned_handshakes_expire_and_a_full_table_says_busy():
     assert manager.counts == {"SESSION-BUSY": 1, "SESSION-TIMEOUT": 2}
 
 
-def test_message_3_for_no_handshake_and_wrong_direction_envelopes():
+def _message(request, mid=1):
+    request.mtype, request.mid, request.token = N.CON, mid, b"\x01"
+    return M.encode(request)
+
+
+def test_message_3_for_no_handshake_and_what_may_not_come_to_the_pump():
     node = make_node()
     manager = node.manager
-    out = manager.receive(W.encode(W.EDHOC_3, b"\x41\x00", b"\x07"), 0)
-    assert W.decode_notice(W.decode(out[0]).body)[0] == W.SESSION_UNKNOWN
-    assert manager.receive(W.encode(W.RESPONSE, b"\x00" * 9, b"\x07"), 0) == []
-    assert manager.receive(b"\x05", 0) == []
-    assert manager.counts == {"SESSION-UNKNOWN": 1, "SESSION-MALFORMED": 2}
+    out = manager.receive(_message(W.message_3_request(b"\x07", b"\x41\x00")), 0)
+    assert refusal(out) == W.SESSION_UNKNOWN
+    response = M.Message(N.CON, N.CHANGED, 2, b"\x02", payload=b"\x00" * 9)
+    assert coap(manager.receive(M.encode(response), 0)).mtype == N.RST
+    assert manager.receive(b"\x05", 0) == []               # not CoAP: dropped, counted
+    plain = M.Message(code=N.GET).set_path("status")       # a resource without OSCORE
+    out = manager.receive(_message(plain, 3), 0)
+    assert coap(out).code == N.UNAUTHORIZED and refusal(out) == W.SESSION_UNPROTECTED
+    assert manager.counts == {"SESSION-UNKNOWN": 1, "SESSION-MALFORMED": 1,
+                              "SESSION-UNPROTECTED": 1}
 
 
 def test_framing_drops_are_counted_and_logged():
@@ -264,20 +264,25 @@ def test_an_edhoc_error_from_the_peer_ends_the_handshake_and_is_logged():
     out = manager.receive(client.connect(), 0)
     event, reply = client.receive(out[0], 0)
     assert event.kind == P.REFUSED and event.code == EDHOC_CREDENTIAL
-    assert W.decode(reply).kind == W.EDHOC_3                 # its EDHOC error message
-    assert manager.receive(reply, 0) == []
+    sent = M.decode(reply)                                   # its EDHOC error message,
+    assert sent.path == W.EDHOC_PATH                         # C_R || error, to the pump
+    assert coap(manager.receive(reply, 0)).code == N.CHANGED
     assert manager.counts == {"EDHOC-PEER": 1} and manager.handshakes == {}
 
 
-def test_control_messages_other_than_key_update_go_to_the_dispatcher():
+def test_a_malformed_key_update_is_refused_inside_the_session():
     node = make_node()
     manager = node.manager
     client = peer_session(PATIENT)
     handshake(manager, client, 0)
-    out = manager.receive(client.request(cbor.encode([2, os.urandom(8)]), 0), 0)
+    inner = M.Message(code=N.POST, payload=cbor.encode([2, os.urandom(8)]))
+    out = manager.receive(client.request(inner.set_path("session/key-update"), 0), 0)
     event, _ = client.receive(out[0], 0)
-    answer = protocol.decode_response(event.value)
-    assert answer.is_error and answer.fields["code"] == 16
+    assert event.kind == P.RESPONSE and event.value.code == N.BAD_REQUEST
+    other = M.Message(code=N.POST, payload=os.urandom(8)).set_path("control")
+    out = manager.receive(client.request(other, 0), 0)
+    event, _ = client.receive(out[0], 0)
+    assert event.value.code == N.NOT_FOUND                   # the resources' answer
     assert manager.stats["key_updates"] == 0
 
 
@@ -292,8 +297,8 @@ def test_identifiers_stay_unique_and_within_one_byte():
 
 
 def test_message_1_with_a_long_c_i_is_refused_with_its_own_code_when_busy_or_backed_off():
-    """A C_I longer than the wire's 7 bytes cannot be answered by a notice addressed to it:
-    the refusal is counted as malformed, never contained as a session-layer fault."""
+    """A C_I longer than 7 bytes cannot be an OSCORE Recipient ID: the refusal is counted
+    as malformed and answered, never contained as a session-layer fault."""
     from secure_channel import edhoc_messages as msgs
     long_c_i = b"\x01" * 8
     body = msgs.encode_message_1(3, [2], b"\x02" * 32, long_c_i)
@@ -302,21 +307,22 @@ def test_message_1_with_a_long_c_i_is_refused_with_its_own_code_when_busy_or_bac
         manager = node.manager
         if busy:
             manager.receive(peer_session(GATEWAY).connect(), 0)
-        out = manager.receive(W.encode(W.EDHOC_1, body), 0)
-        assert out == []
+        out = manager.receive(_message(W.message_1_request(body)), 0)
+        assert refusal(out) == EDHOC_MALFORMED
         assert "SESSION-FAULT" not in manager.counts and manager.counts, manager.counts
     node = make_node()
     node.manager.global_backoff.failure(0)
     for _ in range(10):
         node.manager.global_backoff.failure(0)
-    assert node.manager.receive(W.encode(W.EDHOC_1, body), 0) == []
+    assert refusal(node.manager.receive(_message(W.message_1_request(body)), 0)) == \
+        EDHOC_MALFORMED
     assert "SESSION-FAULT" not in node.manager.counts
 
 
 def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
     """A man in the middle drops the pump's answer to a temp basal and forges the
-    unauthenticated notice "session unknown" with the request's Partial IV. The client
-    may reconnect, but it must not send the therapy command again: it has already run."""
+    unauthenticated 4.01 "session unknown" with the request's token. The client may
+    reconnect, but it must not send the therapy command again: it has already run."""
     from secure_channel import framing
     bench = Bench()
     client = bench.gateway.client
@@ -330,11 +336,11 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
             return
         out = bench.node.feed(data)
         if out and not forged:
-            exchange = client.peer._exchange
-            notice = W.encode(W.NOTICE_R, W.encode_notice(W.SESSION_UNKNOWN, 0, exchange.piv),
-                              client.peer.c_r)
+            answer = M.decode(framing.Deframer().feed(out)[0])
+            notice = W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN)
+            notice.mtype, notice.mid, notice.token = N.ACK, answer.mid, answer.token
             forged.append(out)                          # the real answer is dropped
-            bench.pump_end.write(framing.encode_frame(notice))
+            bench.pump_end.write(framing.encode_frame(M.encode(notice)))
         elif out:
             bench.pump_end.write(out)
     bench.gateway.idle = mitm_turn

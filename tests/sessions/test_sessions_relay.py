@@ -1,13 +1,14 @@
-"""A gateway relays a clinician's end-to-end session: it routes on connection identifiers,
-holds no key of that session, and whatever it changes (a flipped byte, a replay, a
+"""A gateway relays a clinician's end-to-end session: a CoAP intermediary, it routes on
+tokens and connection identifiers, holds no key of that session, and whatever it changes (a flipped byte, a replay, a
 reordering, its own role in place of the clinician's) the pump refuses and logs, while
 the pump's session with the gateway itself keeps working."""
 
 import pytest
 
 from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
-from secure_channel import cbor, oscore, peer as P, protocol
+from secure_channel import cbor, oscore, peer as P, resources
 from secure_channel import session_wire as W
+from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import RECORD_AUTH
 from sim.gateway_client import GatewayError
 
@@ -15,7 +16,7 @@ PROGRAM = [850] * 48
 
 
 class Recorder:
-    """A relay hook that records what passes and can rewrite REQUEST payloads."""
+    """A relay hook that records what passes and can rewrite OSCORE requests."""
 
     def __init__(self):
         self.seen = []
@@ -23,7 +24,7 @@ class Recorder:
 
     def __call__(self, endpoint, payload):
         self.seen.append(payload)
-        if self.rewrite is not None and W.decode(payload).kind == W.REQUEST:
+        if self.rewrite is not None and M.decode(payload).has(N.OSCORE):
             return self.rewrite(payload)
         return [payload]
 
@@ -52,7 +53,7 @@ def test_clinician_session_through_the_gateway_is_end_to_end():
     ours = manager.session_of(GATEWAY.credential.kid)
     theirs = manager.session_of(CLINICIAN.credential.kid)
     assert ours.role == "gateway" and theirs.role == "clinician"
-    assert ours.cid != theirs.cid                        # addressed by connection identifier
+    assert ours.cid != theirs.cid                        # OSCORE kid = C_R, distinct
     # What the gateway relayed never shows the clinician's plaintext, and the gateway
     # could not have keyed it: its own session's keys are not the clinician's.
     secret = cbor.encode(PROGRAM)
@@ -67,11 +68,13 @@ def test_the_gateway_cannot_forge_a_request_in_the_clinician_session():
     theirs = bench.manager.session_of(CLINICIAN.credential.kid)
     own = bench.gateway.client.peer
     # Its best try: protect with its own keys, then claim the clinician's kid.
-    message, _ = own.context.protect_request(
-        protocol.encode_request("set_basal_program", 9, {"rates": PROGRAM}), 0)
-    piv, kid, _ = oscore.decompress(oscore.split(message)[0])
-    forged = oscore.join(oscore.compress(piv, theirs.cid), oscore.split(message)[1])
-    bench.gateway.send_raw(W.encode(W.REQUEST, forged))
+    outer, _ = protect.protect_request(
+        own.context, resources.request_message("set_basal_program", {"rates": PROGRAM}), 0)
+    piv, kid, _ = protect.request_header(outer)
+    outer.remove(N.OSCORE)
+    outer.add(N.OSCORE, oscore.compress(piv, theirs.cid))
+    outer.mid, outer.token = 0x7777, b"\x77"
+    bench.gateway.send_raw(M.encode(outer))
     for _ in range(3):
         bench.gateway.turn()
     assert bench.manager.counts == {"RECORD-AUTH": 1}
@@ -89,12 +92,17 @@ def test_a_flipped_byte_is_caught_and_logged(where):
     bench.gateway.timeout_s = 0.3
 
     def flip(payload):
-        body = bytearray(payload)
-        option_end = 2 + body[1]
-        index = {"ciphertext": option_end + 1, "tag": len(body) - 1, "partial_iv": 3,
-                 "kid": option_end - 1, "flags": 2}[where]
-        body[index] ^= 0x04
-        return [bytes(body)]
+        message = M.decode(payload)
+        option = bytearray(message.first(N.OSCORE))
+        body = bytearray(message.payload)
+        if where in ("ciphertext", "tag"):
+            body[0 if where == "ciphertext" else -1] ^= 0x04
+        else:
+            option[{"partial_iv": 1, "kid": -1, "flags": 0}[where]] ^= 0x04
+        message.remove(N.OSCORE)
+        message.add(N.OSCORE, bytes(option))
+        message.payload = bytes(body)
+        return [M.encode(message)]
 
     recorder.rewrite = flip
     with pytest.raises(GatewayError):
@@ -108,16 +116,27 @@ def test_a_flipped_byte_is_caught_and_logged(where):
     assert_gateway_still_works(bench)
 
 
-def test_a_replay_is_caught_and_logged():
+def _new_mid(payload):
+    message = M.decode(payload)
+    message.mid ^= 0x5555
+    return M.encode(message)
+
+
+def test_a_duplicate_runs_once_and_a_replay_is_caught_and_logged():
     bench, clinician, recorder = relayed_bench()
-    recorder.rewrite = lambda payload: [payload, payload]          # sent twice
+    recorder.rewrite = lambda payload: [payload, payload]          # sent twice, same MID
     assert clinician.request("suspend").name == "suspend"
+    bench.gateway.turn()
+    assert bench.manager.counts == {}                               # a CoAP duplicate:
+    assert bench.manager.layer.counts["duplicates"] == 1            # answered, not run
+    recorder.rewrite = lambda payload: [payload, _new_mid(payload)]  # a replay
+    assert clinician.request("resume").name == "resume"
     recorder.rewrite = None
     bench.gateway.turn()
     assert bench.manager.counts == {"RECORD-REPLAY": 1}
     assert [why.split(":")[0] for op, why in bench.refusals()] == ["RECORD-REPLAY"]
-    assert bench.node.pump.state == "suspended"
-    assert clinician.request("status").fields["state"] == 4       # the clinician goes on
+    assert bench.node.pump.state == "delivering"
+    assert clinician.request("status").fields["state"] == 3       # the clinician goes on
     assert_gateway_still_works(bench)
 
 
@@ -133,9 +152,9 @@ def test_a_reordering_is_caught_and_logged():
         return [payload, held.pop()]                                 # second, then first
 
     recorder.rewrite = hold_first
-    first = peer.request(protocol.encode_request("suspend", 20, {}), bench.node.now())
+    first = peer.request(resources.request_message("suspend", {}), bench.node.now())
     bench.gateway.relay("clinician", first)
-    second = peer.request(protocol.encode_request("resume", 21, {}), bench.node.now())
+    second = peer.request(resources.request_message("resume", {}), bench.node.now())
     bench.gateway.relay("clinician", second)
     for _ in range(3):
         bench.gateway.turn()
@@ -163,8 +182,9 @@ def test_the_gateway_cannot_substitute_its_own_role():
         impostor_client.request("set_basal_program", {"rates": PROGRAM}, reconnect=False)
     # 3. Its router will not let one endpoint use another's session.
     gateway_cid = bench.gateway.client.peer.c_r
-    assert bench.gateway.relay("clinician", W.encode(W.REQUEST, oscore.join(
-        oscore.compress(b"\x09", gateway_cid), bytes(12)))) is False
+    stolen = M.Message(N.CON, N.POST, 9, b"\x09", [(N.OSCORE, oscore.compress(
+        b"\x09", gateway_cid))], bytes(12))
+    assert bench.gateway.relay("clinician", M.encode(stolen)) is False
     assert bench.node.pump.controller.engine.program == [1000] * 48
     reasons = [why.split(":")[0] for op, why in bench.refusals()]
     assert reasons[0] == "forbidden" and "EDHOC-VERIFY" in reasons
@@ -187,7 +207,7 @@ def test_relayed_patient_and_clinician_at_once():
 def test_clinician_session_in_backoff_does_not_block_the_gateway():
     bench, clinician, recorder = relayed_bench()
     bench.gateway.timeout_s = 0.2
-    recorder.rewrite = lambda payload: [payload[:-1] + bytes((payload[-1] ^ 1,))]
+    recorder.rewrite = lambda payload: [payload[:-1] + bytes((payload[-1] ^ 1,))]  # tag
     for _ in range(4):
         with pytest.raises(GatewayError):
             clinician.request("status", reconnect=False)

@@ -1,5 +1,5 @@
 """Session benchmarks: the bytes on the wire of the 5-minute telemetry message (one CGM
-reading and the pump's status, protected and framed), and protected round trips per
+reading and the pump's status: a CoAP response protected by OSCORE, framed), and protected round trips per
 second between two processes over a PTY pair, against the same exchange in one process.
 
 Sizes are measured on the real stack (PeerSession -> framing -> SessionManager ->
@@ -15,8 +15,8 @@ import tempfile
 
 from common import best_time, report
 
-from secure_channel import framing, protocol
-from secure_channel import session_wire as W
+from secure_channel import framing, resources
+from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.link import FramedLink
 from secure_channel.peer import PeerSession
 from secure_channel.transport_memory import memory_pair
@@ -43,40 +43,47 @@ def _identities(directory):
     return made, trust_list
 
 
+def _handshake(node, peer):
+    out = node.manager.receive(peer.connect(), node.now())
+    out = node.manager.receive(peer.receive(out[0], node.now())[1], node.now())
+    peer.receive(out[0], node.now())
+
+
 def bench_telemetry_size(made, trust_list):
     pump, gateway = made["pump"], made["gateway"]
     node = PumpNode(pump.private_key, pump.credential, trust_list)
     node.advance_to(5 * 60 * 1000)                      # a reading 0..5 minutes old
     peer = PeerSession(gateway.credential, gateway.private_key, pump.credential, os.urandom)
-    out = node.manager.receive(peer.connect(), node.now())
-    node.manager.receive(peer.receive(out[0], node.now())[1], node.now())
-    request = peer.request(protocol.encode_request("telemetry", 4242, {}), node.now())
+    _handshake(node, peer)
+    request = peer.request(resources.request_message("telemetry", {}), node.now())
     request_frame = framing.encode_frame(request)
     wire = node.feed(request_frame)                     # exactly what the pump writes
     payloads = framing.Deframer().feed(wire)
     assert len(payloads) == 1
-    envelope = W.decode(payloads[0])
+    outer = M.decode(payloads[0])
     event, _ = peer.receive(payloads[0], node.now())
-    plaintext = event.value
-    fields = protocol.decode_response(plaintext).fields
+    inner = event.value
+    fields = resources.parse_response("telemetry", inner).fields
     assert "cgm" in fields and "state" in fields, fields
+    header = len(payloads[0]) - len(outer.payload)
     report("telemetry response on the wire (CGM + status, protected, framed)", len(wire),
            "bytes", target=("<=", 64),
-           reference="CBOR %d + OSCORE %d + envelope %d + COBS/CRC/delimiters %d"
-           % (len(plaintext), len(envelope.body) - len(plaintext),
-              len(payloads[0]) - len(envelope.body), len(wire) - len(payloads[0])))
+           reference="CBOR body %d + inner code/options %d + tag 8 + CoAP header, token, "
+           "OSCORE option %d + COBS/CRC/delimiters %d"
+           % (len(inner.payload), len(outer.payload) - 8 - len(inner.payload), header,
+              len(wire) - len(payloads[0])))
     report("telemetry request on the wire (protected, framed)", len(request_frame), "bytes")
     # The largest telemetry the schema allows, through the same record layer and framing.
     from secure_channel.protocol_doc import largest_telemetry
     session = node.manager.session_of(gateway.credential.kid)
-    body = W.decode(peer.request(protocol.encode_request("telemetry", 4243, {}),
-                                 node.now())).body
-    _, exchange = session.context.unprotect_request(body, node.now())
-    largest = largest_telemetry()
-    protected = session.context.protect_response(largest, exchange, now=node.now())
-    wire = framing.encode_frame(W.encode(W.RESPONSE, protected, session.cid))
+    outer = M.decode(peer.request(resources.request_message("telemetry", {}), node.now()))
+    _, exchange = protect.unprotect_request(session.context, outer, node.now())
+    largest = resources._response(largest_telemetry(), N.CONTENT)
+    answer = protect.protect_response(session.context, largest, exchange, now=node.now())
+    answer.mtype, answer.mid, answer.token = N.ACK, outer.mid, outer.token
+    wire = framing.encode_frame(M.encode(answer))
     report("largest telemetry the schema allows, on the wire", len(wire), "bytes",
-           target=("<=", 64), reference="CBOR %d bytes" % len(largest))
+           target=("<=", 64), reference="CBOR body %d bytes" % len(largest.payload))
 
 
 def _in_process_rate(made, trust_list):
