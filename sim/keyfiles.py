@@ -5,8 +5,9 @@ Three CBOR files, described in docs/sessions.md:
 - identity (``NAME.key``, private, written with mode 0600 only):
   ``{1: 1 (version), 2: kind text, 3: P-256 private scalar (32 bytes), 4: CCS bytes}``;
   kind is ``pump`` or a peer role (patient, clinician, gateway, service);
-- credential (``NAME.ccs``, public): the CCS itself, a CWT Claims Set with sub, the
-  role claim (``trust.ROLE_CLAIM``, peers only) and a cnf COSE_Key (EC2 P-256 with kid);
+- credential (``NAME.ccs``, public): the CCS itself, a CWT Claims Set with sub and a cnf
+  COSE_Key (EC2 P-256 with kid), nothing else, so that any EDHOC implementation (lakers,
+  aiocoap) takes it; older credentials may carry a role claim (``trust.ROLE_CLAIM``);
 - trust list (``trust.cbor``, public): ``secure_channel.trust``'s format, what the pump
   accepts: ``{1: 1, 2: [[role, CCS], ...]}``.
 
@@ -50,8 +51,10 @@ def generate(kind, kid, subject=None):
         if crypto.p256_valid_private(private):
             break
     public = crypto.p256_public(private)
+    # A plain CCS (sub + cnf), as every EDHOC stack parses it (lakers refuses other
+    # claims); the role is the trust list's business, never the credential's.
     try:
-        ccs = trust.make_ccs(public, kid, subject or kind, None if kind == PUMP else kind)
+        ccs = trust.make_ccs(public, kid, subject or kind)
     except trust.TrustError as exc:
         raise CliError(str(exc))
     return Identity(kind, private, credentials.ccs(ccs))

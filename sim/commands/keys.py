@@ -1,4 +1,4 @@
-"""`pumpsim keys init | new | trust | show`: identities, credentials and the pump's trust list.
+"""`pumpsim keys init | new | trust | aiocoap-credentials | show`: identities, credentials, trust.
 
 Every party has a static P-256 key (EDHOC method 3, suite 2) and a CCS credential that
 names it by kid and carries its role. Private keys go into identity files created with
@@ -10,7 +10,7 @@ import os
 import sys
 
 from secure_channel import crypto, trust
-from sim import keyfiles
+from sim import aiocoap_credentials, keyfiles
 from sim.cli import CliError
 
 # Default kids of `keys init`: one byte each, compact on the wire.
@@ -33,13 +33,15 @@ def _write_identity(prefix, identity, force):
 
 
 def _trust_list(credential_list):
-    """A TrustList from (path, credential) pairs; roles from each credential's claim."""
+    """A TrustList from (path, credential, role or None) triples; a missing role comes
+    from an older credential's role claim."""
     trust_list = trust.TrustList()
-    for path, credential in credential_list:
-        role = trust.role_claim(credential)
+    for path, credential, role in credential_list:
         if role is None:
-            raise CliError("%s has no role claim (the pump's own credential?): "
-                           "only peer credentials go into a trust list" % path)
+            role = trust.role_claim(credential)
+        if role is None:
+            raise CliError("%s: give its role as ROLE=%s (one of %s)"
+                           % (path, path, ", ".join(keyfiles.KINDS[1:])))
         try:
             trust_list.add(role, credential)
         except trust.TrustError as exc:
@@ -68,7 +70,7 @@ def cmd_init(args):
         prefix = os.path.join(directory, kind)
         _write_identity(prefix, identity, args.force)
         if kind != keyfiles.PUMP:
-            peers.append((prefix + ".ccs", identity.credential))
+            peers.append((prefix + ".ccs", identity.credential, kind))
     keyfiles.write_public(trust_path, _trust_list(peers).encode(), args.force)
     print("wrote %s: the pump trusts %s" % (trust_path, ", ".join(kinds[1:])))
     return 0
@@ -84,8 +86,23 @@ def cmd_new(args):
     return 0
 
 
+def _role_and_path(text):
+    role, sep, path = text.partition("=")
+    if sep and role in keyfiles.KINDS[1:]:
+        return role, path
+    return None, text
+
+
 def cmd_trust(args):
-    pairs = [(path, keyfiles.load_credential(path)) for path in args.credentials]
+    pairs = []
+    for text in args.credentials:
+        role, path = _role_and_path(text)
+        credential = keyfiles.load_credential(path)
+        if role is None and trust.role_claim(credential) is None and \
+                credential.subject == keyfiles.PUMP:
+            raise CliError("%s is the pump's own credential: only peer credentials go "
+                           "into a trust list" % path)
+        pairs.append((path, credential, role))
     data = _trust_list(pairs).encode()
     keyfiles.write_public(args.out, data, args.force)
     print("wrote %s: %d peer%s, %d bytes" % (args.out, len(pairs), "" if len(pairs) == 1
@@ -93,11 +110,14 @@ def cmd_trust(args):
     return 0
 
 
-def credential_lines(credential, indent="  "):
-    role = trust.role_claim(credential)
+def credential_lines(credential, indent="  ", kind=None):
+    role = trust.role_claim(credential) or kind
+    if role == keyfiles.PUMP:
+        role = "(none: the pump itself)"
     key = credential.public_key
     return [
-        "%srole      %s" % (indent, role if role is not None else "(none: the pump itself)"),
+        "%srole      %s" % (indent, role if role is not None
+                            else "(not in the credential: the trust list gives it)"),
         "%ssubject   %s" % (indent, credential.subject or "(none)"),
         "%skid       %s" % (indent, _hex(credential.kid)),
         "%skey       P-256 static DH (EDHOC method 3, suite 2), x %s..." % (indent,
@@ -118,7 +138,7 @@ def cmd_show(args):
             keyfiles.check_private_mode(path)
         except CliError as exc:
             print("warning: %s" % exc, file=sys.stderr)
-        lines = credential_lines(identity.credential)
+        lines = credential_lines(identity.credential, kind=identity.kind)
     elif kind == "credential":
         print("%s: credential (CCS)" % path)
         lines = credential_lines(keyfiles.load_credential(path))
@@ -134,6 +154,17 @@ def cmd_show(args):
         raise CliError("%s is not an identity, credential or trust-list file" % path)
     for line in lines:
         print(line)
+    return 0
+
+
+def cmd_aiocoap_credentials(args):
+    identity = keyfiles.load_identity(args.identity)
+    pump = keyfiles.load_credential(args.pump)
+    out, key_path = aiocoap_credentials.write(identity, pump, args.uri, args.out, args.force)
+    print("wrote %s (aiocoap credentials for %s, as %s kid %s)"
+          % (out, args.uri, identity.kind, _hex(identity.credential.kid)))
+    print("wrote %s (private key, mode 0600)" % key_path)
+    print("use: aiocoap-client --credentials %s %sstatus" % (out, args.uri.rstrip("*")))
     return 0
 
 
@@ -161,8 +192,22 @@ def register(subparsers):
     p = sub.add_parser("trust", help="export the pump's trust list from peer credentials")
     p.add_argument("--out", required=True, help="trust list file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.add_argument("credentials", nargs="+", help="peer credential (.ccs) files")
+    p.add_argument("credentials", nargs="+", metavar="ROLE=FILE",
+                   help="peer credential (.ccs) with its role, e.g. clinician=clinician.ccs")
     p.set_defaults(func=cmd_trust)
+
+    p = sub.add_parser("aiocoap-credentials",
+                       help="credentials for aiocoap-client to reach the pump (EDHOC + OSCORE)")
+    p.add_argument("--identity", required=True, help="a peer identity (.key) on the pump's "
+                                                     "trust list")
+    p.add_argument("--pump", required=True, help="the pump's credential (.ccs)")
+    p.add_argument("--uri", default="coap://127.0.0.1:5683/*",
+                   help="URI pattern the credentials apply to (default %(default)s)")
+    p.add_argument("--out", default="creds.diag",
+                   help="credentials file, .diag (default %(default)s); the key goes to "
+                        "the same name with .cosekey")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_aiocoap_credentials)
 
     p = sub.add_parser("show", help="describe an identity, credential or trust list")
     p.add_argument("file")

@@ -6,6 +6,9 @@ handshakes and protected requests from any peer in its trust list. One of:
     --pty                 create a PTY pair, print the path a peer opens (two processes)
     --port PATH_OR_URL    a serial device, a PTY slave, or any pyserial URL
     --listen HOST:PORT    accept a TCP connection (peers use pyserial's socket://HOST:PORT)
+    --udp HOST:PORT       CoAP over UDP (RFC 7252): any CoAP stack, e.g. aiocoap-client
+
+``--capture FILE.pcapng`` records every CoAP message in and out, for Wireshark / tshark.
 
 The first line on stdout says where it serves; on exit (``--seconds``, ``--idle-exit``,
 SIGTERM or Ctrl-C) it prints what it did, from its counters and its verified audit log.
@@ -17,7 +20,7 @@ import sys
 from pump import audit_log
 from sim import keyfiles
 from sim.cli import CliError, host_port, positive_seconds
-from sim.pump_server import PumpNode, TcpServerTransport, serve
+from sim.pump_server import PumpNode, TcpServerTransport, UdpEndpoint, serve
 
 
 def _open_transport(args):
@@ -31,6 +34,14 @@ def _open_transport(args):
             return open_serial(args.port), args.port
         except Exception as exc:       # pyserial raises SerialException, ValueError, OSError
             raise CliError("cannot open %s: %s" % (args.port, str(exc).splitlines()[0]))
+    if args.udp:
+        host, port = args.udp
+        try:
+            endpoint = UdpEndpoint(host, port)
+        except (ValueError, OSError) as exc:
+            raise CliError("cannot bind UDP %s:%d: %s" % (host, port,
+                                                          getattr(exc, "strerror", None) or exc))
+        return endpoint, "coap://%s:%d (UDP)" % endpoint.address
     host, port = args.listen
     try:
         transport = TcpServerTransport(host, port)
@@ -72,6 +83,14 @@ def cmd_serve(args):
     if trust_list.by_kid(identity.credential.kid) is not None:
         raise CliError("the pump's own kid is in %s" % args.trust)
     transport, where = _open_transport(args)
+    capture = None
+    if args.capture:
+        from sim.capture import Capture
+        try:
+            capture = Capture(args.capture, where)
+        except OSError as exc:
+            transport.close()
+            raise CliError("cannot write %s: %s" % (args.capture, exc.strerror or exc))
     stopping = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append("terminated"))
     # Ctrl-C stops the loop like SIGTERM (a KeyboardInterrupt could land anywhere), and
@@ -79,6 +98,8 @@ def cmd_serve(args):
     previous_int = signal.signal(signal.SIGINT, lambda *_: stopping.append("interrupted"))
     try:
         node = PumpNode(identity.private_key, identity.credential, trust_list)
+        if capture is not None:
+            node.manager.tap = capture.record
         print("pump serving on %s" % where, flush=True)
         why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
         if "interrupted" in stopping:
@@ -87,7 +108,11 @@ def cmd_serve(args):
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         transport.close()
+        if capture is not None:
+            capture.close()
     print("stopped (%s)" % why)
+    if capture is not None:
+        print("capture written to %s (%d messages)" % (args.capture, capture.count))
     for line in summary(node):
         print(line)
     sys.stdout.flush()
@@ -104,6 +129,10 @@ def register(subparsers):
     where.add_argument("--port", help="serial device, PTY slave or pyserial URL")
     where.add_argument("--listen", type=host_port, metavar="HOST:PORT",
                        help="HOST:PORT to accept one TCP peer at a time")
+    where.add_argument("--udp", type=host_port, metavar="HOST:PORT",
+                       help="HOST:PORT for CoAP over UDP (e.g. 127.0.0.1:5683)")
+    parser.add_argument("--capture", metavar="FILE.pcapng",
+                        help="record every CoAP message for Wireshark/tshark")
     parser.add_argument("--seconds", type=positive_seconds,
                         help="stop after this many seconds")
     parser.add_argument("--idle-exit", type=positive_seconds,
