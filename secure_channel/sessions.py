@@ -178,6 +178,7 @@ class SessionManager:
         self.deframer = framing.Deframer(max_payload)
         self.layer = ServerLayer(self._handle, rng)
         self.tap = None                 # host tools: tap(message, from_pump), e.g. a capture
+        self.keylog = None              # host tools: keylog(OSCORE parameters) per context
         self.max_payload = max_payload
         self.stats = {"frames": 0, "handshakes": 0, "established": 0, "requests": 0,
                       "responses": 0, "key_updates": 0, "replaced": 0, "evicted": 0,
@@ -420,8 +421,12 @@ class SessionManager:
         limits = {"replay_window": self.replay_window, "max_age": self.max_age_ms,
                   "now": now}
         if update is None:
-            return edhoc_oscore.security_context(responder, **limits)
-        return edhoc_oscore.key_update(responder, update, **limits)
+            context = edhoc_oscore.security_context(responder, **limits)
+        else:
+            context = edhoc_oscore.key_update(responder, update, **limits)
+        if self.keylog is not None:     # host debugging only, never on a device
+            self.keylog(responder.oscore_parameters())
+        return context
 
     # -- protected requests --------------------------------------------------------------
     def _request(self, outer, now):

@@ -48,12 +48,17 @@ What tshark 4.0 needs to decrypt (found by experiment with the RFC 8613 Appendix
 - only AES-CCM-16-64-128 (COSE algorithm 10) is implemented, Sender/Recipient IDs of at most
   7 bytes, an ID Context of at most 64 bytes, and a non-empty Master Secret.
 
-Host-only: standard library, CPython.
+``KeyLog`` / ``read_keylog``: the OSCORE contexts of a run (``pumpsim serve --keylog``), for
+``pumpsim capture keys``.
+
+Host-only: standard library and the project's CBOR codec, CPython.
 """
 
 import os
 import struct
 import time
+
+from secure_channel import cbor
 
 LINKTYPE_RAW = 101             # each packet is an IPv4 (or IPv6) datagram, no link header
 PUMP_ADDRESS = bytes((10, 0, 0, 1))
@@ -277,3 +282,52 @@ def tshark_args(uat_path):
         if line and not line.startswith("#"):
             args += ["-o", "uat:%s:%s" % (UAT_NAME, line)]
     return args
+
+
+# -- key log: the OSCORE contexts of a run, for decrypting its capture -------------------
+
+class KeyLog:
+    """Appends the OSCORE inputs of every context the pump derives during a run (after
+    each handshake and key update) to a file only the owner may read: like a TLS
+    SSLKEYLOGFILE, a host debugging aid that a device never has. One CBOR map per
+    context, seen from the client: ``{1: sender_id, 2: recipient_id, 3: master_secret,
+    4: master_salt, 5: alg}``. Use as the session manager's ``keylog``."""
+
+    def __init__(self, path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        self._file = os.fdopen(fd, "ab")
+        self.count = 0
+
+    def __call__(self, parameters):
+        """``parameters``: the pump's (master secret, salt, sender ID, recipient ID,
+        AEAD alg, hash alg), as ``edhoc.oscore_parameters()`` returns them."""
+        secret, salt, pump_sender, pump_recipient, alg = parameters[:5]
+        self._file.write(cbor.encode({1: pump_recipient, 2: pump_sender, 3: secret,
+                                      4: salt, 5: alg}))
+        self._file.flush()
+        self.count += 1
+
+    def close(self):
+        self._file.close()
+
+
+def read_keylog(path):
+    """The contexts (dicts for ``oscore_contexts_uat``) in a key log; ValueError on a
+    file that is not one. A context appears once even if logged twice."""
+    with open(path, "rb") as source:
+        data = source.read()
+    contexts = []
+    pos = 0
+    while pos < len(data):
+        try:
+            item, pos = cbor.decode_prefix(data, pos)
+        except cbor.CBORError as exc:
+            raise ValueError("not a key log: %s" % exc)
+        if type(item) is not dict or sorted(item) != [1, 2, 3, 4, 5]:
+            raise ValueError("not a key log: an entry is not {1..5: ...}")
+        context = {"sender_id": item[1], "recipient_id": item[2], "master_secret": item[3],
+                   "master_salt": item[4], "id_context": None, "alg": item[5]}
+        if context not in contexts:
+            contexts.append(context)
+    return contexts

@@ -92,3 +92,31 @@ class UdpCoapClient:
 
     def close(self):
         self.sock.close()
+
+
+class UdpLink:
+    """The ``FramedLink`` interface (send / poll / close) over UDP to one CoAP server: one
+    payload, one datagram. Lets the gateway client talk to a pump (or any EDHOC + OSCORE
+    server, e.g. aiocoap's) on ``coap://HOST:PORT``."""
+
+    def __init__(self, server_address, bind=("127.0.0.1", 0)):
+        self.server = server_address
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(bind)
+
+    def send(self, payload):
+        self.sock.sendto(bytes(payload), self.server)
+        return len(payload)
+
+    def poll(self, timeout=0):
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        out = []
+        while ready:
+            data, address = self.sock.recvfrom(MAX_DATAGRAM)
+            if address[:2] == tuple(self.server[:2]):
+                out.append(data)
+            ready, _, _ = select.select([self.sock], [], [], 0)
+        return out
+
+    def close(self):
+        self.sock.close()

@@ -8,7 +8,9 @@ handshakes and protected requests from any peer in its trust list. One of:
     --listen HOST:PORT    accept a TCP connection (peers use pyserial's socket://HOST:PORT)
     --udp HOST:PORT       CoAP over UDP (RFC 7252): any CoAP stack, e.g. aiocoap-client
 
-``--capture FILE.pcapng`` records every CoAP message in and out, for Wireshark / tshark.
+``--capture FILE.pcapng`` records every CoAP message in and out, for Wireshark / tshark;
+``--keylog FILE`` writes the OSCORE contexts of the run (owner-only) for ``pumpsim capture
+keys``, so tshark can show the decrypted requests: a simulator debugging aid.
 
 The first line on stdout says where it serves; on exit (``--seconds``, ``--idle-exit``,
 SIGTERM or Ctrl-C) it prints what it did, from its counters and its verified audit log.
@@ -91,6 +93,14 @@ def cmd_serve(args):
         except OSError as exc:
             transport.close()
             raise CliError("cannot write %s: %s" % (args.capture, exc.strerror or exc))
+    keylog = None
+    if args.keylog:
+        from sim.capture import KeyLog
+        try:
+            keylog = KeyLog(args.keylog)
+        except OSError as exc:
+            transport.close()
+            raise CliError("cannot write %s: %s" % (args.keylog, exc.strerror or exc))
     stopping = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append("terminated"))
     # Ctrl-C stops the loop like SIGTERM (a KeyboardInterrupt could land anywhere), and
@@ -100,6 +110,8 @@ def cmd_serve(args):
         node = PumpNode(identity.private_key, identity.credential, trust_list)
         if capture is not None:
             node.manager.tap = capture.record
+        if keylog is not None:
+            node.manager.keylog = keylog
         print("pump serving on %s" % where, flush=True)
         why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
         if "interrupted" in stopping:
@@ -110,6 +122,8 @@ def cmd_serve(args):
         transport.close()
         if capture is not None:
             capture.close()
+        if keylog is not None:
+            keylog.close()
     print("stopped (%s)" % why)
     if capture is not None:
         print("capture written to %s (%d messages)" % (args.capture, capture.count))
@@ -133,6 +147,9 @@ def register(subparsers):
                        help="HOST:PORT for CoAP over UDP (e.g. 127.0.0.1:5683)")
     parser.add_argument("--capture", metavar="FILE.pcapng",
                         help="record every CoAP message for Wireshark/tshark")
+    parser.add_argument("--keylog", metavar="FILE",
+                        help="write the OSCORE contexts of this run (owner-only) for "
+                             "pumpsim capture keys")
     parser.add_argument("--seconds", type=positive_seconds,
                         help="stop after this many seconds")
     parser.add_argument("--idle-exit", type=positive_seconds,
