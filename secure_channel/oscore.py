@@ -262,8 +262,7 @@ class SecurityContext:
                                   for n in range(1, 6)]
         self._peer_aad = [None] + [self._aad(self._peer_kid, bytes(n))[:-1 - n]
                                    for n in range(1, 6)]
-        self._request_head = [None] + [bytes((1 + n + len(self.sender_id), n | _FLAG_KID))
-                                       for n in range(1, 6)]
+        self._request_flags = [None] + [bytes((n | _FLAG_KID,)) for n in range(1, 6)]
 
     # -- budgets ---------------------------------------------------------------------------
 
@@ -301,6 +300,12 @@ class SecurityContext:
 
     def protect_request(self, plaintext, now=None):
         """Protect a request; returns (message bytes, Exchange for its response)."""
+        option, ciphertext, exchange = self.protect_request_parts(plaintext, now)
+        return bytes((len(option),)) + option + ciphertext, exchange
+
+    def protect_request_parts(self, plaintext, now=None):
+        """(OSCORE option value, ciphertext, Exchange): the request as a CoAP message
+        carries them apart (``coap.protect``)."""
         seq = self.sender_seq
         if self._timed or self.max_messages is not None or seq >= self.max_seq:
             seq = self._next_seq(now)
@@ -312,11 +317,10 @@ class SecurityContext:
         request_aad = self._own_aad[len(piv)] + piv + b"\x40"
         ciphertext = self._sender.encrypt(request_nonce, plaintext, request_aad)
         if self._kid_context is None:
-            message = self._request_head[len(piv)] + piv + self.sender_id + ciphertext
+            option = self._request_flags[len(piv)] + piv + self.sender_id
         else:
             option = compress(piv, self.sender_id, self._kid_context)
-            message = bytes((len(option),)) + option + ciphertext
-        return message, Exchange(self.sender_id, piv, request_nonce, request_aad)
+        return option, ciphertext, Exchange(self.sender_id, piv, request_nonce, request_aad)
 
     def unprotect_request(self, message, now=None):
         """Verify a request; returns (plaintext, Exchange for the response).
@@ -371,6 +375,11 @@ class SecurityContext:
         By default the request's nonce is reused and no Partial IV is sent (§5.2);
         ``new_piv`` spends a sender sequence number instead.
         """
+        option, ciphertext = self.protect_response_parts(plaintext, exchange, new_piv, now)
+        return bytes((len(option),)) + option + ciphertext
+
+    def protect_response_parts(self, plaintext, exchange, new_piv=False, now=None):
+        """(OSCORE option value, ciphertext) of the response to ``exchange``."""
         if not isinstance(exchange, Exchange):
             raise RecordError(RECORD_CONFIG, "exchange must come from unprotect_request")
         if exchange.answered:
@@ -385,10 +394,7 @@ class SecurityContext:
             option = bytes((len(piv),)) + piv
             response_nonce = (self._sender_base ^ seq).to_bytes(NONCE_LENGTH, "big")
         exchange.answered = True
-        ciphertext = self._sender.encrypt(response_nonce, plaintext, exchange.aad)
-        if not option:
-            return b"\x00" + ciphertext
-        return bytes((len(option),)) + option + ciphertext
+        return option, self._sender.encrypt(response_nonce, plaintext, exchange.aad)
 
     def unprotect_response(self, message, exchange, now=None):
         """Verify the response to ``exchange`` (from ``protect_request``); only one is taken."""

@@ -145,6 +145,13 @@ def _hex(data):
 def _sorted(options):
     """Options in order of number, repeated ones in their given order (a stable sort:
     MicroPython's ``sorted`` is not guaranteed stable, so carry the index)."""
+    previous = 0
+    for number, _ in options:           # the usual case: already in order, no copy
+        if number < previous:
+            break
+        previous = number
+    else:
+        return options
     indexed = [(options[i][0], i, options[i][1]) for i in range(len(options))]
     indexed.sort()
     return [(number, value) for number, _, value in indexed]
@@ -166,7 +173,13 @@ def encode_options(options):
     for number, value in _sorted(options):
         if type(number) is not int or not 0 <= number <= MAX_OPTION_NUMBER:
             raise ValueError("option number out of range")
-        if len(value) > MAX_OPTION_LENGTH:
+        size = len(value)
+        if number - previous < 13 and size < 13:     # the common one-byte header
+            out.append(((number - previous) << 4) | size)
+            out += value
+            previous = number
+            continue
+        if size > MAX_OPTION_LENGTH:
             raise ValueError("option value too long")
         delta, delta_ext = _nibble(number - previous)
         length, length_ext = _nibble(len(value))

@@ -22,23 +22,26 @@ from secure_channel.coap import message as M, numbers as N
 from secure_channel.errors import RECORD_MALFORMED, RecordError
 
 
-def _is_outer(number):
-    return number in N.CLASS_U
+_CLASS_U = set(N.CLASS_U)            # a set: the hot paths test every option against it
 
 
 def inner_plaintext(message):
     """The plaintext of §5.3: code, class E options, payload marker and payload."""
-    inner = [(n, v) for n, v in message.options if not _is_outer(n)]
+    inner = [(n, v) for n, v in message.options if n not in _CLASS_U]
     body = bytes((message.code,)) + M.encode_options(inner)
     if message.payload:
-        body += b"\xff" + bytes(message.payload)
+        body += b"\xff" + message.payload
     return body
 
 
 def _outer(message, code, option_value):
-    if message.has(N.PROXY_URI):
-        raise RecordError(RECORD_MALFORMED, "Proxy-Uri must be split for OSCORE (§4.1.3.3)")
-    options = [(n, v) for n, v in message.options if _is_outer(n) and n != N.OSCORE]
+    options = []
+    for n, v in message.options:
+        if n == N.PROXY_URI:
+            raise RecordError(RECORD_MALFORMED, "Proxy-Uri must be split for OSCORE "
+                              "(§4.1.3.3)")
+        if n in _CLASS_U and n != N.OSCORE:
+            options.append((n, v))
     options.append((N.OSCORE, option_value))
     return M.Message(message.mtype, code, message.mid, message.token, options)
 
@@ -52,7 +55,7 @@ def _from_plaintext(outer, plaintext):
     except M.CoapFormatError as exc:
         raise RecordError(RECORD_MALFORMED, "inner message: %s" % exc)
     for number, _ in options:
-        if number == N.OSCORE or (_is_outer(number) and number != N.OBSERVE):
+        if number in _CLASS_U and number != N.OBSERVE:
             raise RecordError(RECORD_MALFORMED, "class U option %d inside" % number)
     outside = [(n, v) for n, v in outer.options if n != N.OSCORE]
     return M.Message(outer.mtype, plaintext[0], outer.mid, outer.token,
@@ -81,8 +84,8 @@ def request_header(outer):
 
 def protect_request(context, message, now=None):
     """(outer Message, Exchange) for the inner request ``message``."""
-    record, exchange = context.protect_request(inner_plaintext(message), now)
-    option, ciphertext = oscore.split(record)
+    option, ciphertext, exchange = context.protect_request_parts(inner_plaintext(message),
+                                                                 now)
     code = N.FETCH if message.has(N.OBSERVE) else N.POST
     outer = _outer(message, code, option)
     outer.payload = ciphertext
@@ -97,8 +100,8 @@ def unprotect_request(context, outer, now=None):
 
 def protect_response(context, message, exchange, new_piv=False, now=None):
     """The outer response carrying the inner response ``message`` to ``exchange``."""
-    record = context.protect_response(inner_plaintext(message), exchange, new_piv, now)
-    option, ciphertext = oscore.split(record)
+    option, ciphertext = context.protect_response_parts(inner_plaintext(message), exchange,
+                                                        new_piv, now)
     code = N.CONTENT if message.has(N.OBSERVE) else N.CHANGED
     outer = _outer(message, code, option)
     outer.payload = ciphertext
