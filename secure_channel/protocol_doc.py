@@ -8,9 +8,11 @@ secure_channel.protocol_schema`` runs this module too).
 
 from secure_channel import framing, protocol, resources, roles
 from secure_channel import protocol_schema as S
-from secure_channel.coap import numbers as N
+from secure_channel.coap import numbers as N, protect
 
-PROTECTION_OVERHEAD = 12      # OSCORE-style: 8-byte AES-CCM tag + ~4 bytes of header
+# Around the inner response: CoAP header 4, token 4 (the peer's), empty OSCORE option 1,
+# payload marker 1, AES-CCM tag 8.
+PROTECTION_OVERHEAD = 4 + 4 + 1 + 1 + 8
 WIRE_BUDGET = 64
 
 
@@ -38,8 +40,11 @@ def largest_telemetry():
 
 
 def wire_size(plaintext):
-    """Bytes on the serial line for a protected message: plaintext + protection + frame."""
-    return len(framing.encode_frame(bytes(len(plaintext) + PROTECTION_OVERHEAD)))
+    """Bytes on the serial line for the protected CoAP answer carrying the pump-protocol
+    response ``plaintext``: its inner response (code, Content-Format, CBOR body), the
+    OSCORE protection and CoAP header around it, and the COBS+CRC frame."""
+    inner = protect.inner_plaintext(resources.response_message(plaintext, N.CONTENT))
+    return len(framing.encode_frame(bytes(len(inner) + PROTECTION_OVERHEAD)))
 
 
 def _range(field):
@@ -239,10 +244,12 @@ def document():
     out += [
         "", "## Telemetry size", "",
         "The largest telemetry response the schema allows (every field present at its "
-        "longest encoding, id %d) is %d bytes of CBOR (budget %d). With %d bytes of record "
-        "protection (8-byte tag, ~4 bytes header) and the COBS+CRC frame it is %d bytes on "
-        "the wire (budget %d)." % (S.MAX_ID, len(telemetry), S.TELEMETRY_BUDGET,
-                                   PROTECTION_OVERHEAD, wire_size(telemetry), WIRE_BUDGET),
+        "longest encoding, id %d) is %d bytes of CBOR (budget %d). As the inner CoAP "
+        "response (code, Content-Format, the body's fields), protected by OSCORE (%d bytes: "
+        "CoAP header, token, OSCORE option, payload marker, 8-byte tag) and framed (COBS, "
+        "CRC), it is %d bytes on the serial wire (budget %d)."
+        % (S.MAX_ID, len(telemetry), S.TELEMETRY_BUDGET, PROTECTION_OVERHEAD,
+           wire_size(telemetry), WIRE_BUDGET),
         "", "## Roles and permissions", "",
         "`allow`: passed to the pump (whose interlocks still apply); `deny`: refused with "
         "`forbidden`; `confirm`: only when remote bolus is enabled (off by default), and "

@@ -172,7 +172,7 @@ def serve(dispatcher, request, role, now, request_id=REQUEST_ID):
         dispatcher.faults += 1
         data = dispatcher.refuse("message", results.ERR_INTERNAL,
                                  "resource fault %s" % type(exc).__name__)
-        return _response(data, None)
+        return response_message(data, None)
 
 
 def _serve(dispatcher, request, role, now, request_id):
@@ -201,18 +201,19 @@ def _serve(dispatcher, request, role, now, request_id):
         return _refuse(dispatcher, resource, exc.code, exc.reason)
     fields[S.KEY_TYPE] = resource.message.code
     fields[S.KEY_ID] = request_id
-    return _response(dispatcher.handle(cbor.encode(fields), role, now), resource.success)
+    return response_message(dispatcher.handle(cbor.encode(fields), role, now),
+                            resource.success)
 
 
 def _refuse(dispatcher, resource, code, detail):
     """The error response to a refusal decided here, counted and audited by the dispatcher."""
     if resource is None:
-        return _response(dispatcher.refuse("message", code, detail), None)
-    return _response(dispatcher.refuse(resource.name, code, detail, resource.message.code),
-                     None)
+        return response_message(dispatcher.refuse("message", code, detail), None)
+    return response_message(dispatcher.refuse(resource.name, code, detail,
+                                              resource.message.code), None)
 
 
-def _response(data, success):
+def response_message(data, success):
     """The CoAP response for the dispatcher's response bytes: keys 2.. as the payload,
     the code ``success`` or, for an error, the one ``ERRORS`` gives its code."""
     raw = cbor.decode(data)

@@ -37,7 +37,7 @@ def test_largest_telemetry_fits_one_64_byte_frame_protected():
     session = node.manager.session_of(GATEWAY.credential.kid)
     outer = M.decode(request(client, "telemetry", 0))
     _, exchange = protect.unprotect_request(session.context, outer, 0)
-    inner = resources._response(largest_telemetry(), N.CONTENT)
+    inner = resources.response_message(largest_telemetry(), N.CONTENT)
     largest = protect.protect_response(session.context, inner, exchange, now=0)
     largest.mtype, largest.mid, largest.token = N.ACK, outer.mid, outer.token
     size = len(framing.encode_frame(M.encode(largest)))

@@ -78,7 +78,7 @@ def bench_telemetry_size(made, trust_list):
     session = node.manager.session_of(gateway.credential.kid)
     outer = M.decode(peer.request(resources.request_message("telemetry", {}), node.now()))
     _, exchange = protect.unprotect_request(session.context, outer, node.now())
-    largest = resources._response(largest_telemetry(), N.CONTENT)
+    largest = resources.response_message(largest_telemetry(), N.CONTENT)
     answer = protect.protect_response(session.context, largest, exchange, now=node.now())
     answer.mtype, answer.mid, answer.token = N.ACK, outer.mid, outer.token
     wire = framing.encode_frame(M.encode(answer))
