@@ -8,16 +8,16 @@ Power cuts: ``schedule_cut(op_index, where)`` makes the op_index-th program/eras
 from 0 since the flash was made) lose power ``"before"`` it does anything, in the
 ``"middle"`` (a program lands as a prefix, an erase erases a prefix of the sector) or
 ``"after"`` it completes. The operation raises ``PowerCut`` and the flash stays dead until
-``power_on()``, so code under test cannot write on after the cut.
+``power_on()``, so code under test cannot write on after the cut. ``PowerCut`` lives in
+``hal.faults`` (a ``BaseException``: no software-fault handler swallows it); it is
+re-exported here for the flash's users.
 """
+
+from hal.faults import PowerCut  # noqa: F401  (re-exported)
 
 
 class FlashError(Exception):
     """A driver broke a NOR rule: misaligned, out of range, or setting bits."""
-
-
-class PowerCut(Exception):
-    """Power was lost during a flash operation."""
 
 
 ERASED = 0xFF

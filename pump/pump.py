@@ -19,7 +19,6 @@ its checks latches safe-stop (IL-LOG-INTEGRITY); after service, dose history is 
 the pump assumes the worst for one insulin-action window.
 """
 
-from bootloader.flash import PowerCut
 from pump import audit_log as L
 from pump import recovery, results, therapy_table as T
 from pump.clock import CREDIT_BUDGET_MS, PumpClock
@@ -303,8 +302,6 @@ class Pump:
             self.monitor.serve(self.channel, now)
             self.controller.note_therapy()
             return Result(results.OK, value=value)
-        except PowerCut:
-            raise
         except Exception as exc:      # any controller or log fault: no delivery + alarm
             self._contain(now, op, exc)
             return Result(results.ERR_INTERNAL, "SM-CONTROLLER-FAULT")
@@ -323,8 +320,6 @@ class Pump:
             self._log(L.EV_REFUSAL, {"op": op, "code": results.ERR_INTERNAL,
                                      "why": _text("%s: %s" % (type(exc).__name__,
                                                               _text(exc, 60)), 80)})
-        except PowerCut:
-            raise
         except Exception:             # the controller itself is broken: the latch holds
             self._logport.unlogged += 1
             try:
@@ -353,8 +348,6 @@ class Pump:
                 self._heartbeat = now
                 self.log.on_append(self.anchor.seq, self.anchor.chain, now)
             return wake
-        except PowerCut:
-            raise
         except Exception as exc:
             self._contain(now, "tick", exc)
             return now + MS_PER_MINUTE

@@ -25,7 +25,6 @@ Time: ``now`` is the pump's monotonic tick (ms); ``tick(now)`` must be called fr
 pump's main loop while a bolus awaits confirmation.
 """
 
-from bootloader.flash import PowerCut
 from pump import results, therapy_table as T
 from pump import audit_log as L
 from secure_channel import cbor, confirm, protocol, roles
@@ -88,8 +87,6 @@ class Dispatcher:
     def _audit(self, op, code, detail):
         try:
             self.audit(op, "%s: %s" % (S.ERROR_NAMES.get(code, str(code)), detail))
-        except PowerCut:
-            raise
         except Exception:          # the refusal stands even if it could not be logged
             self.audit_failures += 1
 
@@ -130,8 +127,6 @@ class Dispatcher:
                 return self._refuse(request.id, request.message.code, name,
                                     S.REMOTE_BOLUS_OFF, "remote bolus is disabled")
             return self._handlers[name](request, role, now, allowed)
-        except PowerCut:
-            raise
         except Exception as exc:       # a bug here must not take the pump down; 0 in tests
             self.faults += 1
             return self._refuse(request.id, request.message.code, name, results.ERR_INTERNAL,

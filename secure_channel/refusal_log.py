@@ -15,7 +15,6 @@ counts of the current window.
 other exception is counted in ``audit_failures`` and the refusal stands.
 """
 
-from bootloader.flash import PowerCut
 from secure_channel import errors, session_wire
 
 BUDGET = 16
@@ -92,8 +91,6 @@ class RefusalLog:
     def _write(self, op, reason):
         try:
             self.audit(op, reason)
-        except PowerCut:
-            raise
         except Exception:            # the refusal stands even if it could not be logged
             self.audit_failures += 1
 

@@ -31,7 +31,6 @@ other than 60 (4.15), an Accept other than 60 (4.06), a bad query or payload (4.
 it gets the ``protocol.Parsed`` it got before.
 """
 
-from bootloader.flash import PowerCut
 from pump import results
 from secure_channel import cbor, protocol
 from secure_channel import protocol_schema as S
@@ -166,8 +165,6 @@ def serve(dispatcher, request, role, now, request_id=REQUEST_ID):
         raise ValueError("request_id must be an integer 0..%d" % S.MAX_ID)
     try:
         return _serve(dispatcher, request, role, now, request_id)
-    except PowerCut:
-        raise
     except Exception as exc:       # a bug here must not take the pump down; 0 in tests
         dispatcher.faults += 1
         data = dispatcher.refuse("message", results.ERR_INTERNAL,

@@ -3,7 +3,7 @@
 //
 //   node run.mjs [--heap BYTES] [--path DIR]... SCRIPT [ARG...]
 //
-// The firmware packages (pump/, secure_channel/, bootloader/: every *.py, recursively) and
+// The firmware packages (hal/, pump/, secure_channel/, bootloader/: every *.py, recursively) and
 // the top-level *.py files of SCRIPT's directory and of each --path DIR are copied into the
 // MicroPython file system at their host paths, so tracebacks name the real files.
 // sys.path is [SCRIPT's dir, --path dirs..., repository root, MicroPython defaults...].
@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
-const FIRMWARE = ["pump", "secure_channel", "bootloader"];
+const FIRMWARE = ["hal", "pump", "secure_channel", "bootloader"];
 const DEFAULT_HEAP = 8 * 1024 * 1024;
 const SKIP_DIRS = new Set(["__pycache__", "node_modules"]);
 

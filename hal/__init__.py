@@ -1,0 +1,1 @@
+"""What the firmware layers share below them all: hardware faults (``hal.faults``)."""
