@@ -160,7 +160,7 @@ class _Session:
             self._wipe()
             return exc
         if isinstance(exc, EdhocError) and exc.code in (EDHOC_MALFORMED, EDHOC_EAD):
-            return self._abort(exc.code, str(exc).split(": ", 1)[-1])
+            return self._abort(exc.code, exc.reason)
         return self._abort(EDHOC_VERIFY, "verification failed")
 
     def _wipe(self):

@@ -44,11 +44,18 @@ NAMES = {
 
 
 class SecureChannelError(ValueError):
-    """Base of every refusal in ``secure_channel``; ``code`` is one of the constants above."""
+    """Base of every refusal in ``secure_channel``: ``code`` is one of the constants above,
+    ``reason`` the one-line text without the code's name (``str()`` has both)."""
 
     def __init__(self, code, message):
         super().__init__("%s: %s" % (NAMES.get(code, str(code)), message))
         self.code = code
+        self.reason = message
+
+    @property
+    def caller_error(self):
+        """True for a refusal of our own parameters (``*_CONFIG``), not of a peer's."""
+        return self.code in (EDHOC_CONFIG, RECORD_CONFIG)
 
 
 class EdhocError(SecureChannelError):

@@ -80,3 +80,15 @@ def test_incremental_sha256_matches_one_shot():
     for chunk in (b"a" * 1000, b"", b"b" * 70):
         hasher.update(chunk)
     assert hasher.digest() == crypto.sha256(b"a" * 1000 + b"b" * 70)
+
+
+def test_refusals_carry_their_reason_apart_from_the_code_name():
+    from secure_channel.errors import (
+        EDHOC_CONFIG, RECORD_AUTH, EdhocError, RecordError,
+    )
+    refused = RecordError(RECORD_AUTH, "verification failed")
+    assert refused.reason == "verification failed" and refused.code == RECORD_AUTH
+    assert str(refused) == "RECORD-AUTH: verification failed" and not refused.caller_error
+    assert EdhocError(EDHOC_CONFIG, "C_I must be bytes: a: b").reason == \
+        "C_I must be bytes: a: b"                      # no parsing of the text
+    assert EdhocError(EDHOC_CONFIG, "x").caller_error
