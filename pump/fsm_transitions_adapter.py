@@ -1,12 +1,12 @@
 """CPython engine: the therapy table driven by the ``transitions`` library.
 
 Only this module (and the diagram renderer) imports ``transitions``; firmware on MicroPython
-uses ``pump.fsm.TableMachine`` over the same table.
+uses ``pump.fsm_table.TableMachine`` over the same table.
 """
 
 from transitions import Machine, MachineError
 
-from pump.fsm import InvalidTrigger
+from pump.fsm_table import InvalidTrigger
 
 
 class _Model:
