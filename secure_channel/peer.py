@@ -12,6 +12,10 @@ touches a port or a clock (``now`` is the caller's monotonic ms)::
     link.send(peer.request(inner_request, now))  # OSCORE request (coap.protect)
     event, _ = peer.receive(data, now)           # RESPONSE -> event.value: inner response
 
+Commands (methods other than GET) carry the pump's latest Echo (RFC 9175), taken from its
+last protected answer; a command without a fresh one is answered 4.01 with a new Echo and
+did not run: send it again (``SessionClient`` does).
+
 With ``combined=True`` there is no separate message_3: it rides on the first request (RFC
 9668), one round trip less. Answers are matched by token; anything else is IGNORED.
 
@@ -48,6 +52,7 @@ IGNORED = "ignored"              # not for this session, or a stale/forged answe
 
 _RESTART = (W.SESSION_UNKNOWN, RECORD_KEY_UPDATE)
 TOKEN_LENGTH = 4
+_SAFE_METHODS = (N.GET, N.FETCH)
 _EDHOC_FORMAT = bytes((N.EDHOC_CBOR_SEQ,))
 _MESSAGE_2, _CONFIRM, _RESPONSE = "message_2", "confirm", "response"   # what we wait for
 _IDENTIFIERS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
@@ -89,6 +94,7 @@ class PeerSession:
         self.token = None               # of the outstanding request
         self._waiting = None
         self._message_3 = None          # held for a combined request (RFC 9668)
+        self.echo = None                # the pump's latest Echo, sent with the next command
         self._mid = int.from_bytes(crypto.random_bytes(rng, 2), "big")
         self.edhoc = None
         self.context = None
@@ -138,6 +144,7 @@ class PeerSession:
         self._exchange = None
         self._updating = None
         self._message_3 = None
+        self.echo = None
         self.state = HANDSHAKE
         return self._send(W.message_1_request(self.edhoc.message_1()), _MESSAGE_2)
 
@@ -164,6 +171,11 @@ class PeerSession:
         """
         if self.state != READY:
             raise RecordError(RECORD_STATE, "no established session")
+        if self.echo is not None and inner.code not in _SAFE_METHODS:
+            inner = M.Message(inner.mtype, inner.code, inner.mid, inner.token,
+                              [(n, v) for n, v in inner.options if n != N.ECHO]
+                              + [(N.ECHO, self.echo)], inner.payload)
+            self.echo = None
         outer, self._exchange = protect.protect_request(self.context, inner, now)
         self._updating = None
         if self._message_3 is not None:
@@ -260,6 +272,9 @@ class PeerSession:
         self._exchange = None
         self.token = None
         self._waiting = None
+        echo = inner.first(N.ECHO)
+        if echo is not None:          # authenticated: the pump's freshness token (RFC 9175)
+            self.echo = echo
         if self._updating is not None:
             self._updating = None
             update = key_update_answer(inner)

@@ -47,11 +47,12 @@ SESSION_BACKOFF = 304        # too many authentication failures: wait retry_afte
 SESSION_TIMEOUT = 305        # a handshake was abandoned (no message_3 in time)
 SESSION_FAULT = 306          # an internal fault was contained (should never happen)
 SESSION_UNPROTECTED = 307    # a request for a pump resource without OSCORE
+SESSION_STALE = 308          # a command whose Echo is too old: delayed on the way
 SESSION_NAMES = {
     SESSION_MALFORMED: "SESSION-MALFORMED", SESSION_UNKNOWN: "SESSION-UNKNOWN",
     SESSION_BUSY: "SESSION-BUSY", SESSION_BACKOFF: "SESSION-BACKOFF",
     SESSION_TIMEOUT: "SESSION-TIMEOUT", SESSION_FAULT: "SESSION-FAULT",
-    SESSION_UNPROTECTED: "SESSION-UNPROTECTED",
+    SESSION_UNPROTECTED: "SESSION-UNPROTECTED", SESSION_STALE: "SESSION-STALE",
 }
 
 

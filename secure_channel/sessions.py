@@ -38,6 +38,14 @@ failure; a blocked subject is refused before any AEAD or curve operation, so an 
 burst costs the pump little and its main loop keeps therapy on time. A blocked session
 or peer never blocks another one; the global back-off stops new handshakes only.
 
+Freshness (RFC 9175 Echo). A command that changes something (any method but GET/FETCH)
+runs only if its inner request carries an Echo value the pump issued at most
+ECHO_FRESH_MS ago; otherwise the pump answers a protected 4.01 with a fresh Echo and the
+command does not run, so a command held back on the way and released later cannot act
+late. Every answer to a command carries a new Echo, so only the first command after a
+while costs the extra round trip; a combined EDHOC + OSCORE request is fresh by the
+handshake's own time limit. A stale Echo is a refusal (SESSION-STALE), logged.
+
 Key update. The inner request ``POST /session/key-update`` with a CBOR byte string
 ``nonce`` (8 bytes) asks for a key update (EDHOC_KeyUpdate, RFC 9528 Appendix H). The
 pump answers 2.04 with ``context`` (16 bytes) = nonce || its own nonce under
@@ -48,7 +56,6 @@ budget (``max_age_ms``) is used up ends its session: the peer gets a 4.01 refusa
 runs a new handshake.
 """
 
-from bootloader.flash import PowerCut
 from secure_channel import cbor, credentials, crypto, edhoc, edhoc_oscore, framing, resources
 from secure_channel import edhoc_messages as msgs
 from secure_channel import session_wire as W
@@ -70,6 +77,8 @@ MAX_AGE_MS = 12 * 3600 * 1000      # time budget of one set of session keys
 KEY_UPDATE_PATH = "/session/key-update"     # inner resource of the session layer itself
 NONCE_LENGTH = 8
 LINK = "link"                      # the address of the one peer on a point-to-point link
+ECHO_FRESH_MS = 30000              # a command must follow the pump's Echo within this
+_SAFE_METHODS = (N.GET, N.FETCH)   # they change nothing: no freshness proof needed
 
 SESSION_POLICY = Policy(threshold=3, base_ms=1000, max_ms=60000, forget_ms=600000)
 PEER_POLICY = Policy(threshold=3, base_ms=2000, max_ms=300000, forget_ms=1800000)
@@ -182,7 +191,7 @@ class SessionManager:
         self.max_payload = max_payload
         self.stats = {"frames": 0, "handshakes": 0, "established": 0, "requests": 0,
                       "responses": 0, "key_updates": 0, "replaced": 0, "evicted": 0,
-                      "expired": 0, "ended": 0, "faults": 0}
+                      "expired": 0, "ended": 0, "faults": 0, "echo_challenges": 0}
 
     # -- counters ------------------------------------------------------------------------
     @property
@@ -224,8 +233,6 @@ class SessionManager:
         malformed = self.layer.counts["malformed"]
         try:
             out = self.layer.receive(payload, address, now)
-        except PowerCut:
-            raise
         except Exception as exc:        # a bug here must not take the pump down; 0 in tests
             self.stats["faults"] += 1
             self._refuse("session", W.SESSION_FAULT, "contained %s" % type(exc).__name__,
@@ -263,8 +270,6 @@ class SessionManager:
             self._refuse("coap", W.SESSION_UNPROTECTED, "%s %s without OSCORE"
                          % (N.code_text(request.code), request.path[:40]), now)
             return W.refusal(N.UNAUTHORIZED, W.SESSION_UNPROTECTED)
-        except PowerCut:
-            raise
         except Exception as exc:        # a bug here must not take the pump down; 0 in tests
             self.stats["faults"] += 1
             self._refuse("session", W.SESSION_FAULT, "contained %s" % type(exc).__name__,
@@ -439,6 +444,7 @@ class SessionManager:
         except RecordError as exc:
             self._refuse("oscore", exc.code, _detail(exc), now)
             return W.refusal(N.BAD_OPTION, exc.code)
+        fresh = False
         if outer.has(N.EDHOC):          # RFC 9668: message_3 rides on this request
             try:
                 message_3, ciphertext = W.split_combined(outer.payload)
@@ -448,6 +454,7 @@ class SessionManager:
             session, refused = self._finish(kid, message_3, now)
             if session is None:
                 return refused
+            fresh = True                # within the handshake's own time limit
             outer = M.Message(outer.mtype, outer.code, outer.mid, outer.token,
                               [(n, v) for n, v in outer.options if n != N.EDHOC], ciphertext)
         session = self.sessions.get(kid)
@@ -483,8 +490,29 @@ class SessionManager:
         self.stats["requests"] += 1
         if inner.path == KEY_UPDATE_PATH:
             return self._key_update(session, context, exchange, inner, now)
+        safe = inner.code in _SAFE_METHODS
+        if not safe and not fresh and not self._echo_fresh(session, inner, now):
+            challenge = M.Message(code=N.UNAUTHORIZED).add(N.ECHO, _echo_value(now))
+            self.stats["echo_challenges"] += 1
+            return self._respond(session, context, challenge, exchange, now)
         response = self.serve(inner, session.role, now)
+        if not safe:                    # the next command needs no challenge round trip
+            response.add(N.ECHO, _echo_value(now))
         return self._respond(session, context, response, exchange, now)
+
+    def _echo_fresh(self, session, inner, now):
+        """A state-changing request carries an Echo this pump issued at most
+        ECHO_FRESH_MS ago (RFC 9175 §2.3): one held back on the way is refused."""
+        value = inner.first(N.ECHO)
+        if value is None:
+            return False                 # the usual first command: a challenge, no alarm
+        issued = M.decode_uint(value) if len(value) <= 8 else -1
+        if issued >= 0 and 0 <= now - issued <= ECHO_FRESH_MS:
+            return True
+        self._refuse("oscore", W.SESSION_STALE, "session %s (%s): %s with an Echo %s"
+                     % (_hex(session.cid), session.role, N.code_text(inner.code),
+                        "%d ms old" % (now - issued) if issued >= 0 else "not ours"), now)
+        return False
 
     def _record_refused(self, session, error, now):
         self._refuse("oscore", error.code, "session %s (%s): %s"
@@ -535,6 +563,12 @@ class SessionManager:
         return self._respond(session, context, answer, exchange, now)
 
 
+def _echo_value(now):
+    """An Echo value (RFC 9175): the pump's tick, at least one byte. It travels inside
+    OSCORE, so a delayed request cannot carry a newer one."""
+    return M.encode_uint(now) or b"\x00"
+
+
 def _key_update_nonce(inner):
     """The peer's nonce if ``inner`` is a well-formed key-update request, else None."""
     if inner.code != N.POST:
@@ -570,8 +604,5 @@ def key_update_answer(inner):
 
 
 def _detail(exc):
-    """The message of a refusal without its code-name prefix, one line."""
-    text = str(exc)
-    if ": " in text:
-        text = text.split(": ", 1)[1]
-    return text.split("\n")[0]
+    """The reason of a refusal (without its code's name), one line."""
+    return str(getattr(exc, "reason", exc)).split("\n")[0]

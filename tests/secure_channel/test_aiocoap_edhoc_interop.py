@@ -85,7 +85,7 @@ def test_aiocoap_reads_status_and_sets_a_temp_basal_as_clinician(pump, tmp_path)
     assert stats["established"] == 3 and stats["replaced"] == 2 and stats["faults"] == 0
     sessions = list(pump.manager.sessions.values())
     assert len(sessions) == 1 and sessions[0].role == "clinician"
-    assert pump.pump.status()["temp_basal"] is not None
+    assert pump.pump.status()["temp_basal"]
 
 
 def test_a_refused_bolus_is_a_coap_error_with_the_cbor_reason(pump, tmp_path):

@@ -100,7 +100,7 @@ def test_a_clinician_app_reaches_the_pump_end_to_end_through_the_proxy(home, tmp
                                               (aiocoap.POST, "/temp-basal", TEMP)])
     assert status.code == aiocoap.CONTENT and isinstance(cbor.decode(status.payload), dict)
     assert temp.code == aiocoap.CHANGED, temp.payload
-    assert node.pump.status()["temp_basal"] is not None
+    assert node.pump.status()["temp_basal"]
     # The pump knows the session as the clinician's, not the gateway's.
     roles = sorted(s.role for s in node.manager.sessions.values())
     assert roles == ["clinician"]

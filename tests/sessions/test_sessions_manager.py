@@ -9,7 +9,7 @@ from sessions_helpers import (
     CLINICIAN, GATEWAY, PATIENT, SERVICE, STRANGER, Bench, Identity, coap, exchange,
     handshake, make_node, peer_session, refusal, request,
 )
-from secure_channel import cbor, credentials, framing, peer as P, roles
+from secure_channel import cbor, credentials, framing, peer as P, roles, sessions
 from secure_channel import session_wire as W
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.errors import (
@@ -279,7 +279,7 @@ def test_a_malformed_key_update_is_refused_inside_the_session():
     out = manager.receive(client.request(inner.set_path("session/key-update"), 0), 0)
     event, _ = client.receive(out[0], 0)
     assert event.kind == P.RESPONSE and event.value.code == N.BAD_REQUEST
-    other = M.Message(code=N.POST, payload=os.urandom(8)).set_path("control")
+    other = M.Message(code=N.GET).set_path("control")
     out = manager.receive(client.request(other, 0), 0)
     event, _ = client.receive(out[0], 0)
     assert event.value.code == N.NOT_FOUND                   # the resources' answer
@@ -327,6 +327,10 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
     bench = Bench()
     client = bench.gateway.client
     assert client.request("status").name == "status"
+    # An honest command first: its answer carries the Echo the next one needs, so the
+    # attacked command runs at its first sending, as it would in a busy session.
+    assert not client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000}).is_error
+    before = len([r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"])
     honest_turn = bench._pump_turn
     forged = []
 
@@ -349,7 +353,7 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
         client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000})
     bench.gateway.idle = honest_turn
     temp_commands = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"]
-    assert len(temp_commands) == 1, temp_commands               # ran once, not twice
+    assert len(temp_commands) == before + 1, temp_commands      # ran once, not twice
     assert bench.node.pump.refusals == runs
     assert client.request("status").name == "status"            # reads may be retried
 
@@ -357,3 +361,71 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
 def _records(bench):
     from pump import audit_log
     return audit_log.verify(bench.node.flash, bench.node.log_key, bench.node.pump.log_head())
+
+
+# -- freshness of commands: the Echo option (RFC 9175) ----------------------------------
+
+TEMP = {"percent": 50, "duration_ms": 30 * 60000}
+
+
+def _command(manager, client, now, fields=TEMP):
+    out = manager.receive(request(client, "temp_basal", now, fields), now)
+    event, _ = client.receive(out[0], now)
+    assert event.kind == P.RESPONSE
+    return event.value
+
+
+def test_a_command_without_a_fresh_echo_is_challenged_and_does_not_run():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN)
+    handshake(manager, client, 0)
+    assert exchange(manager, client, "status", 0).name == "status"     # reads: never
+    assert manager.stats["echo_challenges"] == 0
+    answer = _command(manager, client, 10)
+    assert answer.code == N.UNAUTHORIZED and answer.first(N.ECHO) == b"\x0a"
+    assert not node.pump.status()["temp_basal"]                      # it did not run
+    answer = _command(manager, client, 20)                             # with the Echo
+    assert answer.code == N.CHANGED and node.pump.status()["temp_basal"]
+    assert answer.has(N.ECHO)                                          # for the next one
+    assert _command(manager, client, 30).code == N.CHANGED            # no new challenge
+    assert manager.stats["echo_challenges"] == 1 and manager.counts == {}
+
+
+def test_a_command_held_back_past_the_echo_window_is_refused_and_logged():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN)
+    handshake(manager, client, 0)
+    assert _command(manager, client, 0).code == N.UNAUTHORIZED         # Echo issued at 0
+    held = request(client, "temp_basal", 0, TEMP)                      # sent, held back
+    later = sessions.ECHO_FRESH_MS + 1
+    out = manager.receive(held, later)                                 # released late
+    event, _ = client.receive(out[0], later)
+    assert event.value.code == N.UNAUTHORIZED and event.value.has(N.ECHO)
+    assert not node.pump.status()["temp_basal"]
+    assert manager.counts == {"SESSION-STALE": 1}
+    (op, why), = Bench(node=node).refusals()
+    assert op == "oscore" and why.startswith("SESSION-STALE: ") and "ms old" in why
+
+
+def test_a_combined_request_is_fresh_by_its_handshake():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN, combined=True)
+    out = manager.receive(client.connect(), 0)
+    event, reply = client.receive(out[0], 0)
+    assert event.kind == P.ESTABLISHED and reply is None
+    assert _command(manager, client, 5).code == N.CHANGED
+    assert manager.stats["echo_challenges"] == 0
+
+
+def test_an_echo_from_the_future_or_too_long_is_not_ours():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN)
+    handshake(manager, client, 1000)
+    for value in (b"\x07\xd0", bytes(9)):                              # 2000 ms; 9 bytes
+        client.echo = value
+        assert _command(manager, client, 1000).code == N.UNAUTHORIZED
+    assert manager.counts == {"SESSION-STALE": 2}

@@ -124,6 +124,7 @@ def _new_mid(payload):
 
 def test_a_duplicate_runs_once_and_a_replay_is_caught_and_logged():
     bench, clinician, recorder = relayed_bench()
+    clinician.request("resume")             # any command: the pump's answer holds an Echo
     recorder.rewrite = lambda payload: [payload, payload]          # sent twice, same MID
     assert clinician.request("suspend").name == "suspend"
     bench.gateway.turn()
@@ -134,7 +135,8 @@ def test_a_duplicate_runs_once_and_a_replay_is_caught_and_logged():
     recorder.rewrite = None
     bench.gateway.turn()
     assert bench.manager.counts == {"RECORD-REPLAY": 1}
-    assert [why.split(":")[0] for op, why in bench.refusals()] == ["RECORD-REPLAY"]
+    assert [why.split(":")[0] for op, why in bench.refusals()] == [
+        "resume not allowed in delivering", "RECORD-REPLAY"]      # the priming command
     assert bench.node.pump.state == "delivering"
     assert clinician.request("status").fields["state"] == 3       # the clinician goes on
     assert_gateway_still_works(bench)
