@@ -10,7 +10,8 @@ gateway can read none of it, and whatever it changes the pump refuses and logs.
 
 ``SessionClient`` drives one ``PeerSession`` to completion with blocking waits: connect,
 request (key update first when the keys' budget runs low, a new handshake when the pump
-says the session is gone), key update. ``Gateway.client`` is the gateway's own;
+says the session is gone, and, within ``patience_s``, waiting out the retry time of a busy
+or backing-off pump), key update. ``Gateway.client`` is the gateway's own;
 ``Gateway.relayed_client(endpoint, peer)`` is a relayed peer's, for tests and demos in
 one process (in the field that peer runs on its own device).
 
@@ -35,13 +36,27 @@ TIMEOUT_S = 5.0
 RECONNECT = (W.SESSION_UNKNOWN, RECORD_KEY_UPDATE)   # the session is gone: a new handshake
 
 
-class GatewayError(Exception):
-    """A request that did not get an answer, or was refused; one line."""
+# What a GatewayError is about: the step that was refused or went unanswered.
+HANDSHAKE = "handshake"
+KEY_UPDATE = "key-update"
+REQUEST = "request"
 
-    def __init__(self, message, code=None, retry_ms=0):
+
+class GatewayError(Exception):
+    """A request that did not get an answer, or was refused; one line.
+
+    ``code``: the refusal code (None when nothing came back); ``retry_ms``: the wait the
+    pump announced (an unprotected 5.03 with Max-Age: SESSION-BACKOFF, SESSION-BUSY);
+    ``stage``: HANDSHAKE, KEY_UPDATE or REQUEST, the step it ended; ``no_answer``: true
+    when the pump did not answer in time (a dead link, a pump that is not there).
+    """
+
+    def __init__(self, message, code=None, retry_ms=0, stage=None, no_answer=False):
         super().__init__(message)
         self.code = code
         self.retry_ms = retry_ms
+        self.stage = stage
+        self.no_answer = no_answer
 
 
 class Router:
@@ -203,7 +218,16 @@ READ_ONLY = frozenset(("status", "telemetry", "cgm_history", "delivery_records",
 
 
 class SessionClient:
-    """Blocking driver of one PeerSession (see the module docstring)."""
+    """Blocking driver of one PeerSession (see the module docstring).
+
+    ``patience_s``: how long one ``request`` may spend waiting out the retry times the
+    pump announces (0, the default: fail at once). ``on_wait(seconds, error)`` is called
+    before each such wait (the CLI prints "pump busy, retrying in N s"); ``sleep`` and
+    ``clock`` (seconds) are the waiting and the time it counts, real time unless a test
+    runs the pump in virtual time.
+    """
+
+    RETRY_MARGIN_S = 0.05       # past the pump's announced end of the block
 
     def __init__(self, peer, send, inbox, gateway):
         self.peer = peer
@@ -211,6 +235,11 @@ class SessionClient:
         self._inbox = inbox
         self.gateway = gateway
         self.events = []               # every event seen, for tests and reports
+        self.patience_s = 0.0
+        self.on_wait = None
+        self.sleep = time.sleep
+        self.clock = time.monotonic
+        self.waits = []                # (seconds, refusal code) of every wait, for reports
 
     def _drain(self):
         """Take in what arrived while no request was outstanding: late, stale answers."""
@@ -220,7 +249,7 @@ class SessionClient:
             if reply is not None:
                 self._send(reply)
 
-    def _wait(self, kinds):
+    def _wait(self, kinds, stage):
         deadline = time.monotonic() + self.gateway.timeout_s
         while True:
             while self._inbox:
@@ -232,7 +261,7 @@ class SessionClient:
                     return event
             if time.monotonic() > deadline:
                 raise GatewayError("no answer from the pump within %g s"
-                                   % self.gateway.timeout_s)
+                                   % self.gateway.timeout_s, stage=stage, no_answer=True)
             self.gateway.turn()
 
     def connect(self):
@@ -242,21 +271,31 @@ class SessionClient:
         self._inbox[:] = []
         self._send(self.peer.connect(avoid))
         done = (P.ESTABLISHED,) if self.peer.combined else (P.CONFIRMED,)
-        event = self._wait(done + (P.REFUSED,))
+        event = self._wait(done + (P.REFUSED,), HANDSHAKE)
         if event.kind == P.REFUSED:
             raise GatewayError("handshake refused: %s" % _refusal(event), event.code,
-                               event.retry_ms)
+                               event.retry_ms, HANDSHAKE)
 
     def key_update(self):
         now = self.gateway.now_ms()
         self._send(self.peer.key_update(now))
-        event = self._wait((P.KEY_UPDATED, P.REFUSED))
+        event = self._wait((P.KEY_UPDATED, P.REFUSED), KEY_UPDATE)
         if event.kind == P.REFUSED:
-            raise GatewayError("key update refused: %s" % name_of(event.code), event.code,
-                               event.retry_ms)
+            raise GatewayError("key update refused: %s" % _refusal(event), event.code,
+                               event.retry_ms, KEY_UPDATE)
 
     def request_bytes(self, data):
-        """Send one protected inner request (a CoAP Message); returns the inner response."""
+        """Send one protected inner request (a CoAP Message); returns the inner response.
+
+        A command the pump challenges for freshness (a protected 4.01 with an Echo, RFC
+        9175: authenticated, so the command did not run) is sent once more, now carrying
+        that Echo."""
+        inner = self._request_once(data)
+        if inner.code == N.UNAUTHORIZED and inner.has(N.ECHO):
+            inner = self._request_once(data)
+        return inner
+
+    def _request_once(self, data):
         if not self.peer.ready:
             self.connect()
         if self.peer.needs_key_update(self.gateway.now_ms()):
@@ -275,11 +314,22 @@ class SessionClient:
             self.connect()
             payload = self.peer.request(data, self.gateway.now_ms())
         self._send(payload)
-        event = self._wait((P.RESPONSE, P.REFUSED))
+        event = self._wait((P.RESPONSE, P.REFUSED), REQUEST)
         if event.kind == P.REFUSED:
             raise GatewayError("request refused: %s" % _refusal(event), event.code,
-                               event.retry_ms)
+                               event.retry_ms, REQUEST)
         return event.value
+
+    def _wait_out(self, exc, started):
+        """Wait the time the pump announced in ``exc``, or raise ``exc`` if that would
+        take this request past ``patience_s``."""
+        seconds = exc.retry_ms / 1000.0 + self.RETRY_MARGIN_S
+        if self.clock() - started + seconds > self.patience_s:
+            raise exc
+        if self.on_wait is not None:
+            self.on_wait(seconds, exc)
+        self.waits.append((seconds, exc.code))
+        self.sleep(seconds)
 
     def request(self, name, fields=None, reconnect=True):
         """One pump-protocol request; returns the decoded response (``protocol.Parsed``).
@@ -289,20 +339,69 @@ class SessionClient:
         request that is safe to send twice: one that reads, or one with a ``cmd_id`` the
         pump de-duplicates. A notice is unauthenticated, so anyone on the wire can forge
         one after the command has run; such a command is never sent again.
+
+        A pump that is busy or backing off says how long to wait (``retry_ms``). Within
+        ``patience_s`` this waits and tries again: a refused handshake or key update
+        always (nothing of the request was sent), a refused request only if it is safe
+        to send twice, by the same rule.
         """
         fields = fields or {}
         data = resources.request_message(name, fields)
-        try:
-            inner = self.request_bytes(data)
-        except GatewayError as exc:
-            if not reconnect or self.peer.ready or exc.code not in RECONNECT:
+        safe = name in READ_ONLY or "cmd_id" in fields
+        started = self.clock()
+        reconnected = False
+        while True:
+            try:
+                inner = self.request_bytes(data)
+            except GatewayError as exc:
+                if exc.no_answer:
+                    raise
+                if exc.stage != REQUEST:           # the request itself was not sent
+                    if exc.retry_ms:
+                        self._wait_out(exc, started)
+                        continue
+                    if exc.stage == KEY_UPDATE and exc.code in RECONNECT and reconnect \
+                            and not reconnected and not self.peer.ready:
+                        reconnected = True         # request_bytes runs a new handshake
+                        continue
+                    raise
+                if exc.code in RECONNECT and reconnect and not self.peer.ready \
+                        and not reconnected:
+                    reconnected = True
+                    if not safe:
+                        try:
+                            self._connect_patiently(started)    # for the next request
+                        except GatewayError:
+                            pass
+                        raise GatewayError(
+                            "session lost after sending %s: not sent again, it may have "
+                            "run; read the status or the log" % name, exc.code,
+                            stage=REQUEST)
+                    self._connect_patiently(started)
+                    data = resources.request_message(name, fields)
+                    continue
+                if exc.retry_ms and safe:
+                    self._wait_out(exc, started)
+                    data = resources.request_message(name, fields)
+                    continue
+                if exc.retry_ms:
+                    raise GatewayError(
+                        "%s refused by an unprotected answer (%s): not sent again, it may "
+                        "have run; read the status or the log" % (name, _refusal_text(exc)),
+                        exc.code, exc.retry_ms, REQUEST)
                 raise
-            self.connect()
-            if name not in READ_ONLY and "cmd_id" not in fields:
-                raise GatewayError("session lost after sending %s: not sent again, it may "
-                                   "have run; read the status or the log" % name, exc.code)
-            inner = self.request_bytes(resources.request_message(name, fields))
-        return resources.parse_response(name, inner)
+            return resources.parse_response(name, inner)
+
+    def _connect_patiently(self, started):
+        """A new handshake, waiting out the pump's back-off within ``patience_s``."""
+        while True:
+            try:
+                self.connect()
+                return
+            except GatewayError as exc:
+                if exc.no_answer or not exc.retry_ms:
+                    raise
+                self._wait_out(exc, started)
 
 
 def tcp_nodelay(transport):
@@ -315,6 +414,14 @@ def tcp_nodelay(transport):
         except OSError:
             pass
     return transport
+
+
+def _refusal_text(exc):
+    """The refusal name and retry time of a GatewayError, for a message built on it."""
+    text = name_of(exc.code)
+    if exc.retry_ms:
+        text += ", retry in %d ms" % exc.retry_ms
+    return text
 
 
 def _refusal(event):
