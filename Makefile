@@ -50,9 +50,9 @@ bench: setup
 	$(PY) tools/bench/run.py
 
 diagram: $(VENV)/.installed
-	$(PY) -m pump.transitions_diagram > docs/therapy-state-machine.md
+	$(PY) -m sim.transitions_diagram > docs/therapy-state-machine.md
 	$(PY) -m pump.hazards > docs/hazards.md
-	$(PY) -m secure_channel.protocol_doc > docs/protocol.md
+	$(PY) -m secure_channel.protocol.doc > docs/protocol.md
 
 clean:
 	rm -rf $(VENV) $(MPY_DIR)/node_modules

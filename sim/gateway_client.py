@@ -24,12 +24,13 @@ import os
 import socket
 import time
 
-from secure_channel import edhoc_messages as msgs
-from secure_channel import peer as P, resources
-from secure_channel import session_wire as W
+from secure_channel.edhoc import messages as msgs
+from secure_channel.sessions import peer as P
+from secure_channel.protocol import resources
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import EDHOC_PEER, RECORD_KEY_UPDATE, RecordError
-from secure_channel.refusal_log import name_of
+from secure_channel.sessions.refusal_log import name_of
 
 SELF = "self"
 TIMEOUT_S = 5.0

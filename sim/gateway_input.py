@@ -14,8 +14,9 @@ import re
 
 from pump.limits import HARD_RANGES
 from pump.units import BASAL_SLOTS
-from secure_channel import protocol_schema as S, resources
-from secure_channel.protocol import ProtocolError
+from secure_channel.protocol import schema as S
+from secure_channel.protocol import resources
+from secure_channel.protocol.messages import ProtocolError
 from sim import gateway_output as out
 from sim.cli import CliError
 

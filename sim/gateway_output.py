@@ -10,7 +10,7 @@ into names (therapy states, alarm IDs, telemetry flags, audit-log record types).
 import datetime
 
 from pump.audit_log import Record
-from secure_channel import protocol_schema as S
+from secure_channel.protocol import schema as S
 from sim import log_format
 
 STATE_NAMES = dict((code, name) for name, code in S.STATE_CODES.items())

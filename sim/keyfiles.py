@@ -17,7 +17,10 @@ Every problem with a file is a ``CliError``: one line, never a traceback.
 import os
 import secrets
 
-from secure_channel import cbor, credentials, crypto, roles, trust
+from secure_channel import cbor, crypto
+from secure_channel.edhoc import credentials
+from secure_channel.protocol import roles
+from secure_channel.sessions import trust
 from sim.cli import CliError, read_file as read_limited
 
 PUMP = "pump"

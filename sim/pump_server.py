@@ -18,9 +18,9 @@ from bootloader.flash import NorFlash
 from pump import main_loop
 from pump.hal import MemoryHardware
 from pump.pump import Pump
-from secure_channel import sessions
-from secure_channel.dispatch import Dispatcher, verified_log_reader
-from secure_channel.telemetry import CgmBuffer
+from secure_channel.sessions import manager as sessions
+from secure_channel.protocol.dispatch import Dispatcher, verified_log_reader
+from secure_channel.protocol.telemetry import CgmBuffer
 
 LOG_KEY = b"pumpsim serve: audit-log MAC key (simulation only)"
 CGM_PERIOD_MS = 5 * 60 * 1000

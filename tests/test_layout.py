@@ -1,11 +1,42 @@
-"""The firmware's layout: no module imports another that imports it back (at load time or
-inside a function), and no software-fault handler needs to re-raise a power cut."""
+"""The firmware's layout: the firmware packages hold firmware only (what the MicroPython
+runner copies is exactly what the pump runs: no hand-kept list), no module imports another
+that imports it back (at load time or inside a function), pyserial lives only in the
+host's serial transport, and no software-fault handler needs to re-raise a power cut."""
 
 import ast
 import pathlib
+import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("hal", "pump", "secure_channel", "bootloader", "sim")
+FIRMWARE = ("hal", "pump", "secure_channel", "bootloader")      # tools/micropython/run.mjs
+IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][\w.]*)", re.M)
+HOST_ONLY = {"typing", "dataclasses", "enum", "abc", "time", "os", "threading", "socket",
+             "select", "tty", "termios", "serial", "subprocess", "pathlib", "secrets",
+             "random", "runpy", "argparse", "json", "asyncio", "sqlite3", "sim", "tools"}
+
+
+def _imports(path):
+    return {name.split(".")[0] for name in IMPORT.findall(path.read_text())}
+
+
+def test_firmware_packages_import_nothing_host_only():
+    for package in FIRMWARE:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            used = _imports(path) & HOST_ONLY
+            assert not used, "%s imports %s" % (path.relative_to(ROOT), sorted(used))
+
+
+def test_the_micropython_runner_copies_exactly_the_firmware_packages():
+    runner = (ROOT / "tools" / "micropython" / "run.mjs").read_text()
+    assert 'const FIRMWARE = [%s];' % ", ".join('"%s"' % p for p in FIRMWARE) in runner
+
+
+def test_pyserial_only_in_the_host_serial_transport():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "serial" in _imports(path):
+                assert path.relative_to(ROOT).as_posix() == "sim/transport_serial.py", path
 
 
 def _module_name(path):

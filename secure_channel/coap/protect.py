@@ -17,7 +17,7 @@ window and budgets; this module only builds and splits the messages around it, s
 RFC 8613 Appendix C vectors hold for both, byte for byte.
 """
 
-from secure_channel import oscore
+from secure_channel.oscore import context as oscore
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.errors import RECORD_MALFORMED, RecordError
 

@@ -77,11 +77,12 @@ import sys
 import time
 
 from pump import therapy_table as T
-from secure_channel import protocol_schema as S, resources
+from secure_channel.protocol import schema as S
+from secure_channel.protocol import resources
 from secure_channel.errors import RecordError
-from secure_channel.link import FramedLink
-from secure_channel.peer import PeerSession
-from secure_channel.protocol import ProtocolError
+from secure_channel.link.framed import FramedLink
+from secure_channel.sessions.peer import PeerSession
+from secure_channel.protocol.messages import ProtocolError
 from sim import gateway_output as out
 from sim import keyfiles
 from sim.gateway_input import (
@@ -682,7 +683,7 @@ def open_link(args):
         except OSError as exc:
             raise CliError("cannot open UDP to %s:%d: %s" % (host, port,
                                                              exc.strerror or exc))
-    from secure_channel.transport_serial import open_serial
+    from sim.transport_serial import open_serial
     try:
         transport = tcp_nodelay(open_serial(args.port))
     except Exception as exc:         # pyserial raises SerialException, ValueError, OSError

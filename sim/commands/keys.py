@@ -9,7 +9,8 @@ mode 0600 from the start; credentials and the trust list are public. File format
 import os
 import sys
 
-from secure_channel import crypto, trust
+from secure_channel import crypto
+from secure_channel.sessions import trust
 from sim import aiocoap_credentials, keyfiles
 from sim.cli import CliError
 

@@ -16,8 +16,8 @@ it and holds no key of the relayed ones::
 import os
 import signal
 
-from secure_channel.link import FramedLink
-from secure_channel.peer import PeerSession
+from secure_channel.link.framed import FramedLink
+from secure_channel.sessions.peer import PeerSession
 from sim import keyfiles
 from sim.cli import CliError, host_port, positive_seconds
 from sim.coap_proxy import ForwardProxy
@@ -28,7 +28,7 @@ def _link(args):
     if args.udp:
         from sim.coap_udp import UdpLink
         return UdpLink(args.udp)
-    from secure_channel.transport_serial import open_serial
+    from sim.transport_serial import open_serial
     try:
         return FramedLink(tcp_nodelay(open_serial(args.port)))
     except Exception as exc:         # pyserial raises SerialException, ValueError, OSError

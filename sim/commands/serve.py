@@ -27,11 +27,11 @@ from sim.pump_server import PumpNode, TcpServerTransport, UdpEndpoint, serve
 
 def _open_transport(args):
     if args.pty:
-        from secure_channel.transport_pty import open_pty
+        from sim.transport_pty import open_pty
         transport, path = open_pty()
         return transport, "PTY %s" % path
     if args.port:
-        from secure_channel.transport_serial import open_serial
+        from sim.transport_serial import open_serial
         try:
             return open_serial(args.port), args.port
         except Exception as exc:       # pyserial raises SerialException, ValueError, OSError

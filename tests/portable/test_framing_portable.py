@@ -6,9 +6,9 @@ the CRC check value is the catalogue's for CRC-16/CCITT-FALSE. Plain asserts onl
 
 from binascii import unhexlify
 
-from secure_channel import framing as F
-from secure_channel.link import FramedLink
-from secure_channel.transport_memory import memory_pair
+from secure_channel.link import framing as F
+from secure_channel.link.framed import FramedLink
+from secure_channel.link.memory import memory_pair
 
 COBS_VECTORS = [
     ("00", "0101"),

@@ -5,11 +5,14 @@ Plain asserts only: this module also runs under tools/micropython/run.py.
 
 from pump_fixtures import KEY, make_pump, run_for
 from pump import therapy_table as T
-from secure_channel import cbor, dispatch, protocol, roles
-from secure_channel import protocol_schema as S
-from secure_channel.protocol import ProtocolError
-from secure_channel.protocol_doc import largest_telemetry, wire_size
-from secure_channel.telemetry import CgmBuffer
+from secure_channel import cbor
+from secure_channel.protocol import dispatch
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
+from secure_channel.protocol.messages import ProtocolError
+from secure_channel.protocol.doc import largest_telemetry, wire_size
+from secure_channel.protocol.telemetry import CgmBuffer
 
 
 def refused(data, code, request=True):

@@ -5,10 +5,12 @@ Plain asserts only: this module also runs under tools/micropython/run.py.
 """
 
 from pump_fixtures import KEY, make_pump
-from secure_channel import cbor, dispatch, resources as R
-from secure_channel import protocol_schema as S
+from secure_channel import cbor
+from secure_channel.protocol import dispatch
+from secure_channel.protocol import resources as R
+from secure_channel.protocol import schema as S
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.telemetry import CgmBuffer
+from secure_channel.protocol.telemetry import CgmBuffer
 
 
 def make(remote_bolus=False):

@@ -9,12 +9,14 @@ from binascii import unhexlify
 from pump import audit_log
 from pump.hal import CountingRng
 from pump_fixtures import KEY, make_pump, region, run_for
-from secure_channel import cbor, session_wire as W, trust
+from secure_channel import cbor
+from secure_channel.sessions import wire as W
+from secure_channel.sessions import trust
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.backoff import Backoff, Policy
-from secure_channel.dispatch import Dispatcher
-from secure_channel.refusal_log import RefusalLog
-from secure_channel.sessions import SessionManager
+from secure_channel.sessions.backoff import Backoff, Policy
+from secure_channel.protocol.dispatch import Dispatcher
+from secure_channel.sessions.refusal_log import RefusalLog
+from secure_channel.sessions.manager import SessionManager
 
 # A P-256 public key (x || y) for building CCS; no curve arithmetic is done with it here.
 PUBLIC = unhexlify(
@@ -119,7 +121,7 @@ def _manager():
     pump, hw, flash = make_pump()
     dispatcher = Dispatcher(pump, audit=pump.record_refusal)
     pump_ccs = trust.make_ccs(PUBLIC, b"\x01", "pump")
-    from secure_channel import credentials
+    from secure_channel.edhoc import credentials
     manager = SessionManager(credentials.ccs(pump_ccs), b"\x01" * 32,
                              trust.TrustList([("gateway", _ccs(b"\x02", "gateway"))]),
                              dispatcher, CountingRng(b"portable"))

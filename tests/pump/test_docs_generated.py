@@ -2,7 +2,8 @@
 
 import pathlib
 
-from pump import hazards, transitions_diagram as diagram
+from pump import hazards
+from sim import transitions_diagram as diagram
 
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 

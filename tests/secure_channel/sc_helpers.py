@@ -3,7 +3,8 @@
 import os
 
 from rfc9529_vectors import TRACE_1, TRACE_2
-from secure_channel import credentials, edhoc
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
 
 
 def scripted_rng(*chunks):
@@ -77,7 +78,7 @@ def okp_pair(curve, rng=os_rng):
 
 def new_pair(method, suite, by_value=False):
     """Initiator and Responder of ours with fresh keys fitting ``method`` and ``suite``."""
-    from secure_channel import edhoc_suites
+    from secure_channel.edhoc import suites as edhoc_suites
     i_static, r_static = edhoc_suites.METHODS[method]
     curve = edhoc_suites.get(suite).curve
 

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from secure_channel import cbor, trust
+from secure_channel import cbor
+from secure_channel.sessions import trust
 from sim import aiocoap_credentials, keyfiles
 from sim.pump_server import PumpNode, UdpEndpoint, serve
 

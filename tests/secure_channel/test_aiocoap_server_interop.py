@@ -14,8 +14,9 @@ import threading
 
 import pytest
 
-from secure_channel import cbor, edhoc
-from secure_channel import peer as P
+from secure_channel import cbor
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.sessions import peer as P
 from secure_channel.coap import message as M, numbers as N
 from sim import keyfiles
 from sim.coap_udp import UdpLink

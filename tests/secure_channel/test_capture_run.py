@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from secure_channel import cbor
-from secure_channel.peer import PeerSession
+from secure_channel.sessions.peer import PeerSession
 from sim import capture, cli, keyfiles
 from sim.coap_udp import UdpLink
 from sim.gateway_client import Gateway

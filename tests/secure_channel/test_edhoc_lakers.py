@@ -9,7 +9,10 @@ import pytest
 
 from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, STORE, os_rng
 from rfc9529_vectors import TRACE_2
-from secure_channel import edhoc, edhoc_oscore, errors, oscore
+from secure_channel import errors
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import from_edhoc as edhoc_oscore
+from secure_channel.oscore import context as oscore
 
 lakers = pytest.importorskip("lakers")
 

@@ -6,7 +6,10 @@ from hypothesis import given, settings, strategies as st
 from conftest import examples
 from sc_helpers import (CCS_I, CCS_R, KEY_I, KEY_R, STORE, handshake, new_pair, os_rng,
                      p256_pair)
-from secure_channel import cbor, credentials, edhoc, edhoc_messages, errors
+from secure_channel import cbor, errors
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import messages as edhoc_messages
 
 GENERIC = edhoc_messages.encode_error(1, edhoc.DIAGNOSTIC)
 

@@ -8,7 +8,10 @@ import pytest
 
 from sc_helpers import scripted_rng
 from rfc9529_vectors import INVALID, TRACE_1, TRACE_2
-from secure_channel import credentials, edhoc, edhoc_oscore, errors
+from secure_channel import errors
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import from_edhoc as edhoc_oscore
 
 
 def run_trace(t, method, suite, cred_i, cred_r, suites_i=None):
@@ -130,7 +133,7 @@ def test_invalid_messages_are_refused(name):
     cred_i = credentials.ccs(t["CRED_I_item"])
     cred_r = credentials.ccs(t["CRED_R_item"])
     if name.startswith(("Surplus map", "Surplus bstr encoding of ID", "Error in length of MAC")):
-        from secure_channel import edhoc_messages
+        from secure_channel.edhoc import messages as edhoc_messages
         with pytest.raises(errors.EdhocError) as refused:
             edhoc_messages.decode_plaintext_2(data, 8)
         assert refused.value.code == errors.EDHOC_MALFORMED

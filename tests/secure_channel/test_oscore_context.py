@@ -7,8 +7,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from conftest import examples
 from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, handshake, os_rng
-from secure_channel import edhoc, edhoc_oscore, errors, oscore
-from secure_channel.replay import ReplayWindow
+from secure_channel import errors
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import from_edhoc as edhoc_oscore
+from secure_channel.oscore import context as oscore
+from secure_channel.oscore.replay import ReplayWindow
 
 SECRET = bytes(range(16))
 

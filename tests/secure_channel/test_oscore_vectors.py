@@ -3,7 +3,8 @@ responses) and the §6.3 header compression examples."""
 
 import pytest
 
-from secure_channel import cbor, oscore
+from secure_channel import cbor
+from secure_channel.oscore import context as oscore
 
 H = bytes.fromhex
 SECRET = H("0102030405060708090a0b0c0d0e0f10")

@@ -12,7 +12,11 @@ from conftest import examples
 from mutations import mutate_bytes
 from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, STORE, os_rng
 from rfc9529_vectors import INVALID, TRACE_1, TRACE_2
-from secure_channel import cbor, cose, credentials, edhoc, edhoc_messages as msgs, oscore
+from secure_channel import cbor, cose
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import messages as msgs
+from secure_channel.oscore import context as oscore
 from secure_channel.errors import EdhocError, RecordError
 
 FUZZ = settings(max_examples=examples(1000), deadline=None,

@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from secure_channel import cbor, trust
+from secure_channel import cbor
+from secure_channel.sessions import trust
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.peer import PeerSession
+from secure_channel.sessions.peer import PeerSession
 from sim import aiocoap_credentials, keyfiles
 from sim.coap_proxy import ForwardProxy
 from sim.coap_udp import UdpLink

@@ -31,18 +31,6 @@ def test_only_backends_import_crypto_or_cbor_libraries():
                 assert not used, "%s imports %s" % (path, sorted(used))
 
 
-# The protocol modules (host-side transports may live beside them and use the OS).
-FIRMWARE_MODULES = ("__init__", "crypto", "backend_pure", "cbor", "cose", "credentials",
-                    "edhoc", "edhoc_keys", "edhoc_messages", "edhoc_oscore", "edhoc_suites",
-                    "errors", "oscore", "replay")
-
-
-def test_secure_channel_modules_are_firmware_safe():
-    for name in FIRMWARE_MODULES:
-        path = ROOT / "secure_channel" / (name + ".py")
-        assert not imports(path) & HOST_ONLY, path
-
-
 leaves = st.one_of(st.integers(-(1 << 64), (1 << 64) - 1), st.binary(max_size=20),
                    st.text(max_size=8), st.booleans(), st.none())
 values = st.recursive(leaves, lambda c: st.one_of(

@@ -1,8 +1,9 @@
 """Shared set-up for the protocol tests: a pump behind a dispatcher, and valid requests."""
 
 from pump_fixtures import KEY, make_pump
-from secure_channel import dispatch, protocol
-from secure_channel.telemetry import CgmBuffer
+from secure_channel.protocol import dispatch
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol.telemetry import CgmBuffer
 
 # One valid request per command (fields by name), used by the matrix and fuzz tests.
 VALID = {

@@ -11,8 +11,8 @@ itself after 20 s of silence, so a failed parent never leaves it behind.
 import sys
 import time
 
-from secure_channel.link import FramedLink
-from secure_channel.transport_serial import open_serial
+from secure_channel.link.framed import FramedLink
+from sim.transport_serial import open_serial
 
 
 def main(path):

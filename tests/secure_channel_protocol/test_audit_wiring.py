@@ -2,8 +2,9 @@
 
 from pump import audit_log
 from pump_fixtures import KEY, make_pump, region
-from secure_channel import protocol, roles
-from secure_channel.dispatch import Dispatcher
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import roles
+from secure_channel.protocol.dispatch import Dispatcher
 
 
 def test_role_and_schema_refusals_are_in_the_pump_log():

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import examples
-from secure_channel import framing as F
+from secure_channel.link import framing as F
 
 FUZZ = settings(max_examples=examples(1000), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -13,9 +13,11 @@ from conftest import examples
 from mutations import mutate_bytes
 from proto_helpers import VALID, Harness
 from pump.limits import HARD_RANGES
-from secure_channel import cbor, protocol, roles
-from secure_channel import protocol_schema as S
-from secure_channel.protocol import ProtocolError
+from secure_channel import cbor
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
+from secure_channel.protocol.messages import ProtocolError
 
 FUZZ = settings(max_examples=examples(1000), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

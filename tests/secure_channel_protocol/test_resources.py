@@ -13,10 +13,13 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from conftest import examples
 from proto_helpers import VALID, Harness
 from pump import results
-from secure_channel import cbor, protocol, resources as R, roles
-from secure_channel import protocol_schema as S
+from secure_channel import cbor
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import resources as R
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.protocol import ProtocolError
+from secure_channel.protocol.messages import ProtocolError
 from test_protocol_fuzz import valid_fields
 from test_update_over_protocol import setup as update_setup
 

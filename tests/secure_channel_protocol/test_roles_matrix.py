@@ -10,8 +10,8 @@ anything but those (the pump may still refuse on its own grounds).
 import pytest
 
 from proto_helpers import Harness
-from secure_channel import roles
-from secure_channel import protocol_schema as S
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
 
 ROLES = ("patient", "clinician", "gateway", "service")
 

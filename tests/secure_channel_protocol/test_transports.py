@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from secure_channel import framing
-from secure_channel.link import FramedLink
-from secure_channel.transport_memory import memory_pair
-from secure_channel.transport_pty import close_slave, open_pty
-from secure_channel.transport_serial import open_serial
+from secure_channel.link import framing
+from secure_channel.link.framed import FramedLink
+from secure_channel.link.memory import memory_pair
+from sim.transport_pty import close_slave, open_pty
+from sim.transport_serial import open_serial
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -10,8 +10,8 @@ from bootloader_fixtures import factory_device  # noqa: E402
 from bootloader import app_api, boot  # noqa: E402
 from proto_helpers import Harness  # noqa: E402
 from pump import results, therapy_table as T  # noqa: E402
-from secure_channel import protocol_schema as S  # noqa: E402
-from secure_channel.update_stager import UpdateStager  # noqa: E402
+from secure_channel.protocol import schema as S  # noqa: E402
+from secure_channel.protocol.update_stager import UpdateStager  # noqa: E402
 
 
 def setup():

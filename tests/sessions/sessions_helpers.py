@@ -3,13 +3,16 @@ on an in-memory link to it, and a clinician relayed through that gateway."""
 
 import os
 
-from secure_channel import credentials, crypto, resources, trust
-from secure_channel import peer as P
-from secure_channel import session_wire as W
+from secure_channel import crypto
+from secure_channel.edhoc import credentials
+from secure_channel.protocol import resources
+from secure_channel.sessions import trust
+from secure_channel.sessions import peer as P
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.link import FramedLink
-from secure_channel.peer import PeerSession
-from secure_channel.transport_memory import memory_pair
+from secure_channel.link.framed import FramedLink
+from secure_channel.sessions.peer import PeerSession
+from secure_channel.link.memory import memory_pair
 from sim.gateway_client import Gateway
 from sim.pump_server import PumpNode
 

@@ -24,11 +24,13 @@ from bootloader_fixtures import factory_device  # noqa: E402
 from sessions_helpers import Bench  # noqa: E402
 from bootloader import app_api, boot  # noqa: E402
 from pump import audit_log, therapy_table as T  # noqa: E402
-from secure_channel import framing, protocol_schema as S, trust  # noqa: E402
-from secure_channel import session_wire as W  # noqa: E402
-from secure_channel.backoff import Policy  # noqa: E402
+from secure_channel.link import framing  # noqa: E402
+from secure_channel.protocol import schema as S
+from secure_channel.sessions import trust
+from secure_channel.sessions import wire as W  # noqa: E402
+from secure_channel.sessions.backoff import Policy  # noqa: E402
 from secure_channel.coap import message as M, numbers as N  # noqa: E402
-from secure_channel.update_stager import UpdateStager  # noqa: E402
+from secure_channel.protocol.update_stager import UpdateStager  # noqa: E402
 from sim import cli, keyfiles  # noqa: E402
 from sim.commands import gateway as G  # noqa: E402
 from sim.gateway_client import GatewayError  # noqa: E402

@@ -9,12 +9,13 @@ from conftest import examples
 from sessions_helpers import (
     CLINICIAN, GATEWAY, STRANGER, Bench, coap, make_node, peer_session, refusal, request,
 )
-from secure_channel import framing, oscore
-from secure_channel import session_wire as W
+from secure_channel.link import framing
+from secure_channel.oscore import context as oscore
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.backoff import Backoff, Policy
-from secure_channel.refusal_log import RefusalLog
-from secure_channel.sessions import SessionManager
+from secure_channel.sessions.backoff import Backoff, Policy
+from secure_channel.sessions.refusal_log import RefusalLog
+from secure_channel.sessions.manager import SessionManager
 
 MINUTE = 60000
 

@@ -12,9 +12,13 @@ from conftest import examples
 from sessions_helpers import (
     CLINICIAN, GATEWAY, PATIENT, handshake, make_node, peer_session, request, trust_list,
 )
-from secure_channel import backoff, cbor, framing, oscore, trust
-from secure_channel import peer as P
-from secure_channel import session_wire as W
+from secure_channel import cbor
+from secure_channel.sessions import backoff
+from secure_channel.link import framing
+from secure_channel.oscore import context as oscore
+from secure_channel.sessions import trust
+from secure_channel.sessions import peer as P
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from sim.gateway_client import Router
 
@@ -254,7 +258,7 @@ def test_identity_file_parser_gives_one_line_errors(case):
 @given(st.binary(max_size=40), st.sampled_from([N.POST, N.GET, N.CHANGED]))
 @SETTINGS
 def test_control_message_parsers(data, code):
-    from secure_channel import sessions
+    from secure_channel.sessions import manager as sessions
     inner = M.Message(code=code, payload=data)
     nonce = sessions._key_update_nonce(inner)
     assert nonce is None or (len(nonce) == 8 and

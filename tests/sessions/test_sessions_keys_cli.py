@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from secure_channel import cbor, trust
+from secure_channel import cbor
+from secure_channel.sessions import trust
 from sim import cli, keyfiles
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

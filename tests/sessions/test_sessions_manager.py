@@ -9,13 +9,18 @@ from sessions_helpers import (
     CLINICIAN, GATEWAY, PATIENT, SERVICE, STRANGER, Bench, Identity, coap, exchange,
     handshake, make_node, peer_session, refusal, request,
 )
-from secure_channel import cbor, credentials, framing, peer as P, roles, sessions
-from secure_channel import session_wire as W
+from secure_channel import cbor
+from secure_channel.edhoc import credentials
+from secure_channel.link import framing
+from secure_channel.sessions import peer as P
+from secure_channel.protocol import roles
+from secure_channel.sessions import manager as sessions
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.errors import (
     EDHOC_CREDENTIAL, EDHOC_MALFORMED, EDHOC_PEER, RECORD_AUTH, RECORD_REPLAY,
 )
-from secure_channel.trust import TrustError, TrustList
+from secure_channel.sessions.trust import TrustError, TrustList
 from sim.gateway_client import GatewayError
 
 
@@ -299,7 +304,7 @@ def test_identifiers_stay_unique_and_within_one_byte():
 def test_message_1_with_a_long_c_i_is_refused_with_its_own_code_when_busy_or_backed_off():
     """A C_I longer than 7 bytes cannot be an OSCORE Recipient ID: the refusal is counted
     as malformed and answered, never contained as a session-layer fault."""
-    from secure_channel import edhoc_messages as msgs
+    from secure_channel.edhoc import messages as msgs
     long_c_i = b"\x01" * 8
     body = msgs.encode_message_1(3, [2], b"\x02" * 32, long_c_i)
     for busy in (True, False):
@@ -323,7 +328,7 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
     """A man in the middle drops the pump's answer to a temp basal and forges the
     unauthenticated 4.01 "session unknown" with the request's token. The client may
     reconnect, but it must not send the therapy command again: it has already run."""
-    from secure_channel import framing
+    from secure_channel.link import framing
     bench = Bench()
     client = bench.gateway.client
     assert client.request("status").name == "status"

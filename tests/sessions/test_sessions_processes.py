@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from secure_channel.link import FramedLink
-from secure_channel.peer import PeerSession
-from secure_channel.transport_pty import close_slave, open_pty
-from secure_channel.transport_serial import open_serial
+from secure_channel.link.framed import FramedLink
+from secure_channel.sessions.peer import PeerSession
+from sim.transport_pty import close_slave, open_pty
+from sim.transport_serial import open_serial
 from sim import cli, keyfiles
 from sim.gateway_client import Gateway, tcp_nodelay
 

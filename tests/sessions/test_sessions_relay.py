@@ -6,8 +6,11 @@ the pump's session with the gateway itself keeps working."""
 import pytest
 
 from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
-from secure_channel import cbor, oscore, peer as P, resources
-from secure_channel import session_wire as W
+from secure_channel import cbor
+from secure_channel.oscore import context as oscore
+from secure_channel.sessions import peer as P
+from secure_channel.protocol import resources
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import RECORD_AUTH
 from sim.gateway_client import GatewayError

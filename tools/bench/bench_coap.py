@@ -28,9 +28,11 @@ import time
 
 from common import best_time, report
 
-from secure_channel import cbor, crypto, oscore, trust
+from secure_channel import cbor, crypto
+from secure_channel.oscore import context as oscore
+from secure_channel.sessions import trust
 from secure_channel.coap import message as M, numbers as N, protect
-from secure_channel.peer import PeerSession
+from secure_channel.sessions.peer import PeerSession
 from sim import aiocoap_credentials, keyfiles
 from sim.coap_udp import UdpLink
 from sim.gateway_client import Gateway

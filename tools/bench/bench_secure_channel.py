@@ -8,7 +8,10 @@ import os
 
 from common import best_time, report
 
-from secure_channel import cbor, credentials, edhoc, oscore
+from secure_channel import cbor
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import context as oscore
 
 # RFC 9529 trace 2 credentials (CCS, kid 0x2b / 0x32) and their static DH keys.
 CRED_I = bytes.fromhex(

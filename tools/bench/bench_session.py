@@ -15,12 +15,13 @@ import tempfile
 
 from common import best_time, report
 
-from secure_channel import framing, resources
+from secure_channel.link import framing
+from secure_channel.protocol import resources
 from secure_channel.coap import message as M, numbers as N, protect
-from secure_channel.link import FramedLink
-from secure_channel.peer import PeerSession
-from secure_channel.transport_memory import memory_pair
-from secure_channel.transport_serial import open_serial
+from secure_channel.link.framed import FramedLink
+from secure_channel.sessions.peer import PeerSession
+from secure_channel.link.memory import memory_pair
+from sim.transport_serial import open_serial
 from sim import keyfiles
 from sim.gateway_client import Gateway
 from sim.pump_server import PumpNode
@@ -36,7 +37,7 @@ def _identities(directory):
         made[kind] = identity
         keyfiles.write_private(os.path.join(directory, kind + ".key"),
                                keyfiles.encode_identity(identity))
-    from secure_channel import trust
+    from secure_channel.sessions import trust
     trust_list = trust.TrustList([("gateway", made["gateway"].credential)])
     with open(os.path.join(directory, "trust.cbor"), "wb") as f:
         f.write(trust_list.encode())
@@ -74,7 +75,7 @@ def bench_telemetry_size(made, trust_list):
               len(wire) - len(payloads[0])))
     report("telemetry request on the wire (protected, framed)", len(request_frame), "bytes")
     # The largest telemetry the schema allows, through the same record layer and framing.
-    from secure_channel.protocol_doc import largest_telemetry
+    from secure_channel.protocol.doc import largest_telemetry
     session = node.manager.session_of(gateway.credential.kid)
     outer = M.decode(peer.request(resources.request_message("telemetry", {}), node.now()))
     _, exchange = protect.unprotect_request(session.context, outer, node.now())

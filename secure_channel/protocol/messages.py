@@ -12,7 +12,7 @@ CPython ``isinstance(True, int)`` is true; on MicroPython it is false; neither m
 """
 
 from secure_channel import cbor
-from secure_channel import protocol_schema as S
+from secure_channel.protocol import schema as S
 from pump.limits import HARD_RANGES
 
 

@@ -23,7 +23,9 @@ Parsing is strict (``decode`` raises ``TrustError`` for anything else): at most
 twice, and a CCS role claim, if present, equal to the entry's role.
 """
 
-from secure_channel import cbor, cose, credentials, roles
+from secure_channel import cbor, cose
+from secure_channel.edhoc import credentials
+from secure_channel.protocol import roles
 
 ROLE_CLAIM = -65537          # CWT private-use claim (RFC 8392 §9.1: below -65536)
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ IDs. ``key_update(session, context)`` runs EDHOC_KeyUpdate (RFC 9528 Appendix H)
 derives a fresh context; both sides must call it with the same ``context`` bytes.
 """
 
-from secure_channel import oscore
+from secure_channel.oscore import context as oscore
 from secure_channel.errors import RECORD_CONFIG, RecordError
 
 

@@ -56,18 +56,23 @@ budget (``max_age_ms``) is used up ends its session: the peer gets a 4.01 refusa
 runs a new handshake.
 """
 
-from secure_channel import cbor, credentials, crypto, edhoc, edhoc_oscore, framing, resources
-from secure_channel import edhoc_messages as msgs
-from secure_channel import session_wire as W
+from secure_channel import cbor, crypto
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import from_edhoc as edhoc_oscore
+from secure_channel.link import framing
+from secure_channel.protocol import resources
+from secure_channel.edhoc import messages as msgs
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.coap.layer import ServerLayer
-from secure_channel.backoff import Backoff, Policy
+from secure_channel.sessions.backoff import Backoff, Policy
 from secure_channel.errors import (
     EDHOC_CREDENTIAL, EDHOC_MALFORMED, EDHOC_PEER, EDHOC_VERIFY, RECORD_AUTH,
     RECORD_KEY_UPDATE, RECORD_MALFORMED, RECORD_REPLAY, RECORD_UNKNOWN_ID, EdhocError,
     EdhocPeerError, RecordError,
 )
-from secure_channel.refusal_log import RefusalLog
+from secure_channel.sessions.refusal_log import RefusalLog
 
 MAX_SESSIONS = 6
 MAX_HANDSHAKES = 3

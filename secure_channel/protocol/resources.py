@@ -32,10 +32,11 @@ it gets the ``protocol.Parsed`` it got before.
 """
 
 from pump import results
-from secure_channel import cbor, protocol
-from secure_channel import protocol_schema as S
+from secure_channel import cbor
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import schema as S
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.protocol import ProtocolError
+from secure_channel.protocol.messages import ProtocolError
 
 REQUEST_ID = 0
 _CBOR = M.encode_uint(N.CBOR)          # the one Content-Format and Accept value taken

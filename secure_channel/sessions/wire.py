@@ -31,7 +31,7 @@ new handshake, never to believe a command did not run.
 """
 
 from secure_channel import cbor
-from secure_channel import edhoc_messages as msgs
+from secure_channel.edhoc import messages as msgs
 from secure_channel.coap import message as M, numbers as N
 
 EDHOC_PATH = "/.well-known/edhoc"

@@ -6,7 +6,7 @@ Transports are thin and interchangeable (``transport_memory``, ``transport_pty``
 no retries, no acknowledgements and no threads. Portable: runs on MicroPython.
 """
 
-from secure_channel.framing import MAX_PAYLOAD, Deframer, encode_frame
+from secure_channel.link.framing import MAX_PAYLOAD, Deframer, encode_frame
 
 
 class FramedLink:

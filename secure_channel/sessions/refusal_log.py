@@ -15,7 +15,8 @@ counts of the current window.
 other exception is counted in ``audit_failures`` and the refusal stands.
 """
 
-from secure_channel import errors, session_wire
+from secure_channel import errors
+from secure_channel.sessions import wire as session_wire
 
 BUDGET = 16
 WINDOW_MS = 60000

@@ -24,9 +24,11 @@ wrong state raises EDHOC_STATE and leaves the session as it was; any other refus
 aborts the session.
 """
 
-from secure_channel import cose, credentials, crypto, edhoc_keys as keys
-from secure_channel import edhoc_messages as msgs
-from secure_channel import edhoc_suites
+from secure_channel import cose, crypto
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import keys
+from secure_channel.edhoc import messages as msgs
+from secure_channel.edhoc import suites as edhoc_suites
 from secure_channel.errors import (
     EDHOC_CONFIG, EDHOC_CREDENTIAL, EDHOC_EAD, EDHOC_MALFORMED, EDHOC_STATE,
     EDHOC_SUITE, EDHOC_VERIFY, EdhocError, EdhocPeerError,

@@ -8,7 +8,7 @@ schema bounds saturate rather than wrap, since a reader must never see a small v
 where a large one was. ``status_fields`` builds the full status response.
 """
 
-from secure_channel import protocol_schema as S
+from secure_channel.protocol import schema as S
 from pump.units import PULSE_MU
 
 MAX_READINGS = 24             # two hours at one reading per 5 minutes

@@ -6,8 +6,11 @@ with ``python -m secure_channel.protocol_doc > docs/protocol.md`` (``python -m
 secure_channel.protocol_schema`` runs this module too).
 """
 
-from secure_channel import framing, protocol, resources, roles
-from secure_channel import protocol_schema as S
+from secure_channel.link import framing
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import resources
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
 from secure_channel.coap import numbers as N, protect
 
 # Around the inner response: CoAP header 4, token 4 (the peer's), empty OSCORE option 1,

@@ -20,7 +20,7 @@ from secure_channel.errors import (
     RECORD_AUTH, RECORD_CONFIG, RECORD_KEY_UPDATE, RECORD_MALFORMED, RECORD_REPLAY,
     RECORD_STATE, RECORD_UNKNOWN_ID, RecordError,
 )
-from secure_channel.replay import ReplayWindow
+from secure_channel.oscore.replay import ReplayWindow
 
 AES_CCM_16_64_128 = 10
 KEY_LENGTH = 16

@@ -28,14 +28,17 @@ again. Unprotected error answers are unauthenticated, so they are only ever take
 that advice.
 """
 
-from secure_channel import credentials, crypto, edhoc, edhoc_oscore
-from secure_channel import edhoc_messages as msgs
-from secure_channel import session_wire as W
+from secure_channel import crypto
+from secure_channel.edhoc import credentials
+from secure_channel.edhoc import handshake as edhoc
+from secure_channel.oscore import from_edhoc as edhoc_oscore
+from secure_channel.edhoc import messages as msgs
+from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import (
     EDHOC_PEER, RECORD_KEY_UPDATE, RECORD_STATE, EdhocError, EdhocPeerError, RecordError,
 )
-from secure_channel.sessions import (
+from secure_channel.sessions.manager import (
     MAX_AGE_MS, NONCE_LENGTH, key_update_answer, key_update_request,
 )
 

@@ -27,11 +27,14 @@ pump's main loop while a bolus awaits confirmation.
 
 from pump import results, therapy_table as T
 from pump import audit_log as L
-from secure_channel import cbor, confirm, protocol, roles
-from secure_channel import protocol_schema as S
-from secure_channel.protocol import ProtocolError
-from secure_channel.telemetry import age_s, status_fields, telemetry_fields
-from secure_channel.update_stager import StageError
+from secure_channel import cbor
+from secure_channel.protocol import confirm
+from secure_channel.protocol import messages as protocol
+from secure_channel.protocol import roles
+from secure_channel.protocol import schema as S
+from secure_channel.protocol.messages import ProtocolError
+from secure_channel.protocol.telemetry import age_s, status_fields, telemetry_fields
+from secure_channel.protocol.update_stager import StageError
 
 MAX_OUTCOMES = 4          # finished confirmations kept for confirm_status
 _PAGE_MARGIN = 24         # bytes kept free for the envelope around a page of records

@@ -379,9 +379,3 @@ for _message in MESSAGES:
 
 COMMANDS = tuple(m.name for m in MESSAGES if m.code != ERROR.code)
 
-
-if __name__ == "__main__":
-    # The renderer lives in protocol_doc (which imports this module, never the reverse);
-    # this entry point stays for `make` and habit. Host only: runpy is not on the board.
-    import runpy
-    runpy.run_module("secure_channel.protocol_doc", run_name="__main__")

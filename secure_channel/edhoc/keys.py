@@ -6,7 +6,7 @@ failure of a public key or signature is reported as ValueError for the session t
 """
 
 from secure_channel import cbor, crypto
-from secure_channel.edhoc_suites import CURVE_X25519, SIG_EDDSA
+from secure_channel.edhoc.suites import CURVE_X25519, SIG_EDDSA
 
 # EDHOC_KDF info labels (RFC 9528 Figure 6, Appendix H).
 KEYSTREAM_2 = 0

@@ -1,0 +1,1 @@
+"""Moving messages: COBS+CRC framing, the framed link, the in-memory transport."""

@@ -1,0 +1,1 @@
+"""The pump protocol on top: schema, messages, CoAP resources, roles, dispatch."""
