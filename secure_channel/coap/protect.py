@@ -8,11 +8,12 @@ A protected request is an ordinary CoAP message to any stack and any proxy on th
 and its response is ``2.04 Changed`` (``2.05`` when observing) with the OSCORE option
 (empty, or the server's own Partial IV) and the ciphertext of the inner response. Class U
 options (Uri-Host, Uri-Port, Proxy-Scheme, Hop-Limit, No-Response, EDHOC, ...) stay
-outside for proxies; every other option, known or not, is encrypted (§4.1). Proxy-Uri is
+outside for proxies; every other option, known or not, is encrypted (§4.1), and one found
+outside on receipt is dropped, so a relay cannot change what a request asks. Proxy-Uri is
 refused: a client must split it into Proxy-Scheme/Uri-Host outside and Uri-Path inside
 (§4.1.3.3), which ``message.Message.set_path`` and friends make easy.
 
-The record layer (``secure_channel.oscore.SecurityContext``) does the nonce, AAD, replay
+The record layer (``secure_channel.oscore.context.SecurityContext``) does the nonce, AAD, replay
 window and budgets; this module only builds and splits the messages around it, so the
 RFC 8613 Appendix C vectors hold for both, byte for byte.
 """
@@ -57,7 +58,10 @@ def _from_plaintext(outer, plaintext):
     for number, _ in options:
         if number in _CLASS_U and number != N.OBSERVE:
             raise RecordError(RECORD_MALFORMED, "class U option %d inside" % number)
-    outside = [(n, v) for n, v in outer.options if n != N.OSCORE]
+    # Only class U options come from outside: a class E option a relay added there
+    # (Uri-Path, Uri-Query, Content-Format, ...) is dropped, never merged (§4.1), so it
+    # cannot change what the protected request asks for.
+    outside = [(n, v) for n, v in outer.options if n in _CLASS_U and n != N.OSCORE]
     return M.Message(outer.mtype, plaintext[0], outer.mid, outer.token,
                      outside + options, payload)
 

@@ -198,3 +198,21 @@ def test_proxy_uri_is_refused_and_class_u_inside_is_malformed():
     with pytest.raises(oscore.RecordError) as info:
         protect.unprotect_request(server, outer)
     assert info.value.code == oscore.RECORD_MALFORMED
+
+
+def test_class_e_options_a_relay_adds_outside_are_dropped_not_merged():
+    """A relay cannot change what a protected request asks for (or a response says) by
+    adding Uri-Path, Uri-Query or Content-Format outside the encryption."""
+    client, server = _pair(1)
+    request = M.Message(code=0x01, mid=3, token=b"\x03").set_path("log/alarms")
+    outer, exchange = protect.protect_request(client, request)
+    for number, value in ((11, b"status"), (15, b"from_seq=99999"), (12, b"\x32"),
+                          (17, b"\x00")):
+        outer.add(number, value)
+    inner, server_exchange = protect.unprotect_request(server, M.decode(M.encode(outer)))
+    assert inner == request
+    answer = M.Message(code=0x45, payload=b"\xa1\x02\x80")
+    protected = protect.protect_response(server, answer, server_exchange)
+    protected.add(12, b"\x00").add(11, b"x")
+    assert protect.unprotect_response(client, M.decode(M.encode(protected)), exchange) == \
+        answer
