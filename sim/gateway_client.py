@@ -229,6 +229,7 @@ class SessionClient:
     """
 
     RETRY_MARGIN_S = 0.05       # past the pump's announced end of the block
+    PROMPT_S = 5.0              # an Echo challenge later than this: the command was held
 
     def __init__(self, peer, send, inbox, gateway):
         self.peer = peer
@@ -290,9 +291,17 @@ class SessionClient:
 
         A command the pump challenges for freshness (a protected 4.01 with an Echo, RFC
         9175: authenticated, so the command did not run) is sent once more, now carrying
-        that Echo."""
+        that Echo, but only if the challenge came back promptly: a late one means the
+        command was held on the way, and sending it again would make it run late after
+        all. Then nothing is sent again and the user decides."""
+        started = self.clock()
         inner = self._request_once(data)
         if inner.code == N.UNAUTHORIZED and inner.has(N.ECHO):
+            late = self.clock() - started
+            if late > self.PROMPT_S:
+                raise GatewayError("the pump refused the command as stale: its answer took "
+                                   "%.0f s (held on the way?); it did not run and was not "
+                                   "sent again" % late, W.SESSION_STALE, 0, REQUEST)
             inner = self._request_once(data)
         return inner
 

@@ -434,3 +434,33 @@ def test_an_echo_from_the_future_or_too_long_is_not_ours():
         client.echo = value
         assert _command(manager, client, 1000).code == N.UNAUTHORIZED
     assert manager.counts == {"SESSION-STALE": 2}
+
+
+def test_the_client_does_not_resend_a_command_held_back_on_the_way():
+    """A relay holds a suspend past the Echo window and releases it: the pump refuses it as
+    stale, and the client, seeing its challenge come back late, does not send it again
+    (which would make it run late after all). Found by an independent attack."""
+    bench = Bench()
+    client = bench.gateway.client
+    assert client.request("status").name == "status"
+    seconds = [0.0]
+    client.clock = lambda: seconds[0]
+    held = []
+
+    def holding_turn():
+        data = bench.pump_end.read(65536)
+        if data and not held:
+            held.append(data)                    # hold the command back for 40 s
+            bench.advance(40000)
+            seconds[0] += 40.0
+            data = held[0]
+        if data:
+            out = bench.node.feed(data)
+            if out:
+                bench.pump_end.write(out)
+    bench.gateway.idle = holding_turn
+    with pytest.raises(GatewayError) as caught:
+        client.request("suspend")
+    assert caught.value.code == W.SESSION_STALE and "not sent again" in str(caught.value)
+    assert bench.node.pump.state == "delivering"              # the late suspend never ran
+    assert bench.manager.stats["echo_challenges"] == 1
