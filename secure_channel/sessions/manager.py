@@ -82,6 +82,7 @@ MAX_AGE_MS = 12 * 3600 * 1000      # time budget of one set of session keys
 KEY_UPDATE_PATH = "/session/key-update"     # inner resource of the session layer itself
 NONCE_LENGTH = 8
 LINK = "link"                      # the address of the one peer on a point-to-point link
+MAX_REQUEST_PAYLOAD = 1024        # RFC 7252 §4.6: no request the pump takes is larger
 ECHO_FRESH_MS = 30000              # a command must follow the pump's Echo within this
 _SAFE_METHODS = (N.GET, N.FETCH)   # they change nothing: no freshness proof needed
 
@@ -258,6 +259,15 @@ class SessionManager:
             if problem is not None:     # RFC 7252 §5.4.3: a malformed option is refused
                 self._refuse("coap", W.SESSION_MALFORMED, problem[1], now)
                 return W.refusal(N.BAD_OPTION, W.SESSION_MALFORMED)
+            if request.has(N.PROXY_URI) or request.has(N.PROXY_SCHEME):
+                self._refuse("coap", W.SESSION_MALFORMED, "a proxy request: the pump is "
+                             "no proxy", now)  # RFC 7252 §5.7.2
+                return W.refusal(N.PROXYING_NOT_SUPPORTED, W.SESSION_MALFORMED)
+            if len(request.payload) > MAX_REQUEST_PAYLOAD:
+                self._refuse("coap", W.SESSION_MALFORMED, "%d-byte payload"
+                             % len(request.payload), now)
+                refused = W.refusal(N.REQUEST_ENTITY_TOO_LARGE, W.SESSION_MALFORMED)
+                return refused.add(N.SIZE1, MAX_REQUEST_PAYLOAD)    # RFC 7252 §5.10.9
             if request.has(N.OSCORE):
                 return self._request(request, now)
             if request.path == W.EDHOC_PATH:

@@ -464,3 +464,23 @@ def test_the_client_does_not_resend_a_command_held_back_on_the_way():
     assert caught.value.code == W.SESSION_STALE and "not sent again" in str(caught.value)
     assert bench.node.pump.state == "delivering"              # the late suspend never ran
     assert bench.manager.stats["echo_challenges"] == 1
+
+
+def test_proxy_requests_and_oversized_payloads_are_refused_before_any_key():
+    node = make_node()
+    manager = node.manager
+    client = peer_session(CLINICIAN)
+    handshake(manager, client, 0)
+    outer = M.decode(request(client, "status", 0))
+    outer.add(N.PROXY_URI, "coap://pump/status")
+    answer = coap(manager.receive(M.encode(outer), 0))
+    assert answer.code == N.PROXYING_NOT_SUPPORTED
+    big = M.decode(request(client, "status", 0))
+    big.mid ^= 1
+    big.payload += bytes(4000)
+    answer = coap(manager.receive(M.encode(big), 0))
+    assert answer.code == N.REQUEST_ENTITY_TOO_LARGE and answer.uint(N.SIZE1) == 1024
+    session = manager.session_of(CLINICIAN.credential.kid)
+    assert session.context.refused == 0 and not session.backoff.blocked(0)  # no AEAD ran
+    assert manager.counts == {"SESSION-MALFORMED": 2}
+    assert exchange(manager, client, "status", 0).name == "status"
