@@ -28,7 +28,7 @@ from secure_channel.edhoc import messages as msgs
 from secure_channel.sessions import peer as P
 from secure_channel.protocol import resources
 from secure_channel.sessions import wire as W
-from secure_channel.coap import message as M, numbers as N, protect
+from secure_channel.coap import layer, message as M, numbers as N, protect
 from secure_channel.errors import EDHOC_PEER, RECORD_KEY_UPDATE, RecordError
 from secure_channel.sessions.refusal_log import name_of
 
@@ -242,6 +242,13 @@ class SessionClient:
         self.sleep = time.sleep
         self.clock = time.monotonic
         self.waits = []                # (seconds, refusal code) of every wait, for reports
+        self.retransmissions = 0
+        self._outstanding = None       # the Confirmable request awaiting its answer
+
+    def _send_request(self, data):
+        """Send a Confirmable request and keep it for retransmission (RFC 7252 §4.2)."""
+        self._outstanding = data
+        self._send(data)
 
     def _drain(self):
         """Take in what arrived while no request was outstanding: late, stale answers."""
@@ -249,21 +256,38 @@ class SessionClient:
             event, reply = self.peer.receive(self._inbox.pop(0), self.gateway.now_ms())
             self.events.append(event)
             if reply is not None:
-                self._send(reply)
+                self._send_request(reply)
 
     def _wait(self, kinds, stage):
-        deadline = time.monotonic() + self.gateway.timeout_s
+        """Wait for an event of ``kinds``; the outstanding request goes again after
+        ACK_TIMEOUT, then twice as long each time, MAX_RETRANSMIT times at most: the
+        same Message ID and token, so the pump answers a copy from its cache and a
+        command runs once."""
+        start = time.monotonic()
+        deadline = start + self.gateway.timeout_s
+        interval = layer.ACK_TIMEOUT_MS / 1000.0
+        resend_at, tries = start + interval, 0
         while True:
             while self._inbox:
                 event, reply = self.peer.receive(self._inbox.pop(0), self.gateway.now_ms())
                 self.events.append(event)
                 if reply is not None:
-                    self._send(reply)
+                    self._send_request(reply)
+                    start = time.monotonic()
+                    interval = layer.ACK_TIMEOUT_MS / 1000.0
+                    resend_at, tries = start + interval, 0
                 if event.kind in kinds:
                     return event
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise GatewayError("no answer from the pump within %g s"
                                    % self.gateway.timeout_s, stage=stage, no_answer=True)
+            if now >= resend_at and tries < layer.MAX_RETRANSMIT and self._outstanding:
+                self._send(self._outstanding)
+                self.retransmissions += 1
+                tries += 1
+                interval *= 2
+                resend_at = now + interval
             self.gateway.turn()
 
     def connect(self):
@@ -271,7 +295,7 @@ class SessionClient:
         message_2 verified: message_3 then rides on the first request)."""
         avoid = self.gateway.router.c_i_in_use()
         self._inbox[:] = []
-        self._send(self.peer.connect(avoid))
+        self._send_request(self.peer.connect(avoid))
         done = (P.ESTABLISHED,) if self.peer.combined else (P.CONFIRMED,)
         event = self._wait(done + (P.REFUSED,), HANDSHAKE)
         if event.kind == P.REFUSED:
@@ -280,7 +304,7 @@ class SessionClient:
 
     def key_update(self):
         now = self.gateway.now_ms()
-        self._send(self.peer.key_update(now))
+        self._send_request(self.peer.key_update(now))
         event = self._wait((P.KEY_UPDATED, P.REFUSED), KEY_UPDATE)
         if event.kind == P.REFUSED:
             raise GatewayError("key update refused: %s" % _refusal(event), event.code,
@@ -323,7 +347,7 @@ class SessionClient:
                 raise
             self.connect()
             payload = self.peer.request(data, self.gateway.now_ms())
-        self._send(payload)
+        self._send_request(payload)
         event = self._wait((P.RESPONSE, P.REFUSED), REQUEST)
         if event.kind == P.REFUSED:
             raise GatewayError("request refused: %s" % _refusal(event), event.code,

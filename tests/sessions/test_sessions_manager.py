@@ -484,3 +484,34 @@ def test_proxy_requests_and_oversized_payloads_are_refused_before_any_key():
     assert session.context.refused == 0 and not session.backoff.blocked(0)  # no AEAD ran
     assert manager.counts == {"SESSION-MALFORMED": 2}
     assert exchange(manager, client, "status", 0).name == "status"
+
+
+def test_a_lost_request_is_retransmitted_and_a_lost_answer_does_not_run_it_twice():
+    """CoAP reliability (RFC 7252 §4.2): the client sends its Confirmable request again
+    after ACK_TIMEOUT; the pump answers the copy from its cache, so the command runs once."""
+    bench = Bench()
+    client = bench.gateway.client
+    client.request("resume")                  # primes the Echo: the next command goes once
+    lost = {"request": 1, "answer": 1}
+
+    def lossy_turn():
+        data = bench.pump_end.read(65536)
+        if not data:
+            return
+        if lost["request"]:
+            lost["request"] -= 1                   # the first sending never arrives
+            return
+        out = bench.node.feed(data)
+        if out and lost["answer"]:
+            lost["answer"] -= 1                    # the pump's first answer is lost
+            return
+        if out:
+            bench.pump_end.write(out)
+    bench.gateway.idle = lossy_turn
+    bench.gateway.timeout_s = 10                   # 2 s, then 4 s more
+    answer = client.request("suspend")
+    assert answer.name == "suspend" and not answer.is_error
+    assert client.retransmissions == 2
+    assert bench.manager.layer.counts["duplicates"] == 1
+    suspends = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "suspend"]
+    assert len(suspends) == 1 and bench.node.pump.state == "suspended"
