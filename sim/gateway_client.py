@@ -35,6 +35,7 @@ from secure_channel.sessions.refusal_log import name_of
 SELF = "self"
 TIMEOUT_S = 5.0
 RECONNECT = (W.SESSION_UNKNOWN, RECORD_KEY_UPDATE)   # the session is gone: a new handshake
+ALREADY_RAN = "already-ran"     # GatewayError.code: a repeated command had run the first time
 
 
 # What a GatewayError is about: the step that was refused or went unanswered.
@@ -424,7 +425,16 @@ class SessionClient:
                         "have run; read the status or the log" % (name, _refusal_text(exc)),
                         exc.code, exc.retry_ms, REQUEST)
                 raise
-            return resources.parse_response(name, inner)
+            answer = resources.parse_response(name, inner)
+            if reconnected and answer.is_error and \
+                    "IL-DUPLICATE-CMD" in str(answer.fields.get("reason", "")):
+                # The repeat of a command whose answer was lost: the pump knows its
+                # cmd_id, so the first sending ran. Say so; "refused" would be untrue.
+                raise GatewayError(
+                    "%s ran at its first sending (its answer was lost; the pump refused the "
+                    "repeat as a duplicate, IL-DUPLICATE-CMD): read the status" % name,
+                    ALREADY_RAN, stage=REQUEST)
+            return answer
 
     def _connect_patiently(self, started):
         """A new handshake, waiting out the pump's back-off within ``patience_s``."""

@@ -515,3 +515,40 @@ def test_a_lost_request_is_retransmitted_and_a_lost_answer_does_not_run_it_twice
     assert bench.manager.layer.counts["duplicates"] == 1
     suspends = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "suspend"]
     assert len(suspends) == 1 and bench.node.pump.state == "suspended"
+
+
+def test_a_repeated_command_that_had_run_is_reported_as_run_not_refused():
+    """The answer to a temp basal with a cmd_id is dropped and a 4.01 "session unknown"
+    forged: the client reconnects and repeats it (safe: the pump de-duplicates cmd_ids).
+    The pump refuses the repeat (IL-DUPLICATE-CMD), so the first sending ran: the client
+    must say so, not report a refusal (found by an independent attack)."""
+    from secure_channel.link import framing
+    from sim.gateway_client import ALREADY_RAN
+    bench = Bench()
+    client = bench.gateway.client
+    client.request("resume")                              # primes the Echo
+    forged = []
+
+    def mitm_turn():
+        data = bench.pump_end.read(65536)
+        if not data:
+            return
+        out = bench.node.feed(data)
+        if out and not forged:
+            answer = M.decode(framing.Deframer().feed(out)[0])
+            notice = W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN)
+            notice.mtype, notice.mid, notice.token = N.ACK, answer.mid, answer.token
+            forged.append(out)
+            bench.manager.sessions.clear()                # as after a pump restart
+            bench.pump_end.write(framing.encode_frame(M.encode(notice)))
+        elif out:
+            bench.pump_end.write(out)
+    bench.gateway.idle = mitm_turn
+    fields = {"percent": 50, "duration_ms": 30 * 60000, "cmd_id": b"\x01\x02\x03\x04",
+              "issued_ms": bench.node.now()}
+    with pytest.raises(GatewayError) as caught:
+        client.request("temp_basal", fields)
+    assert caught.value.code == ALREADY_RAN and "ran at its first sending" in str(caught.value)
+    assert bench.node.pump.status()["temp_basal"]
+    temp = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"]
+    assert len(temp) == 1
