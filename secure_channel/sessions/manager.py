@@ -31,8 +31,12 @@ The sender gets an EDHOC error (4.00) or an unprotected refusal (code and retry-
 Back-off (``backoff.Backoff``, monotonic ticks). Failed OSCORE verifications (forged or
 corrupted requests) count against their session; replayed and reordered ones are refused
 by the replay window before any AEAD and cost nothing, so they are counted and logged but
-start no back-off. Failed and abandoned handshakes count against the pump as a whole
-(``global_backoff``) and, when message_3 named a trusted kid, against that peer. From its
+start no back-off. Failed handshakes count against the pump as a whole
+(``global_backoff``, up to 5 min) and, when message_3 named a trusted kid, against that
+peer; abandoned ones (no message_3 in time, or evicted from a full table by a newer
+message_1 once older than 2 s) against a short back-off of their own (``abandon_backoff``,
+at most 10 s), so that anyone able to send message_1 can slow new handshakes but never
+lock everyone out for long after it stops. From its
 policy's threshold on, each subject is blocked with a delay that doubles per further
 failure; a blocked subject is refused before any AEAD or curve operation, so an attack
 burst costs the pump little and its main loop keeps therapy on time. A blocked session
@@ -89,6 +93,8 @@ _SAFE_METHODS = (N.GET, N.FETCH)   # they change nothing: no freshness proof nee
 SESSION_POLICY = Policy(threshold=3, base_ms=1000, max_ms=60000, forget_ms=600000)
 PEER_POLICY = Policy(threshold=3, base_ms=2000, max_ms=300000, forget_ms=1800000)
 GLOBAL_POLICY = Policy(threshold=6, base_ms=1000, max_ms=300000, forget_ms=1800000)
+ABANDON_POLICY = Policy(threshold=6, base_ms=1000, max_ms=10000, forget_ms=60000)
+MIN_HANDSHAKE_AGE_MS = 2000        # a pending handshake younger than this is never evicted
 
 # Unprotected answers to refused OSCORE requests (RFC 8613 §8.2).
 _RECORD_COAP = {RECORD_AUTH: N.BAD_REQUEST, RECORD_REPLAY: N.UNAUTHORIZED,
@@ -152,7 +158,8 @@ class SessionManager:
                  max_handshakes=MAX_HANDSHAKES, handshake_timeout_ms=HANDSHAKE_TIMEOUT_MS,
                  replay_window=REPLAY_WINDOW, max_age_ms=MAX_AGE_MS,
                  session_policy=SESSION_POLICY, peer_policy=PEER_POLICY,
-                 global_policy=GLOBAL_POLICY, audit_budget=None, audit_window_ms=None,
+                 global_policy=GLOBAL_POLICY, abandon_policy=ABANDON_POLICY,
+                 audit_budget=None, audit_window_ms=None,
                  max_payload=framing.MAX_PAYLOAD):
         if audit is None:
             audit = getattr(dispatcher, "audit", None)
@@ -187,6 +194,7 @@ class SessionManager:
             log_args["window_ms"] = audit_window_ms
         self.log = RefusalLog(audit, **log_args)
         self.global_backoff = Backoff(global_policy)
+        self.abandon_backoff = Backoff(abandon_policy)
         self.peer_backoff = {}          # kid -> Backoff (trusted kids only: bounded)
         self.handshakes = {}            # C_R -> Handshake
         self.sessions = {}              # C_R -> Session
@@ -304,11 +312,34 @@ class SessionManager:
         for c_r in list(self.handshakes):
             handshake = self.handshakes[c_r]
             if now - handshake.started >= self.handshake_timeout_ms:
-                del self.handshakes[c_r]
-                self.stats["expired"] += 1
-                self.global_backoff.failure(now)
-                self._refuse("edhoc", W.SESSION_TIMEOUT, "handshake C_R %s abandoned"
-                             % _hex(c_r), now)
+                self._abandon(c_r, "abandoned", now)
+
+    def _abandon(self, c_r, how, now):
+        """An unfinished handshake goes: it costs the pump a key agreement, so it counts
+        against the pump's short abandon back-off (never the long one of failed
+        verifications: anyone can start a handshake and walk away)."""
+        del self.handshakes[c_r]
+        self.stats["expired"] += 1
+        self.abandon_backoff.failure(now)
+        self._refuse("edhoc", W.SESSION_TIMEOUT, "handshake C_R %s %s" % (_hex(c_r), how),
+                     now)
+
+    def _make_room(self, now):
+        """A full handshake table gives up its oldest entry once that is older than
+        MIN_HANDSHAKE_AGE_MS: an honest peer finishes in a round trip, so a few stale
+        message_1s cannot keep newcomers out. Returns the ms to wait, 0 if room."""
+        if len(self.handshakes) < self.max_handshakes:
+            return 0
+        oldest = None
+        for key in sorted(self.handshakes):
+            started = self.handshakes[key].started
+            if oldest is None or started < self.handshakes[oldest].started:
+                oldest = key
+        age = now - self.handshakes[oldest].started
+        if age < MIN_HANDSHAKE_AGE_MS:
+            return MIN_HANDSHAKE_AGE_MS - age
+        self._abandon(oldest, "evicted by a newer one", now)
+        return 0
 
     def _new_cid(self, c_i):
         start = crypto.random_bytes(self.rng, 1)[0] % len(_IDENTIFIERS)
@@ -329,21 +360,18 @@ class SessionManager:
             self._refuse("edhoc", EDHOC_MALFORMED, "message_1: C_I longer than %d bytes"
                          % W.MAX_CID, now)
             return W.refusal(N.BAD_REQUEST, EDHOC_MALFORMED)
-        wait = self.global_backoff.remaining(now)
+        wait = max(self.global_backoff.remaining(now), self.abandon_backoff.remaining(now))
         if wait:
             self._refuse("edhoc", W.SESSION_BACKOFF, "handshakes paused for %d ms" % wait,
                          now)
             return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BACKOFF, wait)
         self._expire_handshakes(now)
-        c_r = self._new_cid(c_i) if len(self.handshakes) < self.max_handshakes else None
+        wait = self._make_room(now)
+        c_r = self._new_cid(c_i) if not wait else None
         if c_r is None:
-            oldest = now
-            for key in self.handshakes:
-                oldest = min(oldest, self.handshakes[key].started)
-            wait = max(0, oldest + self.handshake_timeout_ms - now)
             self._refuse("edhoc", W.SESSION_BUSY, "%d handshakes in progress"
                          % len(self.handshakes), now)
-            return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BUSY, wait)
+            return W.refusal(N.SERVICE_UNAVAILABLE, W.SESSION_BUSY, max(wait, 1))
         try:
             responder = edhoc.Responder(self.credential, self._private, self.rng,
                                         methods=self.methods, suites=self.suites, c_r=c_r)

@@ -220,9 +220,9 @@ def test_therapy_keeps_its_time_through_an_attack_burst():
     counts = manager.counts
     assert counts["RECORD-AUTH"] >= 3 and counts["RECORD-REPLAY"] == 400
     assert counts["SESSION-BACKOFF"] > 300 and counts["SESSION-MALFORMED"] > 300
-    # The expensive work was bounded by the back-off: few key agreements for 400 tries,
-    # few AEAD runs for 400 forgeries.
-    assert manager.stats["handshakes"] < 60
+    # The expensive work was bounded by the back-off: at most about one key agreement per
+    # 5 s for 400 tries over 10 minutes, few AEAD runs for 400 forgeries.
+    assert manager.stats["handshakes"] < 130
     assert manager.session_of(CLINICIAN.credential.kid).context.refused < 60
     assert clinician.request("status").name == "status"      # usable again after it
     # Every refusal is in the audit log: one by one up to the budget, then summarized.
