@@ -82,7 +82,9 @@ class ForwardProxy:
         for number in (N.PROXY_SCHEME, N.URI_HOST, N.URI_PORT):
             request.remove(number)
         if not self.gateway.relay(self._endpoint(address), M.encode(request)):
-            return self._refuse(request, N.BAD_REQUEST, "not a request for the pump")
+            return self._refuse(request, N.BAD_REQUEST, "the pump takes only EDHOC and "
+                                "OSCORE: give the client credentials (pumpsim keys "
+                                "aiocoap-credentials)")
         self.counts["forwarded"] += 1
         return None
 

@@ -62,14 +62,15 @@ def summary(node):
                 stats["handshakes"])]
     counts = manager.counts
     if counts:
-        lines.append("refused: " + ", ".join("%s=%d" % (name, counts[name])
-                                              for name in sorted(counts)))
+        lines.append("channel refused: " + ", ".join("%s=%d" % (name, counts[name])
+                                                      for name in sorted(counts)))
     else:
-        lines.append("refused: none")
+        lines.append("channel refused: none")
     try:
         records = audit_log.verify(node.flash, node.log_key, node.pump.log_head())
         refusals = sum(1 for r in records if r.type == audit_log.EV_REFUSAL)
-        lines.append("audit log verified: %d records, %d refusals" % (len(records), refusals))
+        lines.append("audit log verified: %d records, %d refusals (channel and commands)"
+                     % (len(records), refusals))
     except audit_log.LogIntegrityError as exc:
         lines.append("audit log FAILED verification: %s" % exc)
     lines.append("therapy: %s, %d pulses delivered" % (node.pump.state,

@@ -73,4 +73,4 @@ def test_aiocoap_client_reads_the_status_directly_and_through_the_proxy(tmp_path
             assert code == 0 and "forwarded 2, answered 2, refused 0" in out, out
         code, out, err = _stop(pump)
     assert code == 0, err
-    assert "sessions established 2, requests 2" in out and "refused: none" in out, out
+    assert "sessions established 2, requests 2" in out and "channel refused: none" in out, out

@@ -90,7 +90,7 @@ def test_serve_on_its_own_pty_and_a_gateway_process_here(keys):
     finally:
         summary = child.stop()
     assert "sessions established 2, requests 3" in summary
-    assert "refused: none" in summary and "audit log verified" in summary
+    assert "channel refused: none" in summary and "audit log verified" in summary
 
 
 @posix_only
