@@ -24,7 +24,7 @@ wrong state raises EDHOC_STATE and leaves the session as it was; any other refus
 aborts the session.
 """
 
-from secure_channel import cose, crypto
+from secure_channel import cose, crypto, numbers
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import keys
 from secure_channel.edhoc import messages as msgs
@@ -620,11 +620,7 @@ class Responder(_Session):
 
 def _random_identifier(rng, avoid):
     """A 1-byte connection identifier with a 1-byte encoding (an int in -24..23)."""
-    value = crypto.random_bytes(rng, 1)[0] % 48
-    raw = bytes((value if value < 24 else 0x20 + value - 24,))
-    if raw == avoid:
-        raw = bytes((raw[0] ^ 1,))      # stays within 0x00..0x17 / 0x20..0x37
-    return raw
+    return numbers.allocate_identifier(rng, (avoid,))
 
 
 def _ead_bytes(plaintext, ead):

@@ -5,13 +5,15 @@ P-256/ES256 for 2 and 3) and in the EDHOC MAC/tag length (8 for 0 and 2, 16 for 
 The application AEAD is always AES-CCM-16-64-128 (COSE alg 10) with SHA-256.
 """
 
+from secure_channel import numbers
+
 CURVE_X25519 = 1
 CURVE_P256 = 2
 
 SIG_EDDSA = 1
 SIG_ES256 = 2
 
-COSE_ALG_AES_CCM_16_64_128 = 10
+COSE_ALG_AES_CCM_16_64_128 = numbers.AES_CCM_16_64_128
 COSE_ALG_AES_CCM_16_128_128 = 30
 COSE_ALG_SHA_256 = -16
 

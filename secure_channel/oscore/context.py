@@ -15,14 +15,14 @@ RECORD_KEY_UPDATE; ``needs_key_update`` turns true earlier, when 7/8 of any budg
 spent, so the application can run EDHOC_KeyUpdate or a new handshake in time.
 """
 
-from secure_channel import cbor, cose, crypto
+from secure_channel import cbor, cose, crypto, numbers
 from secure_channel.errors import (
     RECORD_AUTH, RECORD_CONFIG, RECORD_KEY_UPDATE, RECORD_MALFORMED, RECORD_REPLAY,
     RECORD_STATE, RECORD_UNKNOWN_ID, RecordError,
 )
 from secure_channel.oscore.replay import ReplayWindow
 
-AES_CCM_16_64_128 = 10
+AES_CCM_16_64_128 = numbers.AES_CCM_16_64_128
 KEY_LENGTH = 16
 NONCE_LENGTH = 13
 TAG_LENGTH = 8

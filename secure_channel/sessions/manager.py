@@ -60,7 +60,7 @@ budget (``max_age_ms``) is used up ends its session: the peer gets a 4.01 refusa
 runs a new handshake.
 """
 
-from secure_channel import cbor, crypto
+from secure_channel import cbor, crypto, numbers
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
 from secure_channel.oscore import from_edhoc as edhoc_oscore
@@ -102,12 +102,23 @@ _RECORD_COAP = {RECORD_AUTH: N.BAD_REQUEST, RECORD_REPLAY: N.UNAUTHORIZED,
                 RECORD_MALFORMED: N.BAD_REQUEST}
 _RECORD_FAILURES = (RECORD_AUTH,)  # a replay is refused before any AEAD: no back-off
 _HANDSHAKE_FAILURES = (EDHOC_VERIFY, EDHOC_CREDENTIAL, EDHOC_MALFORMED)
-# The 48 one-byte connection identifiers with a one-byte CBOR encoding (ints -24..23).
-_IDENTIFIERS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
+_hex = numbers.hex_id
 
 
-def _hex(data):
-    return "".join("%02x" % b for b in data) if data else "''"
+class _Taken:
+    """``in``: an identifier C_I uses, or a handshake or session holds."""
+
+    def __init__(self, c_i, *tables):
+        self.c_i = c_i
+        self.tables = tables
+
+    def __contains__(self, candidate):
+        if candidate == self.c_i:
+            return True
+        for table in self.tables:
+            if candidate in table:
+                return True
+        return False
 
 
 class Handshake:
@@ -342,13 +353,8 @@ class SessionManager:
         return 0
 
     def _new_cid(self, c_i):
-        start = crypto.random_bytes(self.rng, 1)[0] % len(_IDENTIFIERS)
-        for offset in range(len(_IDENTIFIERS)):
-            candidate = _IDENTIFIERS[(start + offset) % len(_IDENTIFIERS)]
-            if candidate != c_i and candidate not in self.handshakes \
-                    and candidate not in self.sessions:
-                return candidate
-        return None
+        return numbers.allocate_identifier(self.rng, _Taken(c_i, self.handshakes,
+                                                            self.sessions))
 
     def _message_1(self, body, now):
         try:

@@ -28,7 +28,7 @@ again. Unprotected error answers are unauthenticated, so they are only ever take
 that advice.
 """
 
-from secure_channel import crypto
+from secure_channel import crypto, numbers
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
 from secure_channel.oscore import from_edhoc as edhoc_oscore
@@ -58,7 +58,6 @@ TOKEN_LENGTH = 4
 _SAFE_METHODS = (N.GET, N.FETCH)
 _EDHOC_FORMAT = bytes((N.EDHOC_CBOR_SEQ,))
 _MESSAGE_2, _CONFIRM, _RESPONSE = "message_2", "confirm", "response"   # what we wait for
-_IDENTIFIERS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
 
 
 class Event:
@@ -130,13 +129,7 @@ class PeerSession:
 
         ``avoid``: C_I values another session on the same link is using.
         """
-        start = crypto.random_bytes(self.rng, 1)[0] % len(_IDENTIFIERS)
-        c_i = None
-        for offset in range(len(_IDENTIFIERS)):
-            candidate = _IDENTIFIERS[(start + offset) % len(_IDENTIFIERS)]
-            if candidate not in avoid:
-                c_i = candidate
-                break
+        c_i = numbers.allocate_identifier(self.rng, avoid)
         if c_i is None:
             raise ValueError("no free connection identifier")
         self.edhoc = edhoc.Initiator(self.credential, self._private, self.rng,

@@ -23,7 +23,7 @@ Parsing is strict (``decode`` raises ``TrustError`` for anything else): at most
 twice, and a CCS role claim, if present, equal to the entry's role.
 """
 
-from secure_channel import cbor, cose
+from secure_channel import cbor, cose, numbers
 from secure_channel.edhoc import credentials
 from secure_channel.protocol import roles
 
@@ -216,5 +216,4 @@ def decode(data):
     return trust
 
 
-def _hex(data):
-    return "".join("%02x" % b for b in data)
+_hex = numbers.hex_id

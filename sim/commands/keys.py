@@ -9,7 +9,7 @@ mode 0600 from the start; credentials and the trust list are public. File format
 import os
 import sys
 
-from secure_channel import crypto
+from secure_channel import crypto, numbers
 from secure_channel.sessions import trust
 from sim import aiocoap_credentials, keyfiles
 from sim.cli import CliError
@@ -17,11 +17,9 @@ from sim.cli import CliError
 # Default kids of `keys init`: one byte each, compact on the wire.
 INIT_KIDS = {"pump": b"\x01", "gateway": b"\x02", "clinician": b"\x03", "patient": b"\x04",
              "service": b"\x05"}
-_COMPACT_KIDS = [bytes((v,)) for v in range(0x18)] + [bytes((v,)) for v in range(0x20, 0x38)]
 
 
-def _hex(data):
-    return data.hex() if data else "''"
+_hex = numbers.hex_id
 
 
 def _write_identity(prefix, identity, force):
@@ -81,7 +79,7 @@ def cmd_new(args):
     if args.kid is not None:
         kid = keyfiles.parse_kid(args.kid)
     else:
-        kid = _COMPACT_KIDS[crypto.random_bytes(os.urandom, 1)[0] % len(_COMPACT_KIDS)]
+        kid = numbers.allocate_identifier(os.urandom)
     identity = keyfiles.generate(args.kind, kid, args.subject)
     _write_identity(args.out, identity, args.force)
     return 0

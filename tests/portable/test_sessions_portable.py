@@ -162,3 +162,16 @@ def test_manager_refuses_without_crypto_and_logs_in_the_pump_log():
     # Therapy went on regardless.
     run_for(pump, hw, 3600000)
     assert pump.state == "delivering" and hw.motor.pulses == 40
+
+
+def test_connection_identifiers_come_from_one_table():
+    from secure_channel import numbers
+    assert len(numbers.IDENTIFIERS) == 48 and len(set(numbers.IDENTIFIERS)) == 48
+    for raw in numbers.IDENTIFIERS:                       # each a one-byte CBOR int
+        assert cbor.decode(raw) in range(-24, 24)
+    rng = CountingRng(b"ids")
+    last = numbers.IDENTIFIERS[17]
+    assert numbers.allocate_identifier(rng, numbers.IDENTIFIERS[:17] +
+                                       numbers.IDENTIFIERS[18:]) == last
+    assert numbers.allocate_identifier(rng, numbers.IDENTIFIERS) is None
+    assert numbers.hex_id(b"") == "''" and numbers.hex_id(b"\x0a\x2b") == "0a2b"
