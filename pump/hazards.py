@@ -50,6 +50,17 @@ HAZARDS = {
     "H-PRIMING": ("use", "Priming into the patient",
                   "tubing filled while connected, or cannula fill not counted",
                   "uncounted insulin: overdose"),
+    "H-CALC-SETTINGS": ("use", "Wrong bolus calculator settings",
+                        "carb ratio, sensitivity or target range mistyped, outside clinical "
+                        "practice, or not covering the whole day",
+                        "every calculated bolus too large or too small"),
+    "H-CALC-INPUT": ("use", "Wrong bolus calculator input",
+                     "glucose old, implausible or mistyped; carbohydrates mistyped; a "
+                     "suggestion confirmed after its inputs changed",
+                     "overdose or underdose"),
+    "H-HYPO-BOLUS": ("use", "Bolus into hypoglycaemia",
+                     "insulin suggested while glucose is already low",
+                     "severe hypoglycaemia"),
 }
 
 # id: (hazard ids, what is checked, response)
@@ -127,6 +138,30 @@ INTERLOCKS = {
     "IL-CLOCK-JUMP": (("H-TIMING",),
                       "the tick counter jumped forward more than an hour between reads",
                       "alarm; the jump is not counted as elapsed time"),
+    # Bolus calculator (pump/bolus_calculator.py): advice the patient confirms; the bolus
+    # interlocks above still apply when it is delivered
+    "IL-CALC-SETTINGS": (("H-CALC-SETTINGS", "H-OVERDOSE", "H-UNDERDOSE"),
+                         "calculator settings outside clinical ranges (carb ratio 1..150 g/U, "
+                         "sensitivity 5..400 mg/dL/U, targets 70..200 mg/dL, low <= high), "
+                         "or not 1..8 sorted segments from minute 0",
+                         "refuse the settings, saying which value is wrong"),
+    "IL-CALC-CARBS-MAX": (("H-CALC-INPUT", "H-OVERDOSE"), "carbohydrate entry above 250 g",
+                          "refuse the calculation"),
+    "IL-CALC-BG-STALE": (("H-CALC-INPUT", "H-OVERDOSE"),
+                         "glucose older than 15 min, when calculated or when confirmed",
+                         "no correction either way; a confirmation refused"),
+    "IL-CALC-BG-RANGE": (("H-CALC-INPUT", "H-OVERDOSE"), "glucose outside 20..600 mg/dL",
+                         "no correction either way"),
+    "IL-CALC-HYPO": (("H-HYPO-BOLUS", "H-OVERDOSE"),
+                     "glucose below 70 mg/dL, even stale or below the plausible range",
+                     "suggest no bolus; confirming one from the suggestion refused"),
+    "IL-CALC-IOB": (("H-STACKING",), "insulin on board with glucose above the target range",
+                    "subtracted from the correction, not below 0; carb part not reduced"),
+    "IL-CALC-BOLUS-MAX": (("H-OVERDOSE",), "suggestion above the maximum bolus",
+                          "capped at max_bolus_mu in whole pulses, flagged"),
+    "IL-CALC-ADVICE-STALE": (("H-STACKING", "H-CALC-INPUT"),
+                             "suggestion confirmed more than 5 min after it was made, or "
+                             "after insulin on board rose", "refuse; calculate again"),
     # Independent safety monitor (its own accounting; gates the motor power stage)
     "SM-OVER-1H": (("H-OVERDOSE", "H-SOFTWARE"),
                    "pulses in the monitor's 1 h envelope above the limit", "latch safe-stop"),
