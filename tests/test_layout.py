@@ -58,7 +58,11 @@ def _graph():
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
+                # ``from pkg import mod`` depends on pkg.mod; ``from mod import name`` on mod
+                targets = []
+                for alias in node.names:
+                    sub = "%s.%s" % (node.module, alias.name)
+                    targets.append(sub if sub in modules else node.module)
             else:
                 continue
             edges.update(t for t in targets if t in modules and t != name)
