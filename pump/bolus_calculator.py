@@ -85,12 +85,7 @@ class SettingsRefused(Refused):
         self.detail = detail[:Refused.MAX_REASON]
 
 
-def _int(name, value, low, high):
-    if not is_int(value):
-        raise Refused(results.ERR_TYPE, "%s must be an integer" % name)
-    if not low <= value <= high:
-        raise Refused(results.ERR_RANGE, "%s=%d outside %d..%d" % (name, value, low, high))
-    return value
+_int = results.check_int
 
 
 def _toward_zero(numerator, denominator):

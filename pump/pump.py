@@ -38,12 +38,7 @@ EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between ex
 HEARTBEAT_MS = MS_PER_MINUTE                   # "alive" written to the secure store
 
 
-def _int(name, value, low, high):
-    if not is_int(value):
-        raise Refused(results.ERR_TYPE, "%s must be an integer" % name)
-    if not low <= value <= high:
-        raise Refused(results.ERR_RANGE, "%s=%d outside %d..%d" % (name, value, low, high))
-    return value
+_int = results.check_int
 
 
 def _dose(name, value, high):

@@ -1,5 +1,7 @@
 """Result codes of every public pump entry point. A refusal never changes therapy."""
 
+from pump.units import is_int
+
 OK = 0
 ERR_TYPE = 1          # an argument has the wrong type
 ERR_RANGE = 2         # an argument is out of its documented range
@@ -44,3 +46,12 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def check_int(name, value, low, high):
+    """``value`` if it is an int in low..high; else Refused (ERR_TYPE / ERR_RANGE)."""
+    if not is_int(value):
+        raise Refused(ERR_TYPE, "%s must be an integer" % name)
+    if not low <= value <= high:
+        raise Refused(ERR_RANGE, "%s=%d outside %d..%d" % (name, value, low, high))
+    return value
