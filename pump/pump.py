@@ -29,7 +29,7 @@ from pump.limits import HARD_RANGES, Limits
 from pump.results import Refused, Result
 from pump.safety_monitor import PulseChannel, SafetyMonitor
 from pump.sealed import Anchor, SealError, SealedStore
-from pump.units import BASAL_SLOTS, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU, is_int
+from pump.units import BASAL_SLOTS, MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU
 
 MAX_BOLUS_MU = HARD_RANGES["max_bolus_mu"][2]
 MAX_EXTENDED_MS = 8 * MS_PER_HOUR

@@ -25,7 +25,7 @@ import select
 import socket
 import time
 
-from secure_channel.coap import layer as coap_layer, message as M, numbers as N
+from secure_channel.coap import message as M, numbers as N
 
 MAX_DATAGRAM = 1500
 

@@ -8,9 +8,7 @@ with message_4 in the 2.04, which our peer verifies) and combined with the first
 request (RFC 9668).
 """
 
-import asyncio
 import os
-import threading
 
 import pytest
 

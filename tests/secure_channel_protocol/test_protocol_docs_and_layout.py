@@ -1,6 +1,5 @@
 """docs/protocol.md is generated from the schema; firmware modules stay MicroPython-safe."""
 
-import ast
 import pathlib
 import re
 import subprocess
