@@ -29,3 +29,27 @@ def examples(ci, deep=None):
 # Portable test helpers (plain modules shared with the MicroPython run) are importable
 # from every test directory.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "portable"))
+
+
+def real_component(module):
+    """Import ``module`` (aiocoap, lakers, cbor_diag, simglucose, ...) for a test of a real
+    component: outside CI a missing one skips the test module; under CI=true it fails,
+    because a skip there would hide a missing set-up step."""
+    import importlib
+    import pytest
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
+
+def real_tool(name):
+    """The path of a real command-line tool (tshark, ...), by the same rule."""
+    import shutil
+    import pytest
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("%s is not installed but CI is set: `make setup` installs it; this "
+                        "test must run in CI" % name)
+        pytest.skip("%s not installed (make setup installs it)" % name)
+    return path

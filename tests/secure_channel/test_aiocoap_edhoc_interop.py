@@ -8,14 +8,15 @@ import threading
 
 import pytest
 
+from conftest import real_component
+
 from secure_channel import cbor
 from secure_channel.sessions import trust
 from sim import aiocoap_credentials, keyfiles
 from sim.pump_server import PumpNode, UdpEndpoint, serve
 
-aiocoap = pytest.importorskip("aiocoap") if not os.environ.get("CI") else __import__("aiocoap")
-cbor_diag = pytest.importorskip("cbor_diag") if not os.environ.get("CI") \
-    else __import__("cbor_diag")
+aiocoap = real_component("aiocoap")
+cbor_diag = real_component("cbor_diag")
 import cbor2  # noqa: E402  (aiocoap's own dependency)
 
 PUMP = keyfiles.generate("pump", b"\x01")

@@ -5,12 +5,13 @@ and its 2.05 CBOR answer."""
 
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
+
+from conftest import real_tool
 
 from secure_channel import cbor
 from secure_channel.sessions.peer import PeerSession
@@ -27,12 +28,7 @@ FIELDS = ["coap.code", "coap.token", "coap.opt.uri_path_recon", "coap.opt.ctype"
 
 @pytest.fixture(scope="module")
 def tshark():
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is not installed but CI is set: `make setup` installs it")
-        pytest.skip("tshark not installed (make setup installs it)")
-    return path
+    return real_tool("tshark")
 
 
 def _serve_and_ask(tmp_path):

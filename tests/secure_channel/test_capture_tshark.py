@@ -3,12 +3,13 @@ plug-ins, OSCORE decrypted from the exported contexts (RFC 8613 Appendix C.1, C.
 capture that stays readable after every packet, even when the writer dies."""
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
 
 import pytest
+
+from conftest import real_tool
 
 from sim import capture
 
@@ -45,13 +46,7 @@ GOOD = "1"                    # Wireshark's PROTO_CHECKSUM_E_GOOD
 
 @pytest.fixture(scope="module")
 def tshark():
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is not installed but CI is set: `make setup` installs it "
-                        "(Debian package tshark); this test must run in CI")
-        pytest.skip("tshark not installed (make setup installs it)")
-    return path
+    return real_tool("tshark")
 
 
 def _run(tshark, path, config_dir, *options):

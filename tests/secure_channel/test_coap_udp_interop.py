@@ -1,16 +1,17 @@
 """CoAP over UDP loopback against an independent stack: aiocoap as client of our message
 layer, and our client against an aiocoap server."""
 import asyncio
-import os
 import socket
 import threading
 
 import pytest
 
+from conftest import real_component
+
 from secure_channel.coap import message as M, numbers as N
 from sim.coap_udp import UdpCoapClient, UdpCoapServer
 
-aiocoap = pytest.importorskip("aiocoap") if not os.environ.get("CI") else __import__("aiocoap")
+aiocoap = real_component("aiocoap")
 import aiocoap.resource as resource  # noqa: E402
 
 

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from conftest import real_component
+
 from secure_channel import cbor
 from secure_channel.sessions import trust
 from secure_channel.coap import message as M, numbers as N
@@ -18,9 +20,8 @@ from sim.coap_udp import UdpLink
 from sim.gateway_client import Gateway
 from sim.pump_server import PumpNode, UdpEndpoint, serve
 
-aiocoap = pytest.importorskip("aiocoap") if not os.environ.get("CI") else __import__("aiocoap")
-cbor_diag = pytest.importorskip("cbor_diag") if not os.environ.get("CI") \
-    else __import__("cbor_diag")
+aiocoap = real_component("aiocoap")
+cbor_diag = real_component("cbor_diag")
 import aiocoap.proxy.client  # noqa: E402
 import cbor2  # noqa: E402
 

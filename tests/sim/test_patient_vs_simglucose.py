@@ -28,25 +28,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import examples
+from conftest import examples, real_component
 from pump.units import PULSE_MU
 from sim.patient import STATE_NAMES, Patient, names, pulses_to_rates
 from sim.patient.model import make_rhs
 
-if os.environ.get("CI"):            # in CI a missing simglucose is a failure, never a skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pandas
-        import simglucose
-        from simglucose.controller.base import Action as ControllerAction
-        from simglucose.patient.t1dpatient import Action, T1DPatient
-else:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pandas = pytest.importorskip("pandas")
-        simglucose = pytest.importorskip("simglucose")
-        from simglucose.controller.base import Action as ControllerAction
-        from simglucose.patient.t1dpatient import Action, T1DPatient
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    pandas = real_component("pandas")
+    simglucose = real_component("simglucose")
+    from simglucose.controller.base import Action as ControllerAction
+    from simglucose.patient.t1dpatient import Action, T1DPatient
 
 DAY = 24 * 60
 MEALS = {7 * 60: 45, 12 * 60: 70, 18 * 60 + 30: 80}         # minute -> g announced
