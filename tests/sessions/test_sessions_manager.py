@@ -329,7 +329,6 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
     """A man in the middle drops the pump's answer to a temp basal and forges the
     unauthenticated 4.01 "session unknown" with the request's token. The client may
     reconnect, but it must not send the therapy command again: it has already run."""
-    from secure_channel.link import framing
     bench = Bench()
     client = bench.gateway.client
     assert client.request("status").name == "status"
@@ -338,9 +337,25 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
     assert not client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000}).is_error
     before = len([r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"])
     honest_turn = bench._pump_turn
+    bench.gateway.idle = _forging_session_unknown(bench)
+    runs = bench.node.pump.refusals.copy()
+    with pytest.raises(GatewayError):
+        client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000})
+    bench.gateway.idle = honest_turn
+    temp_commands = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"]
+    assert len(temp_commands) == before + 1, temp_commands      # ran once, not twice
+    assert bench.node.pump.refusals == runs
+    assert client.request("status").name == "status"            # reads may be retried
+
+
+def _forging_session_unknown(bench, forget_sessions=False):
+    """A man in the middle for ``bench.gateway.idle``: the pump runs the next request, its
+    answer is dropped and an unprotected 4.01 "session unknown" forged in its place (with
+    ``forget_sessions``, the pump also loses its sessions, as after a restart)."""
+    from secure_channel.link import framing
     forged = []
 
-    def mitm_turn():
+    def turn():
         data = bench.pump_end.read(65536)
         if not data:
             return
@@ -350,18 +365,12 @@ def test_a_forged_session_unknown_notice_never_makes_a_command_run_twice():
             notice = W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN)
             notice.mtype, notice.mid, notice.token = N.ACK, answer.mid, answer.token
             forged.append(out)                          # the real answer is dropped
+            if forget_sessions:
+                bench.manager.sessions.clear()
             bench.pump_end.write(framing.encode_frame(M.encode(notice)))
         elif out:
             bench.pump_end.write(out)
-    bench.gateway.idle = mitm_turn
-    runs = bench.node.pump.refusals.copy()
-    with pytest.raises(GatewayError):
-        client.request("temp_basal", {"percent": 50, "duration_ms": 30 * 60000})
-    bench.gateway.idle = honest_turn
-    temp_commands = [r for r in _records(bench) if r.type == 2 and r.data["op"] == "temp_basal"]
-    assert len(temp_commands) == before + 1, temp_commands      # ran once, not twice
-    assert bench.node.pump.refusals == runs
-    assert client.request("status").name == "status"            # reads may be retried
+    return turn
 
 
 def _records(bench):
@@ -523,28 +532,11 @@ def test_a_repeated_command_that_had_run_is_reported_as_run_not_refused():
     forged: the client reconnects and repeats it (safe: the pump de-duplicates cmd_ids).
     The pump refuses the repeat (IL-DUPLICATE-CMD), so the first sending ran: the client
     must say so, not report a refusal (found by an independent attack)."""
-    from secure_channel.link import framing
     from sim.gateway_client import ALREADY_RAN
     bench = Bench()
     client = bench.gateway.client
     client.request("resume")                              # primes the Echo
-    forged = []
-
-    def mitm_turn():
-        data = bench.pump_end.read(65536)
-        if not data:
-            return
-        out = bench.node.feed(data)
-        if out and not forged:
-            answer = M.decode(framing.Deframer().feed(out)[0])
-            notice = W.refusal(N.UNAUTHORIZED, W.SESSION_UNKNOWN)
-            notice.mtype, notice.mid, notice.token = N.ACK, answer.mid, answer.token
-            forged.append(out)
-            bench.manager.sessions.clear()                # as after a pump restart
-            bench.pump_end.write(framing.encode_frame(M.encode(notice)))
-        elif out:
-            bench.pump_end.write(out)
-    bench.gateway.idle = mitm_turn
+    bench.gateway.idle = _forging_session_unknown(bench, forget_sessions=True)
     fields = {"percent": 50, "duration_ms": 30 * 60000, "cmd_id": b"\x01\x02\x03\x04",
               "issued_ms": bench.node.now()}
     with pytest.raises(GatewayError) as caught:
