@@ -81,7 +81,7 @@ class Router:
         self.by_c_r = {}
         self.refused = 0
         self._next_mid = int.from_bytes(os.urandom(2), "big")
-        self._mids = {}                # (endpoint, mid) -> link mid
+        self._hops = {}                # (endpoint, mid) -> (link mid, link token)
         self._tokens = {}              # link token -> (endpoint, token, mid)
         self._order = []
 
@@ -121,21 +121,19 @@ class Router:
 
     def _outbound(self, endpoint, message):
         key = (endpoint, message.mid)
-        mid = self._mids.get(key)
-        if mid is None:
-            mid = self._mids[key] = self._next_mid
-            self._next_mid = (self._next_mid + 1) & 0xFFFF
-            token = os.urandom(4)             # unguessable: answers cannot be misrouted
+        hop = self._hops.get(key)
+        if hop is None:                   # a new exchange; a retransmission keeps its hop
+            token = os.urandom(4)         # unguessable: answers cannot be misrouted
             while token in self._tokens:
                 token = os.urandom(4)
+            hop = self._hops[key] = (self._next_mid, token)
+            self._next_mid = (self._next_mid + 1) & 0xFFFF
             self._tokens[token] = (endpoint, message.token, message.mid)
-            self._order.append((key, token))
+            self._order.append(key)
             while len(self._order) > self.MAX_EXCHANGES:
-                old_key, old_token = self._order.pop(0)
-                self._mids.pop(old_key, None)
+                _, old_token = self._hops.pop(self._order.pop(0))
                 self._tokens.pop(old_token, None)
-        else:
-            token = [t for k, t in self._order if k == key][0]
+        mid, token = hop
         message.mid = mid
         message.token = token
         return message
