@@ -45,6 +45,8 @@ class Continuity:
             record["alarm"] = [self.alarm_id, self.alarm_resume]
         if self.running_bolus is not None:
             record["bolus"] = list(self.running_bolus[:4])
+        if self.plgs.held:
+            record["plgs"] = self.plgs.held_since
         return record
 
     def note_therapy(self):
@@ -113,6 +115,8 @@ class Continuity:
         if mode == T.SUSPENDED and susp is not None and susp[0] is not None and susp[0] > now:
             self.suspend(now, min(susp[0] - now, self.limits.max_suspend_ms), bool(susp[1]))
             return T.SUSPENDED
+        if record.get("plgs") is not None and self.limits.plgs_on:
+            self._hold_basal(now, "held before the reboot", since=record["plgs"])
         return T.DELIVERING
 
     def count_power_off(self, now):

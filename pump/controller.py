@@ -20,8 +20,11 @@ from pump import delivery, iob, results, therapy_table as T
 from pump.alarms import Annunciator
 from pump.basal_watch import BasalWatch
 from pump.continuity import SUPERVISION_MS, Continuity
+from pump.cgm_input import CgmInput
 from pump.fsm import create_machine
 from pump.ledger import ACTIVE, SCHEDULED, WINDOW_1H, WINDOW_24H, Ledger
+from pump.low_glucose import LowGlucose
+from pump.plgs import LowGlucoseSuspend
 from pump.reservoir_change import ReservoirChange
 from pump.results import Refused
 from pump.safety_monitor import PulseChannel
@@ -33,7 +36,7 @@ BOLUS_SLACK_MS = 2 * MS_PER_MINUTE       # a bolus reservation's end beyond its 
 OCCLUSION_TREND_PULSES = 4
 
 
-class TherapyController(Continuity, ReservoirChange):
+class TherapyController(Continuity, ReservoirChange, LowGlucose):
     """Decides every dose; asks the safety monitor (through ``channel``) for each pulse."""
 
     def __init__(self, hw, channel, limits, log, now, state=None):
@@ -46,6 +49,8 @@ class TherapyController(Continuity, ReservoirChange):
         self.ledger = Ledger()
         self.alerts = Annunciator(hw.ui)
         self.watch = BasalWatch()
+        self.cgm = CgmInput()
+        self.plgs = LowGlucoseSuspend(now)
         self.program_set = False
         self.recent_ids = []
         self.last_bolus = None
@@ -571,6 +576,7 @@ class TherapyController(Continuity, ReservoirChange):
         for kind, gap in clock_events:
             self._clock_event(now, kind, gap)
         wake = self.alerts.tick(now)
+        self.supervise_glucose(now)
         self._supervise_basal(now)
         state = self.machine.state
         if state == T.DELIVERING:

@@ -40,6 +40,7 @@ class DeliveryEngine:
         self.program = [0] * BASAL_SLOTS          # mU/h per half-hour slot
         self.temp = None                          # (value, is_percent, end_tick)
         self.temp_cap = None                      # mU/h a temp may run at (max IOB room)
+        self.held = False                         # low-glucose suspend holds basal (pump.plgs)
         self.basal_acc = 0
         self.lost_work = 0                        # basal work dropped by the cap (mU·ms)
         self.bolus_pulses = 0
@@ -59,17 +60,16 @@ class DeliveryEngine:
     def basal_rate(self, now, wall_s):
         rate = self.program[slot_of(wall_s)]
         temp = self.temp
-        if temp is not None:
-            if now >= temp[2]:
-                self.temp = None
-                self.temp_cap = None
-                return rate
+        if temp is not None and now >= temp[2]:
+            self.temp = None
+            self.temp_cap = None
+        elif temp is not None:
             scheduled = rate
             rate = rate * temp[0] // 100 if temp[1] else temp[0]
             cap = self.temp_cap
             if cap is not None and rate > scheduled and rate > cap:
                 rate = cap if cap > scheduled else scheduled
-        return rate
+        return 0 if self.held else rate
 
     def temp_is_zero(self, now):
         temp = self.temp

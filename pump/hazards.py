@@ -58,6 +58,14 @@ HAZARDS = {
                      "glucose old, implausible or mistyped; carbohydrates mistyped; a "
                      "suggestion confirmed after its inputs changed",
                      "overdose or underdose"),
+    "H-HYPO-BASAL": ("biological", "Basal into a falling glucose",
+                     "insulin keeps flowing while glucose falls towards hypoglycaemia "
+                     "(exercise, a missed meal, too much insulin earlier)",
+                     "hypoglycaemia, possibly severe, often at night"),
+    "H-CGM-INPUT": ("security", "Wrong, old or forged sensor glucose",
+                    "a CGM reading that is stale, reordered, replayed, physiologically "
+                    "impossible or forged reaches an interlock that trusts it",
+                    "insulin withheld (hyperglycaemia) or not withheld (hypoglycaemia)"),
     "H-HYPO-BOLUS": ("use", "Bolus into hypoglycaemia",
                      "insulin suggested while glucose is already low",
                      "severe hypoglycaemia"),
@@ -162,6 +170,29 @@ INTERLOCKS = {
     "IL-CALC-ADVICE-STALE": (("H-STACKING", "H-CALC-INPUT"),
                              "suggestion confirmed more than 5 min after it was made, or "
                              "after insulin on board rose", "refuse; calculate again"),
+    # CGM input and predictive low-glucose suspend (pump/cgm_input.py, pump/plgs.py)
+    "IL-CGM-STALE": (("H-CGM-INPUT",),
+                     "reading measured more than 10 min ago or in the future (pump ticks)",
+                     "refuse the reading"),
+    "IL-CGM-ORDER": (("H-CGM-INPUT",),
+                     "reading not at least 1 min after the last accepted one (duplicate, "
+                     "reordered)", "refuse the reading"),
+    "IL-CGM-IMPLAUSIBLE": (("H-CGM-INPUT",),
+                           "reading outside 40..400 mg/dL or changing faster than "
+                           "10 mg/dL/min since the last accepted one", "refuse the reading"),
+    "IL-PLGS": (("H-HYPO-BASAL",),
+                "glucose below 70 mg/dL, or predicted below the clinician's threshold "
+                "within 30 min (least squares over 20 min of trusted readings)",
+                "hold basal (boluses still possible); resume when glucose rises"),
+    "IL-PLGS-LIMIT": (("H-THERAPY-LOSS", "H-UNDERDOSE"),
+                      "basal held 2 h, or the missing-basal budget of IL-NO-DELIVERY spent",
+                      "resume basal, alert; no new hold for 30 min"),
+    "IL-CGM-LOST": (("H-THERAPY-LOSS", "H-CGM-INPUT"),
+                    "no trusted reading for 20 min while basal is held",
+                    "resume basal, alert"),
+    "IL-CGM-URGENT-LOW": (("H-HYPO-BASAL", "H-HYPO-BOLUS"),
+                          "trusted reading below 55 mg/dL", "alert, repeated every 30 min "
+                          "while it lasts"),
     # Independent safety monitor (its own accounting; gates the motor power stage)
     "SM-OVER-1H": (("H-OVERDOSE", "H-SOFTWARE"),
                    "pulses in the monitor's 1 h envelope above the limit", "latch safe-stop"),

@@ -30,6 +30,8 @@ HARD_RANGES = {
     "battery_critical_percent": (5, 1, 20),
     "dia_minutes": (300, 120, 480),
     "peak_minutes": (75, 30, 150),
+    "plgs_on": (1, 0, 1),                            # predictive low-glucose suspend
+    "plgs_threshold_mg_dl": (80, 60, 120),           # hold basal if predicted below in 30 min
 }
 
 NAMES = tuple(sorted(HARD_RANGES))

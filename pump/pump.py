@@ -21,6 +21,7 @@ the pump assumes the worst for one insulin-action window.
 
 from pump import audit_log as L
 from pump import recovery, results, therapy_table as T
+from pump.bolus_calculator import BolusCalculator, bolus_arguments, minute_of_day
 from pump.clock import CREDIT_BUDGET_MS, PumpClock
 from pump.controller import TherapyController
 from pump.delivery import PULSE_INTERVAL_MS
@@ -172,6 +173,8 @@ class Pump:
         base = Limits.from_list(state["limits"]) if state else defaults
         if settings:
             base = Limits(settings["limits"])
+        self.calculator = None
+        self._suggestion = None
         self.monitor = SafetyMonitor(hw.motor, self.clock, base, hw.reservoir)
         self.channel = PulseChannel()
         self._logport = LogPort(log, self.clock)
@@ -212,6 +215,8 @@ class Pump:
         controller = self.controller
         controller.engine.program = list(settings["program"])
         controller.program_set = bool(settings["program_set"])
+        if settings.get("calculator"):
+            self.calculator = BolusCalculator(settings["calculator"])
 
     def _seed_monitor(self, now):
         controller = self.controller
@@ -278,7 +283,8 @@ class Pump:
     def _save_settings(self):
         controller = self.controller
         self.sealed.write_settings(controller.limits, controller.engine.program,
-                                   controller.program_set)
+                                   controller.program_set,
+                                   self.calculator.as_list() if self.calculator else None)
 
     # -- the guarded call -----------------------------------------------------------
     def _run(self, op, args, action):
@@ -471,6 +477,58 @@ class Pump:
             args["issued_ms"] = issued_ms
         return self._run("bolus", args, action)
 
+    # -- glucose and the bolus calculator ------------------------------------------------
+    def cgm_reading(self, mg_dl, measured_ms):
+        """A CGM reading measured at pump tick ``measured_ms`` (IL-CGM-* refuse bad ones);
+        low-glucose suspend acts on it at once."""
+        def action(now):
+            self.controller.cgm_reading(now, mg_dl, measured_ms)
+        return self._run("cgm_reading", {"mg_dl": mg_dl, "measured_ms": measured_ms}, action)
+
+    def set_calculator(self, segments):
+        """Bolus calculator settings (a clinician setting, ``pump.bolus_calculator``)."""
+        def action(now):
+            self.calculator = BolusCalculator(segments)
+            self._save_settings()
+        return self._run("set_calculator", {"segments": segments if type(segments) in (
+            list, tuple) else None}, action)
+
+    def suggest_bolus(self, carbs_g):
+        """The calculator's suggestion for ``carbs_g`` from the newest trusted CGM reading
+        and insulin on board; shown on the display, confirmed with ``confirm_suggestion``."""
+        def action(now):
+            if self.calculator is None:
+                raise Refused(results.ERR_STATE, "no calculator settings")
+            controller = self.controller
+            mg_dl, age_ms = controller.glucose_now(now)
+            suggestion = self.calculator.suggest(
+                minute_of_day(self.clock.wall_s()), carbs_g, mg_dl, age_ms,
+                controller.insulin_on_board(now), controller.limits, now)
+            self._suggestion = suggestion
+            self.hw.ui.show("bolus %d.%03d U? press to confirm" % (
+                suggestion.total_mu // 1000, suggestion.total_mu % 1000))
+            return suggestion
+        return self._run("suggest_bolus", {"carbs_g": carbs_g}, action)
+
+    def confirm_suggestion(self, mu=None):
+        """Deliver the shown suggestion (or less, ``mu``) once the patient pressed the
+        pump's button; the bolus interlocks decide as for any bolus."""
+        suggestion, self._suggestion = self._suggestion, None
+        now = self.clock.ticks_ms()
+        try:
+            if suggestion is None:
+                raise Refused(results.ERR_STATE, "no suggestion to confirm")
+            if not self.hw.ui.confirm_pressed():
+                raise Refused(results.ERR_GUARD, "confirm on the pump's button")
+            arguments = bolus_arguments(suggestion, suggestion.total_mu if mu is None else mu,
+                                        now, self.controller.insulin_on_board(now))
+        except Refused as refusal:
+            self._count_refusal(refusal)
+            self._log(L.EV_REFUSAL, {"op": "confirm_suggestion", "code": refusal.code,
+                                     "why": refusal.reason})
+            return Result(refusal.code, refusal.reason)
+        return self.bolus(**arguments)
+
     def cancel_bolus(self):
         return self._run("cancel_bolus", {}, self.controller.cancel_bolus)
 
@@ -609,6 +667,8 @@ class Pump:
             "no_basal_ms": controller.watch.total(now),
             "history_known": controller.history_known(now),
             "log_seq": self.log.head_seq,
+            "glucose": controller.glucose_now(now),
+            "plgs_hold": controller.plgs.held,
         }
 
     def log_head(self):

@@ -109,6 +109,7 @@ class SealedStore:
             raise SealError("settings record has the wrong shape")
         return value
 
-    def write_settings(self, limits, program, program_set):
+    def write_settings(self, limits, program, program_set, calculator=None):
         self._write(SETTINGS, {"limits": limits.as_dict(), "program": list(program),
+                               "calculator": calculator,
                                "program_set": bool(program_set)})

@@ -81,6 +81,7 @@ class Dispatcher:
             "confirm_update": self._confirm_update, "cancel_update": self._cancel_update,
             "confirm_status": self._confirm_status,
             "service_reset": self._simple(lambda p: p.service_reset(True)),
+            "cgm_reading": self._cgm_reading,
         }
 
     # -- refusals ------------------------------------------------------------------------
@@ -244,6 +245,15 @@ class Dispatcher:
                                       rate_mu_h=f.get("rate_mu_h"), cmd_id=f.get("cmd_id"),
                                       issued_ms=f.get("issued_ms"))
         return self._reply(request) if result.ok else self._pump_refused(request, result)
+
+    def _cgm_reading(self, request, role, now, allowed):
+        f = request.fields
+        result = self.pump.cgm_reading(f["mg_dl"], f["measured_ms"])
+        if not result.ok:
+            return self._pump_refused(request, result)
+        if self.cgm is not None:               # what telemetry and cgm_history report
+            self.cgm.add(f["measured_ms"], f["mg_dl"], f.get("trend", 0))
+        return self._reply(request)
 
     def _time_sync(self, request, role, now, allowed):
         result = self.pump.set_wall_clock(request.fields["wall_s"])

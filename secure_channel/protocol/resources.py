@@ -66,7 +66,13 @@ _TABLE = (
     ("confirm_update", N.POST, "/update/confirm"),
     ("cancel_update", N.POST, "/update/cancel"),
     ("service_reset", N.POST, "/service/reset"),
+    ("cgm_reading", N.POST, "/cgm"),
 )
+
+# Requests whose payload carries its own measurement time, which the pump checks (a CGM
+# reading older than 10 min is refused, IL-CGM-STALE): they need no Echo round trip. OSCORE
+# still refuses a replay; the time bounds how long one may be held back.
+SELF_DATED_PATHS = ("/cgm",)
 
 # error code -> (CoAP response code, why that code). Codes 1..6: the pump's Result codes.
 ERRORS = (

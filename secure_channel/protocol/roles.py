@@ -56,6 +56,8 @@ MATRIX = {
     "cancel_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
     "confirm_status": ((_A, _A, _D, _D), "who may bolus may ask how it went"),
     "service_reset": ((_D, _D, _D, _A), "clearing a safe-stop is a service action"),
+    "cgm_reading": ((_A, _A, _A, _D), "sensor data relayed to the pump; it can only hold "
+                    "basal (low-glucose suspend) and inform the bolus calculator"),
 }
 
 

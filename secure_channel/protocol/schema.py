@@ -111,7 +111,8 @@ ALARM_CODES = {
     "IL-CLOCK-JUMP": 37, "SM-IOB-MAX": 38, "SM-BOLUS-INTERVAL": 39, "SM-CANNULA-BUDGET": 40,
     "IL-CALC-SETTINGS": 41, "IL-CALC-CARBS-MAX": 42, "IL-CALC-BG-STALE": 43,
     "IL-CALC-BG-RANGE": 44, "IL-CALC-HYPO": 45, "IL-CALC-IOB": 46, "IL-CALC-BOLUS-MAX": 47,
-    "IL-CALC-ADVICE-STALE": 48,
+    "IL-CALC-ADVICE-STALE": 48, "IL-PLGS": 49, "IL-PLGS-LIMIT": 50, "IL-CGM-STALE": 51,
+    "IL-CGM-ORDER": 52, "IL-CGM-IMPLAUSIBLE": 53, "IL-CGM-LOST": 54, "IL-CGM-URGENT-LOW": 55,
 }
 ALARM_OTHER = 0
 
@@ -372,6 +373,14 @@ MESSAGES = (
             )),
     Message(21, "service_reset", "Clear a latched safe-stop (service only); the pump "
             "re-runs its self-test."),
+    Message(22, "cgm_reading", "One CGM reading for the pump's low-glucose suspend and "
+            "bolus calculator; stale, reordered or implausible readings are refused "
+            "(IL-CGM-STALE, IL-CGM-ORDER, IL-CGM-IMPLAUSIBLE).", request=(
+                _f(2, "mg_dl", UINT, 20, 600, "sensor glucose, mg/dL"),
+                _f(3, "measured_ms", UINT, 0, U63,
+                   "pump tick (from time_sync) the sensor measured it at"),
+                _opt(4, "trend", INT, -3, 3, "the sensor's trend arrow", default=0),
+            )),
 )
 
 BY_CODE = {}

@@ -540,7 +540,8 @@ class SessionManager:
         if inner.path == KEY_UPDATE_PATH:
             return self._key_update(session, context, exchange, inner, now)
         safe = inner.code in _SAFE_METHODS
-        if not safe and not fresh and not self._echo_fresh(session, inner, now):
+        dated = inner.path in resources.SELF_DATED_PATHS
+        if not safe and not dated and not fresh and not self._echo_fresh(session, inner, now):
             challenge = M.Message(code=N.UNAUTHORIZED).add(N.ECHO, _echo_value(now))
             self.stats["echo_challenges"] += 1
             return self._respond(session, context, challenge, exchange, now)

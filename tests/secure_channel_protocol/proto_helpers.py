@@ -28,6 +28,7 @@ VALID = {
     "cancel_update": {},
     "confirm_status": {"ref": 1},
     "service_reset": {},
+    "cgm_reading": {"mg_dl": 120, "measured_ms": 0},
 }
 
 

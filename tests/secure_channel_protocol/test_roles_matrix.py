@@ -37,6 +37,7 @@ confirm_update     D D A A
 cancel_update      D D A A
 confirm_status     A A D D
 service_reset      D D D A
+cgm_reading        A A A D
 """
 
 GRID = {}

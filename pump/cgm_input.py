@@ -1,0 +1,77 @@
+"""CGM readings the pump accepts: only fresh, ordered, plausible ones reach its interlocks.
+
+A reading comes from the sensor over the secure channel (relayed by the gateway) or from a
+local sensor driver. It carries the glucose in mg/dL and the tick it was measured at, on
+the pump's monotonic counter (the sender learns it through time sync); the wall clock is
+never used, so setting the clock cannot make an old reading look new. Refused, each with
+its interlock ID (the reading is dropped, never stored):
+
+- IL-CGM-STALE: measured more than ``MAX_AGE_MS`` ago, or in the future (a clock that
+  lies, or a reading held back on the way);
+- IL-CGM-ORDER: not measured at least ``MIN_SPACING_MS`` after the last accepted reading
+  (a duplicate or a reordered one);
+- IL-CGM-IMPLAUSIBLE: outside the sensor's reporting range ``RANGE_MG_DL``, or changing
+  faster than ``MAX_RATE_MG_DL_MIN`` since the last accepted reading (no physiology does
+  that: a faulty sensor, a compression artefact or a forged value).
+
+Only accepted readings are kept (``HISTORY``: 30 minutes at one per 5 minutes), so low-
+glucose suspend and the bolus calculator see the same trusted series.
+"""
+
+from pump import results
+from pump.results import Refused
+from pump.units import MS_PER_MINUTE
+
+RANGE_MG_DL = (40, 400)            # a CGM's reporting range (values are clipped to it)
+MAX_AGE_MS = 10 * MS_PER_MINUTE
+FUTURE_MS = 5000                   # the sender's tick estimate may lead by this much
+MIN_SPACING_MS = MS_PER_MINUTE
+MAX_RATE_MG_DL_MIN = 10            # faster than any physiology (fastest seen ~ 5 mg/dL/min)
+HISTORY = 7
+MAX_TICK = (1 << 63) - 1
+
+
+class CgmInput:
+    def __init__(self):
+        self.readings = []            # [(measured_ms, mg_dl)], oldest first
+        self.refused = {}             # interlock ID -> count
+
+    def accept(self, now, mg_dl, measured_ms):
+        """Store the reading or raise Refused naming the interlock; returns the reading."""
+        results.check_int("mg_dl", mg_dl, 0, 0xFFFF)
+        results.check_int("measured_ms", measured_ms, 0, MAX_TICK)
+        try:
+            self._check(now, mg_dl, measured_ms)
+        except Refused as refusal:
+            self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
+            raise
+        self.readings.append((measured_ms, mg_dl))
+        del self.readings[:-HISTORY]
+        return (measured_ms, mg_dl)
+
+    def _check(self, now, mg_dl, measured_ms):
+        if measured_ms > now + FUTURE_MS or now - measured_ms > MAX_AGE_MS:
+            raise Refused(results.ERR_INTERLOCK, "IL-CGM-STALE")
+        if not RANGE_MG_DL[0] <= mg_dl <= RANGE_MG_DL[1]:
+            raise Refused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
+        if self.readings:
+            last_ms, last_mg_dl = self.readings[-1]
+            spacing = measured_ms - last_ms
+            if spacing < MIN_SPACING_MS:
+                raise Refused(results.ERR_INTERLOCK, "IL-CGM-ORDER")
+            change = mg_dl - last_mg_dl
+            if change < 0:
+                change = -change
+            if change * MS_PER_MINUTE > MAX_RATE_MG_DL_MIN * spacing:
+                raise Refused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
+
+    def latest(self):
+        return self.readings[-1] if self.readings else None
+
+    def fresh(self, now, max_age_ms=MAX_AGE_MS):
+        """The readings no older than ``max_age_ms`` at ``now``, oldest first."""
+        return [r for r in self.readings if 0 <= now - r[0] <= max_age_ms]
+
+    def forget(self):
+        """After a reboot or a sensor change the series starts again."""
+        self.readings = []

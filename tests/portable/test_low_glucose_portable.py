@@ -1,0 +1,171 @@
+"""CGM input and predictive low-glucose suspend, hazard by hazard, on both interpreters.
+
+H-HYPO-BASAL: basal must stop while glucose falls towards a low, and start again once it
+rises. H-THERAPY-LOSS: a hold never lasts past its bounds, nor without glucose data.
+H-CGM-INPUT: a stale, reordered, implausible or future reading never reaches the interlock.
+"""
+
+from pump import audit_log, plgs, results
+from pump.limits import Limits
+from pump.units import MS_PER_HOUR, MS_PER_MINUTE
+
+from pump_fixtures import KEY, make_pump, reboot, region, run_for
+
+FIVE = 5 * MS_PER_MINUTE
+
+
+def feed(pump, hw, values, every=FIVE):
+    """One reading now, then one every ``every`` ms (the pump running between them)."""
+    outcomes = []
+    for index, value in enumerate(values):
+        if index:
+            run_for(pump, hw, every)
+        outcomes.append(pump.cgm_reading(value, hw.clock.ticks_ms()))
+    return outcomes
+
+
+def pulses_during(pump, hw, ms):
+    before = hw.motor.pulses
+    run_for(pump, hw, ms)
+    return hw.motor.pulses - before
+
+
+def warnings(flash):
+    return [r.data for r in audit_log.verify(region(flash), KEY)
+            if r.type == audit_log.EV_WARNING and type(r.data) is list and
+            r.data[0] == "IL-PLGS"]
+
+
+def test_prediction_is_the_least_squares_line_30_minutes_on():
+    readings = [(0, 140), (FIVE, 130), (2 * FIVE, 120), (3 * FIVE, 110)]
+    assert plgs.predicted(readings) == 110 - 60          # -2 mg/dL/min for 30 min
+    assert plgs.predicted(readings[:2]) is None           # too few for a trend
+    flat = [(0, 100), (FIVE, 100), (2 * FIVE, 100)]
+    assert plgs.predicted(flat) == 100
+
+
+def test_falling_glucose_holds_basal_and_rising_glucose_resumes_it():
+    """IL-PLGS (H-HYPO-BASAL)."""
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    outcomes = feed(pump, hw, [150, 140, 130, 120])       # 80 predicted ... 60 at the last
+    assert all(r.ok for r in outcomes)
+    assert pump.status()["plgs_hold"] and pump.status()["basal_mu_h"] == 0
+    assert pulses_during(pump, hw, 10 * MS_PER_MINUTE) == 0
+    assert pump.bolus(500).ok                              # boluses stay possible
+    feed(pump, hw, [118, 125])                             # rising, predicted above 80
+    assert not pump.status()["plgs_hold"]
+    assert pulses_during(pump, hw, MS_PER_HOUR) >= 47      # 1.2 U/h = 48 pulses
+    texts = [w[1] for w in warnings(flash)]
+    assert texts[0] == "hold: predicted low" and texts[-1] == "resume: rising"
+
+
+def test_a_low_reading_holds_at_once_without_a_trend():
+    pump, hw, flash = make_pump()
+    assert pump.cgm_reading(65, hw.clock.ticks_ms()).ok
+    assert pump.status()["plgs_hold"]
+
+
+def test_stale_future_reordered_and_implausible_readings_are_refused():
+    """IL-CGM-STALE, IL-CGM-ORDER, IL-CGM-IMPLAUSIBLE (H-CGM-INPUT)."""
+    pump, hw, flash = make_pump()
+    run_for(pump, hw, MS_PER_HOUR)
+    now = hw.clock.ticks_ms()
+    cases = [((60, now - 11 * MS_PER_MINUTE), "IL-CGM-STALE"),
+             ((60, now + MS_PER_MINUTE), "IL-CGM-STALE"),
+             ((39, now), "IL-CGM-IMPLAUSIBLE"), ((401, now), "IL-CGM-IMPLAUSIBLE")]
+    for (value, tick), reason in cases:
+        result = pump.cgm_reading(value, tick)
+        assert result.code == results.ERR_INTERLOCK and result.reason == reason, result
+    assert pump.cgm_reading(120, now - FIVE).ok
+    assert pump.cgm_reading(60, now - FIVE + 30000).reason == "IL-CGM-ORDER"
+    assert pump.cgm_reading(60, now).reason == "IL-CGM-IMPLAUSIBLE"   # -12 mg/dL/min
+    assert pump.cgm_reading(110, now).ok
+    assert pump.cgm_reading(True, now).code == results.ERR_TYPE
+    assert not pump.status()["plgs_hold"] and pump.refusals["IL-CGM-STALE"] == 2
+
+
+def test_hold_ends_when_glucose_data_is_lost():
+    """IL-CGM-LOST (H-THERAPY-LOSS): no trusted reading for 20 min resumes basal."""
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    assert pump.cgm_reading(62, hw.clock.ticks_ms()).ok
+    run_for(pump, hw, 19 * MS_PER_MINUTE)
+    assert pump.status()["plgs_hold"]
+    run_for(pump, hw, 2 * MS_PER_MINUTE)
+    status = pump.status()
+    assert not status["plgs_hold"] and "IL-CGM-LOST" in status["alerts"]
+    assert pulses_during(pump, hw, MS_PER_HOUR) >= 47
+
+
+def test_hold_is_bounded_and_never_causes_a_no_delivery_alarm():
+    """IL-PLGS-LIMIT (H-THERAPY-LOSS): a sensor stuck low cannot withhold basal past the
+    missing-basal budget; PLGS then waits 30 min before holding again."""
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    start = hw.clock.ticks_ms()
+    held_at = None
+    value = 64
+    for _ in range(40):                                    # 3 h 20 min of readings < 70
+        pump.cgm_reading(value, hw.clock.ticks_ms())
+        value = 65 if value == 64 else 64
+        if not pump.status()["plgs_hold"] and held_at is None and \
+                hw.clock.ticks_ms() > start:
+            held_at = hw.clock.ticks_ms()
+        status = pump.status()
+        assert "IL-NO-DELIVERY" not in status["alerts"], status
+        run_for(pump, hw, FIVE)
+    assert held_at is not None and held_at - start <= 2 * MS_PER_HOUR
+    assert "IL-PLGS-LIMIT" in pump.status()["alerts"]
+    assert pump.status()["no_basal_ms"] < Limits().max_no_basal_ms
+
+
+def test_the_missing_basal_budget_bounds_the_hold():
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    assert pump.suspend(90 * MS_PER_MINUTE).ok
+    run_for(pump, hw, 90 * MS_PER_MINUTE + MS_PER_MINUTE)
+    assert pump.status()["state"] == "delivering"
+    for _ in range(12):
+        pump.cgm_reading(60, hw.clock.ticks_ms())
+        run_for(pump, hw, FIVE)
+    status = pump.status()
+    assert not status["plgs_hold"] and "IL-PLGS-LIMIT" in status["alerts"]
+    assert "IL-NO-DELIVERY" not in status["alerts"]
+
+
+def test_a_hold_survives_a_reboot_and_lost_data_is_timed_from_the_boot():
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    assert pump.cgm_reading(62, hw.clock.ticks_ms()).ok
+    run_for(pump, hw, 10 * MS_PER_MINUTE)
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.status()["plgs_hold"]
+    assert pulses_during(pump2, hw2, 15 * MS_PER_MINUTE) == 0
+    run_for(pump2, hw2, 6 * MS_PER_MINUTE)                 # 21 min since the boot
+    assert not pump2.status()["plgs_hold"]
+    assert "IL-CGM-LOST" in pump2.status()["alerts"]
+
+
+def test_urgent_low_alerts_and_repeats_after_30_minutes():
+    """IL-CGM-URGENT-LOW."""
+    pump, hw, flash = make_pump()
+    assert pump.cgm_reading(50, hw.clock.ticks_ms()).ok
+    assert "IL-CGM-URGENT-LOW" in pump.status()["alerts"]
+    assert pump.acknowledge().ok
+    for minutes in (5, 10, 15, 20, 25):
+        run_for(pump, hw, FIVE)
+        assert pump.cgm_reading(50 + minutes % 2, hw.clock.ticks_ms()).ok
+        assert "IL-CGM-URGENT-LOW" not in pump.status()["alerts"], minutes
+    run_for(pump, hw, FIVE)
+    assert pump.cgm_reading(50, hw.clock.ticks_ms()).ok
+    assert "IL-CGM-URGENT-LOW" in pump.status()["alerts"]
+
+
+def test_plgs_off_never_holds():
+    pump, hw, flash = make_pump(limits=Limits({"plgs_on": 0}))
+    feed(pump, hw, [80, 70, 60, 50])
+    assert not pump.status()["plgs_hold"]
+
+
+def test_leaving_delivery_releases_the_hold_and_a_suspend_is_not_undone():
+    pump, hw, flash = make_pump()
+    assert pump.cgm_reading(62, hw.clock.ticks_ms()).ok
+    assert pump.suspend(30 * MS_PER_MINUTE).ok
+    run_for(pump, hw, MS_PER_MINUTE)
+    assert not pump.status()["plgs_hold"] and pump.status()["state"] == "suspended"
