@@ -14,8 +14,9 @@ its interlock ID (the reading is dropped, never stored):
   faster than ``MAX_RATE_MG_DL_MIN`` since the last accepted reading (no physiology does
   that: a faulty sensor, a compression artefact or a forged value).
 
-Only accepted readings are kept (``HISTORY``: 30 minutes at one per 5 minutes), so low-
-glucose suspend and the bolus calculator see the same trusted series.
+Only accepted readings are kept (the last ``HISTORY_MS``, at most ``HISTORY`` of them, so a
+1-minute sensor's are all there), so low-glucose suspend and the bolus calculator see the
+same trusted series.
 """
 
 from pump import results
@@ -27,7 +28,8 @@ MAX_AGE_MS = 10 * MS_PER_MINUTE
 FUTURE_MS = 5000                   # the sender's tick estimate may lead by this much
 MIN_SPACING_MS = MS_PER_MINUTE
 MAX_RATE_MG_DL_MIN = 10            # faster than any physiology (fastest seen ~ 5 mg/dL/min)
-HISTORY = 7
+HISTORY_MS = 30 * MS_PER_MINUTE    # what the low-glucose prediction may look back on
+HISTORY = 32                       # at most, whatever the sensor's rate (a 1-min CGM: 31)
 MAX_TICK = (1 << 63) - 1
 
 
@@ -45,8 +47,10 @@ class CgmInput:
         except Refused as refusal:
             self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
             raise
-        self.readings.append((measured_ms, mg_dl))
-        del self.readings[:-HISTORY]
+        readings = self.readings
+        readings.append((measured_ms, mg_dl))
+        while len(readings) > HISTORY or measured_ms - readings[0][0] > HISTORY_MS:
+            del readings[0]
         return (measured_ms, mg_dl)
 
     def _check(self, now, mg_dl, measured_ms):

@@ -47,6 +47,8 @@ class Continuity:
             record["bolus"] = list(self.running_bolus[:4])
         if self.plgs.held:
             record["plgs"] = self.plgs.held_since
+        if self.plgs.rearm_at > self.last_tick:
+            record["rearm"] = self.plgs.rearm_at
         return record
 
     def note_therapy(self):
@@ -76,6 +78,8 @@ class Continuity:
         """Restore the therapy a reboot interrupted (after self-test passed); returns the
         state to declare to the safety monitor: DELIVERING, SUSPENDED, REWOUND or None."""
         record, self.restored = self.restored, None
+        if record and record.get("rearm"):
+            self.plgs.rearm_at = record["rearm"]
         block, self.restored_block = self.restored_block, None
         if block is not None:
             self._refund_block_cut_by_reboot(now, block)

@@ -185,8 +185,10 @@ INTERLOCKS = {
                 "within 30 min (least squares over 20 min of trusted readings)",
                 "hold basal (boluses still possible); resume when glucose rises"),
     "IL-PLGS-LIMIT": (("H-THERAPY-LOSS", "H-UNDERDOSE"),
-                      "basal held 2 h, or the missing-basal budget of IL-NO-DELIVERY spent",
-                      "resume basal, alert; no new hold for 30 min"),
+                      "basal held 2 h (counted across a suspend or alarm that cut it), or "
+                      "the missing-basal budget of IL-NO-DELIVERY spent; or a hold called "
+                      "for while it cannot act",
+                      "resume basal, alert; no new hold for 30 min, across a reboot"),
     "IL-CGM-LOST": (("H-THERAPY-LOSS", "H-CGM-INPUT"),
                     "no trusted reading for 20 min while basal is held",
                     "resume basal, alert"),

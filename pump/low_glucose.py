@@ -45,6 +45,8 @@ class LowGlucose:
                                        delivering, budget)
         if action == plgs.HOLD:
             self._hold_basal(now, why)
+        elif action == plgs.BLOCKED:
+            self.alert(now, why)
         elif action == plgs.RESUME:
             self._release_basal(now, why)
             if why[:3] == "IL-":

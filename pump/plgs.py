@@ -33,9 +33,11 @@ REARM_MS = 30 * MS_PER_MINUTE
 LOST_MS = 20 * MS_PER_MINUTE
 MIN_BUDGET_MS = 5 * MS_PER_MINUTE      # less missing-basal budget than this: no new hold
 URGENT_REPEAT_MS = 30 * MS_PER_MINUTE
+INTERRUPTIONS = ("not delivering", "off")     # releases that are not an end of the low
 
 HOLD = "hold"
 RESUME = "resume"
+BLOCKED = "blocked"            # a hold is called for but its budget is spent: alert
 
 
 def predicted(readings, horizon_ms=HORIZON_MS):
@@ -72,6 +74,14 @@ class LowGlucoseSuspend:
         self.rearm_at = 0
         self.started = now             # the boot: 'no reading yet' is timed from here
         self.urgent_at = None          # when the urgent-low alert was last raised
+        self._forecast = (None, None)  # (newest reading, its prediction): once per reading
+        self._interrupted = None       # (held_since, released) of a hold cut short
+
+    def _predicted(self, readings):
+        newest = readings[-1] if readings else None
+        if self._forecast[0] != newest:
+            self._forecast = (newest, predicted(readings))
+        return self._forecast[1]
 
     @property
     def held(self):
@@ -89,25 +99,38 @@ class LowGlucoseSuspend:
             if now - self.held_since >= MAX_HOLD_MS or budget_ms <= 0:
                 return RESUME, "IL-PLGS-LIMIT"
             rising = len(readings) >= 2 and readings[-1][1] > readings[-2][1]
-            forecast = predicted(readings)
+            forecast = self._predicted(readings)
             if rising and latest[1] >= LOW_MG_DL and (forecast is None or
                                                        forecast >= threshold):
                 return RESUME, "rising"
             return None, ""
-        if not delivering or latest is None or now < self.rearm_at or \
-                budget_ms < MIN_BUDGET_MS or now - latest[0] > LOST_MS:
+        if not delivering or latest is None or now - latest[0] > LOST_MS:
             return None, ""
+        why = ""
         if latest[1] < LOW_MG_DL:
-            return HOLD, "low"
-        forecast = predicted(readings)
-        if forecast is not None and forecast < threshold:
-            return HOLD, "predicted low"
-        return None, ""
+            why = "low"
+        else:
+            forecast = self._predicted(readings)
+            if forecast is not None and forecast < threshold:
+                why = "predicted low"
+        if not why:
+            return None, ""
+        if now < self.rearm_at or budget_ms < MIN_BUDGET_MS:
+            return BLOCKED, "IL-PLGS-LIMIT"          # the patient must know it cannot act
+        return HOLD, why
 
     def hold(self, now):
+        """A hold that follows one cut short by a suspend, an alarm or PLGS turned off
+        (within REARM_MS) continues it: its 2 h are counted from the first."""
+        interrupted = self._interrupted
         self.held_since = now
+        if interrupted is not None and now - interrupted[1] <= REARM_MS:
+            self.held_since = interrupted[0]
+        self._interrupted = None
 
     def resume(self, now, reason):
+        if reason in INTERRUPTIONS:
+            self._interrupted = (self.held_since, now)
         self.held_since = None
         if reason == "IL-PLGS-LIMIT":
             self.rearm_at = now + REARM_MS

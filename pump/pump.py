@@ -41,6 +41,11 @@ HEARTBEAT_MS = MS_PER_MINUTE                   # "alive" written to the secure s
 
 _int = results.check_int
 
+# Accepted without a log record: the boot's self-test, and CGM readings (one every 5 min
+# would be most of the log and wear the flash; a reading that holds basal is logged by the
+# hold, a refused one as every refusal, and the pump keeps the recent ones in memory).
+_UNLOGGED = ("self_test", "cgm_reading")
+
 
 def _dose(name, value, high):
     _int(name, value, PULSE_MU, high)
@@ -298,7 +303,7 @@ class Pump:
                 self._log(L.EV_REFUSAL, {"op": op, "code": refusal.code, "why": refusal.reason})
                 self.monitor.serve(self.channel, now)
                 return Result(refusal.code, refusal.reason)
-            if op != "self_test":
+            if op not in _UNLOGGED:
                 self._log(L.EV_COMMAND, {"op": op, "args": args})
             self.monitor.serve(self.channel, now)
             self.controller.note_therapy()

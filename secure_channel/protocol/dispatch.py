@@ -253,7 +253,7 @@ class Dispatcher:
             return self._pump_refused(request, result)
         if self.cgm is not None:               # what telemetry and cgm_history report
             self.cgm.add(f["measured_ms"], f["mg_dl"], f.get("trend", 0))
-        return self._reply(request)
+        return self._telemetry(request, role, now, allowed)
 
     def _time_sync(self, request, role, now, allowed):
         result = self.pump.set_wall_clock(request.fields["wall_s"])

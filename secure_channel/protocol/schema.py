@@ -230,6 +230,21 @@ ERROR = Message(
         _opt(4, "ref_type", UINT, 0, 255, "type of the refused request, when known"),
     ))
 
+TELEMETRY = Message(
+    2, "telemetry", "The compact 5-minute telemetry: latest CGM reading and pump status. "
+    "Sized for one 64-byte serial frame.", response=(
+        _opt(2, "cgm", TUPLE, doc="latest reading, if any", items=(
+            _GLUCOSE, _TREND, _f(2, "age_s", UINT, 0, 0xFFFF, "age of the reading, s"))),
+        _f(3, "state", UINT, 0, 11, "therapy state code"),
+        _opt(4, "alarm", UINT, 0, 255, "active alarm code (0: see status)"),
+        _opt(5, "flags", UINT, 1, 15, "bit set (table below); absent: none"),
+        _f(6, "iob_mu", UINT, 0, 0xFFFF, "insulin on board, mU (saturates)"),
+        _f(7, "reservoir_pulses", UINT, 0, 0xFFFF,
+           "insulin left, in %d mU pulses (saturates)" % PULSE_MU),
+        _f(8, "battery_percent", UINT, 0, 100, "battery charge, %"),
+        _f(9, "basal_mu_h", UINT, 0, 0xFFFF, "basal rate now, mU/h (saturates)"),
+    ))
+
 MESSAGES = (
     ERROR,
     Message(1, "status", "Full pump status.", response=(
@@ -247,20 +262,7 @@ MESSAGES = (
         _f(12, "remote_bolus", BOOL, doc="remote bolus is enabled"),
         _f(13, "awaiting", BOOL, doc="a remote bolus awaits confirmation on the pump"),
     )),
-    Message(2, "telemetry", "The compact 5-minute telemetry: latest CGM reading and pump "
-            "status. Sized for one 64-byte serial frame.", response=(
-                _opt(2, "cgm", TUPLE, doc="latest reading, if any", items=(
-                    _GLUCOSE, _TREND,
-                    _f(2, "age_s", UINT, 0, 0xFFFF, "age of the reading, s"))),
-                _f(3, "state", UINT, 0, 11, "therapy state code"),
-                _opt(4, "alarm", UINT, 0, 255, "active alarm code (0: see status)"),
-                _opt(5, "flags", UINT, 1, 15, "bit set (table below); absent: none"),
-                _f(6, "iob_mu", UINT, 0, 0xFFFF, "insulin on board, mU (saturates)"),
-                _f(7, "reservoir_pulses", UINT, 0, 0xFFFF,
-                   "insulin left, in %d mU pulses (saturates)" % PULSE_MU),
-                _f(8, "battery_percent", UINT, 0, 100, "battery charge, %"),
-                _f(9, "basal_mu_h", UINT, 0, 0xFFFF, "basal rate now, mU/h (saturates)"),
-            )),
+    TELEMETRY,
     Message(3, "cgm_history", "Recent CGM readings, newest first.", request=(
         _opt(2, "count", UINT, 1, 24, "readings wanted", default=12),
     ), response=(
@@ -375,7 +377,9 @@ MESSAGES = (
             "re-runs its self-test."),
     Message(22, "cgm_reading", "One CGM reading for the pump's low-glucose suspend and "
             "bolus calculator; stale, reordered or implausible readings are refused "
-            "(IL-CGM-STALE, IL-CGM-ORDER, IL-CGM-IMPLAUSIBLE).", request=(
+            "(IL-CGM-STALE, IL-CGM-ORDER, IL-CGM-IMPLAUSIBLE). The answer is the "
+            "telemetry after the reading: the sensor's 5-minute cycle needs one round trip.",
+            response=TELEMETRY.response, request=(
                 _f(2, "mg_dl", UINT, 20, 600, "sensor glucose, mg/dL"),
                 _f(3, "measured_ms", UINT, 0, U63,
                    "pump tick (from time_sync) the sensor measured it at"),

@@ -169,3 +169,67 @@ def test_leaving_delivery_releases_the_hold_and_a_suspend_is_not_undone():
     assert pump.suspend(30 * MS_PER_MINUTE).ok
     run_for(pump, hw, MS_PER_MINUTE)
     assert not pump.status()["plgs_hold"] and pump.status()["state"] == "suspended"
+
+
+# -- found by a review that attacked the documented rules -----------------------------
+
+def test_a_one_minute_sensor_predicts_a_low_as_a_five_minute_one():
+    """Readings every minute (or extra ones relayed in between) must not shrink the
+    prediction's window below its 9 minutes."""
+    pump, hw, flash = make_pump()
+    run_for(pump, hw, 30 * MS_PER_MINUTE)
+    value = 150
+    while value >= 120 and not pump.status()["plgs_hold"]:
+        assert pump.cgm_reading(value, hw.clock.ticks_ms()).ok
+        run_for(pump, hw, MS_PER_MINUTE)
+        value -= 2
+    assert pump.status()["plgs_hold"], value
+
+
+def test_a_low_that_plgs_cannot_act_on_is_never_silent():
+    pump, hw, flash = make_pump()
+    hw.ui.pressed = True
+    assert pump.suspend(2 * MS_PER_HOUR).ok
+    run_for(pump, hw, 2 * MS_PER_HOUR + MS_PER_MINUTE)
+    pump.acknowledge()
+    assert pump.cgm_reading(60, hw.clock.ticks_ms()).ok
+    status = pump.status()
+    assert not status["plgs_hold"] and "IL-PLGS-LIMIT" in status["alerts"]
+
+
+def _held_for(pump, hw, interrupt):
+    """Readings of 65 every 5 min (a 4 h no-basal budget); ``interrupt`` after 110 min;
+    returns how long basal stayed held in all."""
+    start = hw.clock.ticks_ms()
+    for step in range(60):
+        if step == 22:
+            interrupt(pump, hw)
+        pump.cgm_reading(65, hw.clock.ticks_ms())
+        if step > 22 and not pump.status()["plgs_hold"]:
+            return hw.clock.ticks_ms() - start
+        run_for(pump, hw, FIVE)
+    return hw.clock.ticks_ms() - start
+
+
+def _suspend_and_resume(pump, hw):
+    assert pump.suspend(15 * MS_PER_MINUTE).ok
+    run_for(pump, hw, MS_PER_MINUTE)
+    assert pump.resume().ok
+
+
+def test_a_suspend_does_not_restart_the_two_hours_of_a_hold():
+    pump, hw, flash = make_pump(limits=Limits({"max_no_basal_ms": 4 * MS_PER_HOUR}))
+    held = _held_for(pump, hw, _suspend_and_resume)
+    assert held <= 2 * MS_PER_HOUR + 2 * FIVE, held
+    assert "IL-PLGS-LIMIT" in pump.status()["alerts"]
+
+
+def test_the_thirty_minutes_after_a_limit_survive_a_reboot():
+    pump, hw, flash = make_pump(limits=Limits({"max_no_basal_ms": 4 * MS_PER_HOUR}))
+    for _ in range(26):
+        pump.cgm_reading(65, hw.clock.ticks_ms())
+        run_for(pump, hw, FIVE)
+    assert not pump.status()["plgs_hold"]          # the limit ended it at 2 h
+    pump2, hw2 = reboot(hw, flash)
+    assert pump2.cgm_reading(65, hw2.clock.ticks_ms()).ok
+    assert not pump2.status()["plgs_hold"]
