@@ -115,3 +115,27 @@ def parameters(name):
     if found is None:
         raise ValueError("unknown patient %r; valid names: %s" % (name, ", ".join(names())))
     return found
+
+
+THERAPY_TABLE = TABLE.parent / "quest.csv"
+COHORTS = {"adults": "adult#", "adolescents": "adolescent#", "children": "child#", "all": ""}
+
+
+def therapy(name):
+    """The patient's clinical settings from simglucose's Quest table: carb ratio (g/U),
+    correction factor (mg/dL/U) and total daily insulin (U), as a dict."""
+    parameters(name)                                   # ValueError for an unknown name
+    with THERAPY_TABLE.open(newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        row = next(r for r in rows if r["Name"] == name)
+    return {"carb_ratio_g_u": _number(row, "CR"), "isf_mg_dl_u": _number(row, "CF"),
+            "tdi_u": _number(row, "TDI")}
+
+
+def expand(selection):
+    """Patient names for a name or a cohort ('adults', 'adolescents', 'children', 'all');
+    ValueError listing the valid ones."""
+    if selection in COHORTS:
+        return tuple(n for n in names() if n.startswith(COHORTS[selection]))
+    parameters(selection)
+    return (selection,)

@@ -19,6 +19,7 @@ meal size ``Dbar`` that shapes gastric emptying is that content plus everything 
 since, in mg. The ODE is integrated by our own Dormand–Prince 5(4) (`integrate.py`).
 """
 
+import dataclasses
 import math
 
 from sim.patient.cohort import PatientParameters, parameters
@@ -41,6 +42,8 @@ STATE_NAMES = (
 )
 EAT_RATE_G_PER_MIN = 5.0        # how fast a patient eats the announced backlog
 PMOL_PER_U = 6000.0             # insulin: 1 U = 6000 pmol
+EXERCISE_VM0 = 0.8             # see Patient.set_exercise
+EXERCISE_VMX = 1.5
 RTOL = 1e-6                     # integrator tolerances (validated against simglucose)
 ATOL = 1e-6
 
@@ -182,6 +185,28 @@ class Patient:
     def carbs_pending_g(self):
         """Carbohydrate announced but not yet eaten, g."""
         return self._backlog_g
+
+    # -- exercise -----------------------------------------------------------------------
+
+    def set_exercise(self, intensity):
+        """Exercise at ``intensity`` (0..1, fraction of heart-rate reserve; 0 ends it).
+
+        Not part of Dalla Man et al. (2007) nor of simglucose: a simple extension in the
+        spirit of Dalla Man et al. (2009, exercise), which raises glucose uptake by muscle.
+        Here insulin-independent use (Vm0) rises by ``EXERCISE_VM0`` x intensity and
+        insulin-dependent use (Vmx) by ``EXERCISE_VMX`` x intensity while it lasts. It
+        makes glucose fall during exercise as observed; it is not validated.
+        """
+        if type(intensity) not in (int, float) or not 0 <= intensity <= 1:
+            raise ValueError("intensity must be a number in 0..1, not %r" % (intensity,))
+        params = self.params
+        if intensity:
+            params = dataclasses.replace(
+                params, Vm0=params.Vm0 * (1 + EXERCISE_VM0 * intensity),
+                Vmx=params.Vmx * (1 + EXERCISE_VMX * intensity))
+        self._rhs = make_rhs(params)
+        self._k = None
+        self._k_inputs = None
 
     # -- advancing ----------------------------------------------------------------------
 

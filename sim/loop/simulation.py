@@ -1,0 +1,197 @@
+"""One closed-loop run: the firmware, the patient's body and behaviour, the gateway.
+
+Every 5 minutes of virtual time (``STEP_MS``) the body advances with the insulin the
+motor actually pushed into it and the carbohydrate being eaten; the sensor takes a
+reading; the gateway sends it to the pump over the secure channel (or the local sensor
+driver hands it over), reads the pump's telemetry as a home monitor does and, with
+``controller="aid"``, sets a temporary basal. In between, the pump's main loop runs at the
+ticks it asks for, exactly as on a board. The patient eats, boluses through the pump's
+calculator and button, acknowledges alarms after a delay and changes the reservoir, as the
+scenario says. A dead channel or a body the integrator cannot follow ends the run with a
+reason, never a hang; what was simulated so far is kept.
+"""
+
+from pump import therapy_table as T
+from pump.units import MS_PER_MINUTE
+from sim.aid import AidController, Profile, pump_command
+from sim.loop.behaviour import Behaviour
+from sim.loop.channel import ChannelDown
+from sim.loop.kernel import Kernel
+from sim.loop.record import Recorder
+from sim.loop.world import World
+from sim.patient import IntegrationError
+
+STEP_MS = 5 * MS_PER_MINUTE
+TIME_SYNC_MS = 24 * 60 * MS_PER_MINUTE
+
+
+class Simulation:
+    def __init__(self, scenario, patient_name, seed=None, days=None, controller=None,
+                 progress=None):
+        self.scenario = scenario
+        self.seed = scenario.run.seed if seed is None else seed
+        self.days = scenario.run.days if days is None else days
+        self.controller_name = scenario.run.controller if controller is None else controller
+        self.world = World(scenario, patient_name, self.seed)
+        self.kernel = Kernel(0)
+        self.recorder = Recorder(self.world)
+        self.behaviour = Behaviour(self.world, self.kernel, self.recorder, scenario,
+                                   self.days)
+        self.progress = progress
+        self.aid = None
+        self.ended = None
+        self._offset_ms = 0               # pump tick - kernel tick, learnt by time sync
+        self._cmd = 0
+        self._last_step = 0
+        self._exercise = 0.0
+        if self.controller_name == "aid":
+            self.aid = AidController(self._profile())
+
+    # -- set-up -------------------------------------------------------------------------
+    def _profile(self):
+        world = self.world
+        rates = world.program
+        clinical = world.clinical
+        return Profile(current_basal_u_h=rates[0] / 1000.0,
+                       max_daily_basal_u_h=max(rates) / 1000.0,
+                       isf_mg_dl_u=world.segments[0][2],
+                       carb_ratio_g_u=world.segments[0][1] / 10.0,
+                       target_mg_dl=110.0, max_iob_u=max(1.0, clinical["tdi_u"] / 12.0),
+                       max_basal_u_h=4 * max(rates) / 1000.0, dia_hours=5.0)
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self):
+        world = self.world
+        world.program_pump()
+        end = self.days * 24 * 60 * MS_PER_MINUTE
+        try:
+            self._time_sync()
+        except ChannelDown as exc:
+            self.ended = "secure channel down: %s" % exc
+            return self.recorder.result(self)
+        self.behaviour.schedule()
+        self.kernel.at(0, self._step)
+        self.kernel.at(TIME_SYNC_MS, self._daily_sync)
+        try:
+            self.kernel.run_until(end, self._advance)
+        except ChannelDown as exc:
+            self.ended = "secure channel down: %s" % exc
+        except IntegrationError as exc:
+            self.ended = "the patient model failed: %s" % exc
+        return self.recorder.result(self)
+
+    def _advance(self, tick):
+        """The pump's main loop up to ``tick``: tick, then sleep until the tick it asked
+        for (the battery drains with the time)."""
+        hw = self.world.hw
+        pump = self.world.pump
+        while True:
+            wake = pump.tick()
+            now = hw.clock.ticks_ms()
+            if wake >= tick or now >= tick:
+                if tick > now:
+                    hw.advance_to(tick)
+                    pump.tick()
+                return
+            hw.advance_to(max(wake, now + 1))
+
+    def _step(self):
+        """Every 5 minutes: the body, the sensor, the gateway."""
+        now = self.kernel.now
+        self._body(now)
+        reading = self._sensor(now)
+        telemetry = None
+        if reading is not None:
+            telemetry = self._send_reading(reading, now)
+        if telemetry is None:
+            telemetry = self._telemetry(now)
+        if self.aid is not None and telemetry is not None:
+            self._loop(now, telemetry)
+        self.recorder.sample(now, reading)
+        self.behaviour.check_alarms(now)
+        if self.progress is not None:
+            self.progress(now)
+        self.kernel.after(STEP_MS, self._step)
+
+    def _body(self, now):
+        world = self.world
+        start = self._last_step
+        minutes = (now - start) // MS_PER_MINUTE
+        delivered = sum(mu for _, mu in world.hw.line.take())
+        self.recorder.delivered(delivered)
+        if minutes <= 0:
+            return
+        intensity = self.behaviour.exercise_at(start)
+        if intensity != self._exercise:
+            world.patient.set_exercise(intensity)
+            self._exercise = intensity
+        insulin = delivered / 1000.0 / minutes
+        first = start // MS_PER_MINUTE
+        for run_start, length, carbs in self.behaviour.carb_runs(first, minutes):
+            world.patient.step(length, carbs, insulin)
+        self._last_step = now
+
+    def _sensor(self, now):
+        sensor = self.world.sensor
+        minute = now / MS_PER_MINUTE
+        sensor.update(minute, self.world.patient.plasma_glucose_mg_dl)
+        return sensor.read(minute)
+
+    # -- the gateway --------------------------------------------------------------------
+    def _pump_tick(self, now):
+        return now + self._offset_ms
+
+    def _time_sync(self):
+        now = self.kernel.now
+        wall = self.world.wall_s + now // 1000
+        answer = self.world.channel.request("time_sync", {"wall_s": wall}, now)
+        if not answer.is_error:
+            self._offset_ms = answer.fields["ticks_ms"] - now
+
+    def _daily_sync(self):
+        self._time_sync()
+        self.kernel.after(TIME_SYNC_MS, self._daily_sync)
+
+    def _send_reading(self, reading, now):
+        """The reading to the pump; returns the telemetry its answer carries (None for the
+        local sensor driver, or when the pump refused the reading)."""
+        mg_dl = max(20, min(600, reading))
+        measured = self._pump_tick(now)
+        world = self.world
+        if self.scenario.cgm.transport == "local":
+            result = world.pump.cgm_reading(mg_dl, measured)
+            if result.ok:
+                world.cgm_buffer.add(measured, mg_dl, 0)
+            return None
+        answer = world.channel.request("cgm_reading", {"mg_dl": mg_dl, "measured_ms": measured},
+                                       now)
+        return None if answer.is_error else answer.fields
+
+    def _telemetry(self, now):
+        answer = self.world.channel.request("telemetry", {}, now)
+        return None if answer.is_error else answer.fields
+
+    def _loop(self, now, telemetry):
+        """The AID controller on the gateway: readings it has seen, IOB from telemetry."""
+        readings = self.recorder.readings_for_aid(now)
+        profile = self._profile()
+        slot = (self.world.wall_s + now // 1000) % 86400 // 1800
+        rate = self.world.program[slot] / 1000.0
+        if rate != self.aid.profile.current_basal_u_h:
+            self.aid.profile = Profile(**dict(profile.__dict__, current_basal_u_h=rate))
+        decision = self.aid.decide(now / MS_PER_MINUTE, readings,
+                                   telemetry["iob_mu"] / 1000.0)
+        command = pump_command(decision)
+        if command is None:
+            return
+        name, fields = command
+        if name == "temp_basal":
+            self._cmd += 1
+            fields = dict(fields, cmd_id=self._cmd.to_bytes(4, "big"),
+                          issued_ms=self._pump_tick(now))
+        elif self.world.pump.state != T.DELIVERING or \
+                not self.world.pump.status()["temp_basal"]:
+            return
+        answer = self.world.channel.request(name, fields, now)
+        self.recorder.aid_decision(now, decision, answer)
+

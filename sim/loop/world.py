@@ -1,0 +1,118 @@
+"""The simulated world: the pump firmware on virtual hardware, its secure channel, the
+gateway's end of it, the sensor and the patient's body, built from one seed.
+
+Everything random comes from the seed (keys, EDHOC ephemerals, sensor noise, the
+patient's behaviour, the clock's drift), so a run is the same on every machine.
+"""
+
+import datetime
+import random
+
+from bootloader.flash import NorFlash
+from pump.hal import CountingRng
+from pump.pump import Pump
+from pump.units import BASAL_SLOTS
+from secure_channel import crypto
+from secure_channel.edhoc import credentials
+from secure_channel.protocol.dispatch import Dispatcher, verified_log_reader
+from secure_channel.protocol.telemetry import CgmBuffer
+from secure_channel.sessions import manager as sessions, trust
+from secure_channel.sessions.peer import PeerSession
+from sim.cgm import CgmSensor
+from sim.loop.channel import FastChannel
+from sim.loop.hardware import VirtualHardware
+from sim.patient import Patient
+from sim.patient.cohort import therapy
+
+LOG_KEY = b"simulated pump audit-log key, not secret"
+FLASH_SECTORS = 96
+SECTOR = 4096
+
+
+def _identity(seed, role, kid):
+    """A P-256 identity derived from the seed (a simulation, not a device: the keys are
+    reproducible on purpose)."""
+    counter = 0
+    while True:
+        private = crypto.sha256(("%s|%s|%d" % (seed, role, counter)).encode())
+        if crypto.p256_valid_private(private):
+            break
+        counter += 1
+    ccs = trust.make_ccs(crypto.p256_public(private), kid, role)
+    return private, credentials.ccs(ccs)
+
+
+def start_wall_s(date):
+    return int(datetime.datetime(date.year, date.month, date.day,
+                                 tzinfo=datetime.timezone.utc).timestamp())
+
+
+def basal_program(scenario, patient):
+    """48 half-hour rates (mU/h) from the scenario; a rate of None is the patient's own."""
+    own = int(round(patient.basal_u_per_min * 60000))
+    segments = list(scenario.therapy.basal_u_h)
+    program = []
+    for slot in range(BASAL_SLOTS):
+        minute = slot * 30
+        rate = None
+        for start, value in segments:
+            if start <= minute:
+                rate = value
+        program.append(own if rate is None else int(round(rate * 1000)))
+    return program
+
+
+def calculator_segments(scenario, name):
+    clinical = therapy(name)
+    ratio = scenario.therapy.carb_ratio_g_u or clinical["carb_ratio_g_u"]
+    isf = scenario.therapy.isf_mg_dl_u or clinical["isf_mg_dl_u"]
+    return [[0, max(10, min(1500, int(round(ratio * 10)))),
+             max(5, min(400, int(round(isf)))),
+             scenario.therapy.target_low, scenario.therapy.target_high]]
+
+
+class World:
+    def __init__(self, scenario, patient_name, seed):
+        self.seed = seed
+        self.random = random.Random("%s|%s|behaviour" % (seed, patient_name))
+        self.wall_s = start_wall_s(scenario.run.start)
+        drift = random.Random("%s|clock" % seed).randint(-20, 20)
+        self.hw = VirtualHardware(CountingRng(("%s|pump" % seed).encode()), self.wall_s,
+                                  drift)
+        self.flash = NorFlash(FLASH_SECTORS * SECTOR, SECTOR)
+        self.pump = Pump(self.hw, self.flash, LOG_KEY)
+        self.patient = Patient.from_name(patient_name)
+        self.program = basal_program(scenario, self.patient)
+        self.segments = calculator_segments(scenario, patient_name)
+        self.clinical = therapy(patient_name)
+        self.cgm_buffer = CgmBuffer()
+        self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
+                                     cgm=self.cgm_buffer,
+                                     log_reader=verified_log_reader(self.flash, LOG_KEY))
+        pump_private, pump_credential = _identity(seed, "pump", b"\x01")
+        gateway_private, gateway_credential = _identity(seed, "gateway", b"\x02")
+        trusted = trust.TrustList([("gateway", gateway_credential)])
+        self.manager = sessions.SessionManager(
+            pump_credential, pump_private, trusted, self.dispatcher,
+            CountingRng(("%s|pump-channel" % seed).encode()))
+        peer = PeerSession(gateway_credential, gateway_private, pump_credential,
+                           CountingRng(("%s|gateway" % seed).encode()))
+        self.channel = FastChannel(self.manager, peer)
+        settings = scenario.cgm
+        self.sensor = CgmSensor(settings.sensor, seed=hash_seed(seed, patient_name),
+                                lag_minutes=float(settings.lag_min),
+                                dropout_rate=settings.dropout_rate,
+                                drift_percent_per_day=settings.drift_pct_per_day,
+                                noise=settings.noise)
+
+    def program_pump(self):
+        """What the clinician sets before the run: program, calculator; then start."""
+        for result in (self.pump.set_basal_program(self.program),
+                       self.pump.set_calculator(self.segments), self.pump.start()):
+            if not result.ok:
+                raise RuntimeError("the pump refused its set-up: %r" % (result,))
+
+
+def hash_seed(seed, name):
+    """A stable integer from the seed and the patient (Python's hash() is salted)."""
+    return int.from_bytes(crypto.sha256(("%s|%s|cgm" % (seed, name)).encode())[:8], "big")
