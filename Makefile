@@ -17,27 +17,31 @@ $(MPY_DIR)/node_modules/.installed: $(MPY_DIR)/package.json $(MPY_DIR)/package-l
 	cd $(MPY_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian packages the tests run for real (tshark dissects our pcapng captures). Idempotent:
-# nothing happens when the tool is already on PATH. The debconf answer keeps the install
-# from asking whether non-root users may capture packets.
+# Debian packages the tests run for real: tshark dissects our pcapng captures, Chromium
+# (driven through chromedriver) draws the run report. Idempotent: nothing happens when the
+# tools are on PATH. The debconf answer keeps tshark from asking whether non-root users may
+# capture packets.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBIAN_TOOLS := tshark:tshark chromium:chromium chromedriver:chromium-driver
 
 system-tools:
-	@command -v tshark >/dev/null || ( \
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  echo 'wireshark-common wireshark-common/install-setuid boolean false' \
 	    | $(SUDO) debconf-set-selections && \
 	  $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y --no-install-recommends tshark )
+	    apt-get install -y --no-install-recommends $$missing; fi
 
 setup: $(VENV)/.installed $(MPY_DIR)/node_modules/.installed system-tools
 
 run: setup
-	$(VENV)/bin/pumpsim demo
+	$(VENV)/bin/pumpsim run --out out
 
 test: setup test-python test-micropython
 
-test-python: $(VENV)/.installed
+test-python: $(VENV)/.installed system-tools
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest
 
 test-micropython: setup

@@ -1,0 +1,176 @@
+"""The closed loop end to end: the firmware, the secure channel, the patient, the outputs.
+
+Hazards: a simulation that silently drops insulin (the patient must get exactly what the
+motor pushed into the line, no more, no less); a run that is not reproducible (a tester
+must replay an attack and see the same patient); a dead link that hangs the run; a report
+that is not drawn in a real browser.
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pump import audit_log
+from sim import scenario as S
+from sim.loop import output
+from sim.loop.channel import ChannelDown
+from sim.loop.simulation import Simulation
+from sim.loop.world import LOG_KEY
+from bootloader.flash import FlashRegion
+
+from test_report_browser import DRAWN, MEASURE, browser  # noqa: F401 (a fixture)
+
+
+def run_once(scenario=None, patient="adult#001", **options):
+    simulation = Simulation(scenario or S.default(), patient, **options)
+    return simulation, simulation.run()
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return run_once()
+
+
+def test_the_same_seed_gives_byte_identical_outputs_and_another_seed_does_not(tmp_path):
+    first = output.write(run_once(seed=7)[1], tmp_path / "a")
+    second = output.write(run_once(seed=7)[1], tmp_path / "b")
+    other = output.write(run_once(seed=8)[1], tmp_path / "c")
+    for name in ("metrics.json", "trajectory.csv", "report.html"):
+        assert open(first[name], "rb").read() == open(second[name], "rb").read(), name
+    assert open(first["trajectory.csv"], "rb").read() != \
+        open(other["trajectory.csv"], "rb").read()
+
+
+def test_every_message_goes_through_the_secure_channel_and_the_log_verifies(default_run):
+    simulation, run = default_run
+    channel = run["channel"]
+    assert channel["handshakes"] == 1 and channel["refusals"] == {}
+    assert channel["messages"] >= 2 * 288                  # a reading every 5 min, answered
+    world = simulation.world
+    assert world.manager.stats["requests"] >= 288
+    records = audit_log.verify(FlashRegion(world.flash, 0, world.flash.size), LOG_KEY,
+                               world.pump.log_head())
+    commands = [r.data["op"] for r in records if r.type == audit_log.EV_COMMAND]
+    assert commands.count("bolus") == 3 and "set_wall_clock" in commands
+    assert len(world.pump.controller.cgm.readings) >= 2
+
+
+def test_the_patient_gets_exactly_what_the_motor_delivered(default_run):
+    simulation, run = default_run
+    hw = simulation.world.hw
+    delivered_u = run["metrics"]["insulin"]["total_u"]
+    assert delivered_u == pytest.approx(hw.motor.steps * 0.025 - hw.line.to_air_mu / 1000.0
+                                        - hw.line.trapped_mu / 1000.0)
+    assert run["metrics"]["insulin"]["bolus_u"] == pytest.approx(
+        sum(b["units"] for b in run["boluses"]))
+    assert len(run["boluses"]) == 3 and len(run["carbs"]) == 3
+    glucose = run["metrics"]["glucose_true"]
+    assert glucose["samples"] == 289 and 60 < glucose["mean_mg_dl"] < 200
+
+
+def test_an_overcounted_meal_is_caught_by_low_glucose_suspend():
+    """Carbs counted double: the calculator boluses too much; PLGS must hold basal."""
+    meals = tuple(dataclasses.replace(m, counted_error_pct=100) for m in S.DEFAULT_MEALS)
+    scenario = dataclasses.replace(S.default(), meals=meals)
+    _, run = run_once(scenario)
+    holds = [e for e in run["events"] if e["kind"] == "suspend" and e["id"] == "IL-PLGS"]
+    assert holds and run["suspends"]
+    _, baseline = run_once()
+    assert run["metrics"]["insulin"]["basal_u"] < baseline["metrics"]["insulin"]["basal_u"]
+
+
+def test_an_occluded_line_alarms_and_the_patient_clears_it():
+    simulation = Simulation(S.default(), "adult#001")
+    simulation.kernel.at(3 * 3600000, lambda: setattr(simulation.world.hw.line, "occluded",
+                                                      True))
+    run = simulation.run()
+    alarms = [e["id"] for e in run["events"] if e["kind"] == "alarm"]
+    assert "IL-OCCLUSION" in alarms
+    assert simulation.world.hw.line.trapped_mu == 0          # cleared: the surge went in
+    assert run["samples"][-1]["state"] == "delivering"
+
+
+def test_the_aid_controller_sets_temp_basals_over_the_channel():
+    simulation, run = run_once(controller="aid")
+    assert simulation.recorder.decisions > 0
+    temps = [r for r in audit_log.verify(
+        FlashRegion(simulation.world.flash, 0, simulation.world.flash.size), LOG_KEY)
+        if r.type == audit_log.EV_COMMAND and r.data["op"] == "temp_basal"]
+    assert temps
+    for refusal in run["channel"]["refusals"]:           # the pump's limits still apply
+        assert refusal.startswith("temp_basal: IL-"), refusal
+
+
+def test_three_days_include_a_reservoir_change_and_basal_goes_on():
+    simulation, run = run_once(days=3)
+    changes = [e for e in run["events"] if e["id"] == "reservoir-change"]
+    assert len(changes) == 1
+    assert run["samples"][-1]["state"] == "delivering"
+    assert run["samples"][-1]["reservoir_u"] > 250
+
+
+def test_a_dead_link_ends_the_run_cleanly_with_what_was_simulated(tmp_path):
+    simulation = Simulation(S.default(), "adult#001")
+    calls = [0]
+    receive = simulation.world.manager.receive
+
+    def dying(payload, now, *rest):
+        calls[0] += 1
+        return receive(payload, now, *rest) if now < 6 * 3600000 else []
+    simulation.world.manager.receive = dying
+    run = simulation.run()
+    assert run["ended"] and "secure channel down" in run["ended"]
+    assert 60 < len(run["samples"]) < 289
+    paths = output.write(run, tmp_path)
+    assert json.loads(open(paths["metrics.json"]).read())["ended"] == run["ended"]
+    assert isinstance(ChannelDown("x"), Exception)
+
+
+def _pumpsim(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sim.cli", "run", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_the_command_writes_the_files_and_prints_the_headline(tmp_path):
+    done = _pumpsim("--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "time in range" in done.stdout and "report.html" in done.stdout
+    for name in ("report.html", "metrics.json", "trajectory.csv"):
+        assert (tmp_path / "out" / name).stat().st_size > 1000
+
+
+def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\ndays = 1\n\n[[meals]]\ntime = \"07:00\"\ncarbs_g = 900\n")
+    done = _pumpsim("--scenario", str(bad), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    assert "bad.toml:6: meals[0].carbs_g" in done.stderr and "Traceback" not in done.stderr
+    done = _pumpsim("--patient", "adult#99", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "adult#001" in done.stderr and "adults" in done.stderr
+    done = _pumpsim("--mode", "real", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "--mode fast" in done.stderr
+
+
+def test_several_patients_run_on_worker_processes(tmp_path):
+    done = _pumpsim("--patient", "adult#002", "--seed", "1", "2", "--workers", "2",
+                    "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for seed in (1, 2):
+        assert (tmp_path / ("adult002-seed%d" % seed) / "report.html").exists()
+
+
+def test_the_report_of_a_real_run_is_drawn_in_chromium(browser, default_run, tmp_path):  # noqa: F811
+    paths = output.write(default_run[1], tmp_path)
+    browser.get((tmp_path / "report.html").resolve().as_uri())
+    logs = browser.get_log("browser")
+    assert [e for e in logs if e["level"] in ("SEVERE", "WARNING")] == []
+    plots = browser.execute_script(MEASURE, DRAWN)
+    assert set(plots) == set(DRAWN)
+    for name, plot in plots.items():
+        assert plot["width"] > 400 and plot["height"] > 60 and plot["drawn"] > 0, name
+    png = browser.get_screenshot_as_png()
+    (tmp_path / "report.png").write_bytes(png)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and paths["report.html"]
