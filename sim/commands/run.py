@@ -40,24 +40,21 @@ def register(subparsers):
     parser.set_defaults(func=main)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("%r: must be at least 1" % text)
-    return value
+def _whole(low, high, what):
+    """argparse type: a whole number in low..high, else one line saying what it must be."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError("%r: %s" % (text, what))
+        return value
+    return parse
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
-    if not 0 <= value < 1 << 32:
-        raise argparse.ArgumentTypeError("%r: a seed is 0..4294967295" % text)
-    return value
+_positive_int = _whole(1, 1 << 31, "must be at least 1")
+_seed = _whole(0, (1 << 32) - 1, "a seed is 0..4294967295")
 
 
 def _scenario(args):
