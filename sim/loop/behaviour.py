@@ -119,8 +119,8 @@ class Behaviour:
                                 "bolus for %d g refused" % counted)
 
     # -- alarms ---------------------------------------------------------------------------
-    def check_alarms(self, now):
-        status = self.world.pump.status()
+    def check_alarms(self, now, status):
+        """The patient looks at the pump (``status``: its status now)."""
         if self._ack_pending or not (status["alarm"] or status["alerts"]):
             return
         self._ack_pending = True

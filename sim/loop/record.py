@@ -99,9 +99,10 @@ class Recorder:
             self.event(tick, "refusal", str(answer.fields.get("reason", "temp_basal")),
                        "AID temp basal refused")
 
-    def sample(self, tick, reading):
+    def sample(self, tick, reading, status):
+        """One 5-minute sample; ``status`` is the pump's status now (the simulator's
+        oracle, read once per step)."""
         world = self.world
-        status = world.pump.status()
         minute = tick // MS_PER_MINUTE
         if reading is not None:
             self._readings.append((minute, reading))

@@ -45,14 +45,15 @@ class Simulation:
         self._last_step = 0
         self._exercise = 0.0
         if self.controller_name == "aid":
-            self.aid = AidController(self._profile())
+            self.aid = AidController(self._profile(self.world.program[0]))
 
     # -- set-up -------------------------------------------------------------------------
-    def _profile(self):
+    def _profile(self, scheduled_mu_h):
+        """The AID's settings, with the basal program's rate now."""
         world = self.world
         rates = world.program
         clinical = world.clinical
-        return Profile(current_basal_u_h=rates[0] / 1000.0,
+        return Profile(current_basal_u_h=scheduled_mu_h / 1000.0,
                        max_daily_basal_u_h=max(rates) / 1000.0,
                        isf_mg_dl_u=world.segments[0][2],
                        carb_ratio_g_u=world.segments[0][1] / 10.0,
@@ -107,8 +108,9 @@ class Simulation:
             telemetry = self._telemetry(now)
         if self.aid is not None and telemetry is not None:
             self._loop(now, telemetry)
-        self.recorder.sample(now, reading)
-        self.behaviour.check_alarms(now)
+        status = self.world.pump.status()
+        self.recorder.sample(now, reading, status)
+        self.behaviour.check_alarms(now, status)
         if self.progress is not None:
             self.progress(now)
         self.kernel.after(STEP_MS, self._step)
@@ -174,11 +176,10 @@ class Simulation:
     def _loop(self, now, telemetry):
         """The AID controller on the gateway: readings it has seen, IOB from telemetry."""
         readings = self.recorder.readings_for_aid(now)
-        profile = self._profile()
         slot = (self.world.wall_s + now // 1000) % 86400 // 1800
-        rate = self.world.program[slot] / 1000.0
-        if rate != self.aid.profile.current_basal_u_h:
-            self.aid.profile = Profile(**dict(profile.__dict__, current_basal_u_h=rate))
+        scheduled = self.world.program[slot]
+        if scheduled / 1000.0 != self.aid.profile.current_basal_u_h:
+            self.aid.profile = self._profile(scheduled)
         decision = self.aid.decide(now / MS_PER_MINUTE, readings,
                                    telemetry["iob_mu"] / 1000.0)
         command = pump_command(decision)

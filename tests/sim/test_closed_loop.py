@@ -16,7 +16,6 @@ import pytest
 from pump import audit_log
 from sim import scenario as S
 from sim.loop import output
-from sim.loop.channel import ChannelDown
 from sim.loop.simulation import Simulation
 from sim.loop.world import LOG_KEY
 from bootloader.flash import FlashRegion
@@ -114,11 +113,9 @@ def test_three_days_include_a_reservoir_change_and_basal_goes_on():
 
 def test_a_dead_link_ends_the_run_cleanly_with_what_was_simulated(tmp_path):
     simulation = Simulation(S.default(), "adult#001")
-    calls = [0]
     receive = simulation.world.manager.receive
 
     def dying(payload, now, *rest):
-        calls[0] += 1
         return receive(payload, now, *rest) if now < 6 * 3600000 else []
     simulation.world.manager.receive = dying
     run = simulation.run()
@@ -126,7 +123,6 @@ def test_a_dead_link_ends_the_run_cleanly_with_what_was_simulated(tmp_path):
     assert 60 < len(run["samples"]) < 289
     paths = output.write(run, tmp_path)
     assert json.loads(open(paths["metrics.json"]).read())["ended"] == run["ended"]
-    assert isinstance(ChannelDown("x"), Exception)
 
 
 def _pumpsim(*args, cwd=None):
