@@ -76,6 +76,7 @@ class LowGlucoseSuspend:
         self.urgent_at = None          # when the urgent-low alert was last raised
         self._forecast = (None, None)  # (newest reading, its prediction): once per reading
         self._interrupted = None       # (held_since, released) of a hold cut short
+        self.blocked_at = None         # when a hold that could not be made was last told
 
     def _predicted(self, readings):
         newest = readings[-1] if readings else None
@@ -116,7 +117,11 @@ class LowGlucoseSuspend:
         if not why:
             return None, ""
         if now < self.rearm_at or budget_ms < MIN_BUDGET_MS:
-            return BLOCKED, "IL-PLGS-LIMIT"          # the patient must know it cannot act
+            # the patient must know it cannot act: told once, again every 30 min
+            if self.blocked_at is not None and now - self.blocked_at < URGENT_REPEAT_MS:
+                return None, ""
+            self.blocked_at = now
+            return BLOCKED, "IL-PLGS-LIMIT"
         return HOLD, why
 
     def hold(self, now):

@@ -233,3 +233,18 @@ def test_the_thirty_minutes_after_a_limit_survive_a_reboot():
     pump2, hw2 = reboot(hw, flash)
     assert pump2.cgm_reading(65, hw2.clock.ticks_ms()).ok
     assert not pump2.status()["plgs_hold"]
+
+
+def test_a_low_plgs_cannot_act_on_is_told_again_only_every_30_minutes():
+    pump, hw, flash = make_pump()
+    hw.ui.pressed = True
+    assert pump.suspend(2 * MS_PER_HOUR).ok
+    run_for(pump, hw, 2 * MS_PER_HOUR + MS_PER_MINUTE)
+    raised = []
+    for _ in range(9):                                   # 45 min of readings of 60
+        pump.cgm_reading(60, hw.clock.ticks_ms())
+        if "IL-PLGS-LIMIT" in pump.status()["alerts"]:
+            raised.append(hw.clock.ticks_ms())
+            pump.acknowledge()
+        run_for(pump, hw, FIVE)
+    assert len(raised) == 2 and raised[1] - raised[0] >= 30 * MS_PER_MINUTE, raised
