@@ -87,14 +87,14 @@ def _directory(out, job, several):
 
 
 def simulate(scenario, job, directory, progress=None):
-    """One run, written to ``directory``; returns (job, headline, paths, ended)."""
+    """One run, written to ``directory``; returns (job, metrics, paths, ended)."""
     from sim.loop import output
     from sim.loop.simulation import Simulation
     patient, seed, days, controller = job
     run = Simulation(scenario, patient, seed=seed, days=days, controller=controller,
                      progress=progress).run()
     paths = output.write(run, directory)
-    return job, headline(run["metrics"]), paths, run["ended"]
+    return job, run["metrics"], paths, run["ended"]
 
 
 def _worker(task):
@@ -126,12 +126,16 @@ def main(args):
     tasks = [(scenario, job, _directory(args.out, job, several)) for job in work]
     results = _run_all(tasks, args.workers)
     failed = 0
-    for job, line, paths, ended in results:
-        print("%s seed %d: %s" % (job[0], job[1], line))
+    for job, metrics, paths, ended in results:
+        print("%s seed %d: %s" % (job[0], job[1], headline(metrics)))
         print("  report: %s" % os.path.abspath(paths["report.html"]))
         if ended:
             failed += 1
             print("  run ended early: %s" % ended)
+    if several:
+        from sim.loop import output
+        print("summary of %d runs: %s" % (len(results), os.path.abspath(
+            output.write_summary(results, args.out))))
     return 3 if failed else 0
 
 

@@ -56,3 +56,27 @@ def write(run, directory):
     with open(paths["trajectory.csv"], "w", encoding="utf-8", newline="\n") as f:
         f.write(trajectory_csv(run))
     return paths
+
+
+SUMMARY_COLUMNS = ("patient", "seed", "days", "controller", "time_in_range_70_180_pct",
+                   "time_below_70_pct", "time_below_54_pct", "time_above_180_pct",
+                   "time_above_250_pct", "mean_mg_dl", "cv_pct", "gmi_pct", "lbgi", "hbgi",
+                   "insulin_u_per_day", "ended", "report")
+
+
+def write_summary(results, directory):
+    """One row per run (true glucose), in the order the runs were asked for:
+    ``summary.csv`` in ``directory``; returns its path."""
+    path = os.path.join(directory, "summary.csv")
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(SUMMARY_COLUMNS)
+        for (patient, seed, days, controller), run_metrics, paths, ended in results:
+            g = run_metrics["glucose_true"]
+            row = [patient, seed, days, controller]
+            for key in SUMMARY_COLUMNS[4:14]:
+                row.append("" if g[key] is None else "%.3f" % g[key])
+            row += ["%.3f" % run_metrics["insulin"]["per_day_u"], ended or "",
+                    os.path.relpath(paths["report.html"], directory)]
+            writer.writerow(row)
+    return path
