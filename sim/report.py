@@ -71,6 +71,7 @@ LANES = (
     ("suspend/resume", ("suspend", "resume"), "#5f6b7a", "bar"),
     ("refusals", ("refusal",), "#37474f", "square"),
     ("security", ("security",), "#7b3fb5", "diamond"),
+    ("faults", ("fault",), "#00838f", "square"),
 )
 OTHER_LANE = ("other", (), "#8a96a3", "circle")
 KIND_ORDER = tuple(kind for _label, kinds, _colour, _shape in LANES for kind in kinds)

@@ -36,9 +36,10 @@ DEFAULT_BOLUS_OFFSET_MIN = {"on-time": 0, "late": 30, "forgotten": 0, "pre": 15}
 SENSORS = ("Dexcom", "GuardianRT", "Navigator")
 TRANSPORTS = ("channel", "local")
 CONTROLLERS = ("none", "aid")
+FAULT_KINDS = ("occlusion", "reboot", "sensor-failure", "battery-drain")
 PATIENT_BASAL = None                # a basal segment rate of None: the patient's own basal
 
-__all__ = ["Meal", "Exercise", "Therapy", "Behaviour", "Cgm", "Run", "Scenario",
+__all__ = ["Meal", "Exercise", "Fault", "Therapy", "Behaviour", "Cgm", "Run", "Scenario",
            "ScenarioError", "load", "loads", "default", "MAX_FILE_BYTES", "BOLUS_KINDS",
            "SENSORS", "TRANSPORTS", "CONTROLLERS", "DEFAULT_MEALS", "KEYS"]
 
@@ -149,6 +150,18 @@ class Run:
     start: datetime.date = datetime.date(2026, 1, 1)
 
 
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected into the virtual hardware at ``time_min`` of day ``day``:
+    ``occlusion`` (the line kinks until the patient clears it, at the alarm),
+    ``reboot`` (a power cycle of the pump), ``sensor-failure`` (no CGM reading for
+    ``duration_min``), ``battery-drain`` (the battery falls to 3 %)."""
+    kind: str
+    time_min: int
+    day: int = 1
+    duration_min: int = 60
+
+
 DEFAULT_MEALS = (Meal(7 * 60, 45), Meal(12 * 60 + 30, 70), Meal(19 * 60, 80))
 
 
@@ -163,6 +176,7 @@ class Scenario:
     therapy: Therapy = Therapy()
     behaviour: Behaviour = Behaviour()
     cgm: Cgm = Cgm()
+    faults: tuple = ()
     source: str = field(default="<default>", compare=False)
 
 
@@ -477,13 +491,21 @@ _CGM = (
     ("noise", "noise", _boolean),
     ("transport", "transport", _choice(TRANSPORTS)),
 )
-_TOP = ("name", "description", "run", "meals", "exercise", "therapy", "behaviour", "cgm")
+_FAULT = (
+    ("kind", "kind", _choice(FAULT_KINDS)),
+    ("time", "time_min", _clock),
+    ("day", "day", _integer(1, 3660)),
+    ("duration_min", "duration_min", _integer(1, 1440, " min")),
+)
+_TOP = ("name", "description", "run", "meals", "exercise", "therapy", "behaviour", "cgm",
+        "faults")
 
 # Every TOML key, by section (docs/scenarios.md documents each; a test checks it).
 KEYS = {"": _TOP, "run": tuple(k for k, _, _ in _RUN), "meals": tuple(k for k, _, _ in _MEAL),
         "exercise": tuple(k for k, _, _ in _EXERCISE),
         "therapy": tuple(k for k, _, _ in _THERAPY),
-        "behaviour": tuple(k for k, _, _ in _BEHAVIOUR), "cgm": tuple(k for k, _, _ in _CGM)}
+        "behaviour": tuple(k for k, _, _ in _BEHAVIOUR), "cgm": tuple(k for k, _, _ in _CGM),
+        "faults": tuple(k for k, _, _ in _FAULT)}
 
 
 def _suggest(word, options, quote=False):
@@ -573,6 +595,8 @@ class _Reader:
         behaviour = Behaviour(**self.table(("behaviour",), document.get("behaviour", {}),
                                            _BEHAVIOUR))
         cgm = Cgm(**self.table(("cgm",), document.get("cgm", {}), _CGM))
+        faults = tuple(self.fault(index, entry) for index, entry in enumerate(
+            self.entries("faults", document.get("faults", []))))
         self.check_overlap("meals", meals)
         self.check_overlap("exercise", exercise)
         if therapy.target_low > therapy.target_high:
@@ -584,7 +608,15 @@ class _Reader:
                                                + behaviour.late_bolus_pct))
         return Scenario(name=name, description=description, run=run, meals=meals,
                         exercise=exercise, therapy=therapy, behaviour=behaviour, cgm=cgm,
-                        source=self.source)
+                        faults=faults, source=self.source)
+
+    def fault(self, index, entry):
+        path = ("faults", index)
+        fault = Fault(**self.table(path, entry, _FAULT, ("kind", "time")))
+        if fault.day > self.run_days:
+            self.fail(path + ("day",), "day %d is after the run's %d days"
+                      % (fault.day, self.run_days))
+        return fault
 
     def meal(self, index, entry):
         path = ("meals", index)

@@ -134,7 +134,9 @@ class Behaviour:
         alarm = status["alarm"]
         if alarm == "IL-OCCLUSION":
             world.hw.line.clear(world.hw.clock.ticks_ms())
-        elif alarm in ("IL-RESERVOIR-EMPTY", "IL-BATTERY-CRITICAL"):
+        elif alarm == "IL-BATTERY-CRITICAL":
+            world.hw.battery.replace()
+        elif alarm == "IL-RESERVOIR-EMPTY":
             self.change_reservoir(alarm)
             return
         if pump.state == T.SAFE_STOP:
@@ -157,30 +159,35 @@ class Behaviour:
             pump.stop()
         if hw.battery.percent() < BATTERY_CHANGE_BELOW:
             hw.battery.replace()
-        steps = [pump.rewind()]
-        hw.reservoir.mu = 300000
-        hw.line.connected = False
-        steps.append(pump.load_reservoir())
-        hw.ui.pressed = True
-        steps.append(pump.prime(PRIME_MU))
         self.recorder.event(self.kernel.now, "warning", "reservoir-change", why)
-        for result in steps:
-            if not result.ok:
-                self.recorder.event(self.kernel.now, "refusal", result.reason or "change",
-                                    "reservoir change step refused")
-                break
+        done = self._done(pump.rewind())
+        if done:
+            hw.reservoir.mu = 300000         # the old reservoir out, a full one in
+            hw.line.connected = False        # the set off the body for the tubing fill
+            done = self._done(pump.load_reservoir())
+        if done:
+            hw.ui.pressed = True             # "disconnected?" confirmed on the pump
+            done = self._done(pump.prime(PRIME_MU))
+        if not done:
+            hw.line.connected = True         # the patient keeps the old set on
+            self._restart()
+            return
         self.kernel.after(PRIME_WAIT_MIN * MS_PER_MINUTE, self._connect)
+
+    def _done(self, result):
+        """True if a step of a procedure went through; a refused one is recorded."""
+        if not result.ok:
+            self.recorder.event(self.kernel.now, "refusal", result.reason or "step",
+                                "reservoir change step refused")
+        return result.ok
 
     def _connect(self):
         world = self.world
         world.hw.line.connected = True
         world.hw.ui.pressed = True
         pump = world.pump
-        for result in (pump.connect(), pump.fill_cannula(CANNULA_MU)):
-            if not result.ok:
-                self.recorder.event(self.kernel.now, "refusal", result.reason or "connect",
-                                    "reservoir change step refused")
-                break
+        if self._done(pump.connect()):
+            self._done(pump.fill_cannula(CANNULA_MU))
         self.kernel.after(MS_PER_MINUTE, self._restart)
 
     def _restart(self):

@@ -24,6 +24,7 @@ class FastChannel:
         self.manager = manager
         self.peer = peer
         self._echo_at = 0
+        self.restarted = False          # a new session was needed: the pump may have rebooted
         self.stats = {"handshakes": 0, "messages": 0, "bytes_on_wire": 0,
                       "echo_challenges": 0, "refusals": {}, "reconnects": 0,
                       "security_events": {}}
@@ -66,6 +67,7 @@ class FastChannel:
             if event.kind == P.REFUSED:
                 self._count("security_events", "session refused %s" % (event.code,))
                 self.stats["reconnects"] += 1
+                self.restarted = True
                 continue
             if event.kind != P.RESPONSE:
                 raise ChannelDown("no answer to %s (%s)" % (name, event.kind))

@@ -11,6 +11,8 @@ from pump.units import MS_PER_MINUTE
 from sim import metrics
 
 AID_HISTORY_MIN = 45
+# Refusals that are the channel's or replay protection's, not therapy's: security events.
+SECURITY_PREFIXES = ("IL-CMD", "IL-DUPLICATE", "forbidden", "SESSION-", "session")
 
 
 class Recorder:
@@ -27,7 +29,11 @@ class Recorder:
         self._hold_start = None
         self._suspend_start = None
         self._readings = []               # (minute, mg/dL) the gateway saw
-        log = world.pump.log
+        self.attach(world.pump)
+
+    def attach(self, pump):
+        """Follow ``pump``'s audit log as it is written (again after each boot)."""
+        log = pump.log
         original = log.append
 
         def tapped(rtype, data, tick, wall):
@@ -54,8 +60,7 @@ class Recorder:
                 self.event_min(minute, "warning", str(name), str(data))
         elif rtype == L.EV_REFUSAL:
             why = str(data.get("why", ""))
-            kind = "security" if why.startswith(("IL-CMD", "IL-DUPLICATE", "forbidden",
-                                                 "session")) else "refusal"
+            kind = "security" if why.startswith(SECURITY_PREFIXES) else "refusal"
             self.event_min(minute, kind, why[:32] or str(data.get("op")),
                            "%s refused" % data.get("op"))
         elif rtype == L.EV_STATE:

@@ -44,6 +44,7 @@ class Simulation:
         self._cmd = 0
         self._last_step = 0
         self._exercise = 0.0
+        self._sensor_off = []             # (start, end) ticks of sensor failures
         if self.controller_name == "aid":
             self.aid = AidController(self._profile(self.world.program[0]))
 
@@ -71,6 +72,7 @@ class Simulation:
             self.ended = "secure channel down: %s" % exc
             return self.recorder.result(self)
         self.behaviour.schedule()
+        self._schedule_faults()
         self.kernel.at(0, self._step)
         self.kernel.at(TIME_SYNC_MS, self._daily_sync)
         try:
@@ -80,6 +82,27 @@ class Simulation:
         except IntegrationError as exc:
             self.ended = "the patient model failed: %s" % exc
         return self.recorder.result(self)
+
+    # -- faults from the scenario ----------------------------------------------------------
+    def _schedule_faults(self):
+        for fault in self.scenario.faults:
+            if fault.day > self.days:
+                continue
+            at = ((fault.day - 1) * 1440 + fault.time_min) * MS_PER_MINUTE
+            self.kernel.at(at, self._fault, fault)
+            if fault.kind == "sensor-failure":
+                self._sensor_off.append((at, at + fault.duration_min * MS_PER_MINUTE))
+
+    def _fault(self, fault):
+        world = self.world
+        self.recorder.event(self.kernel.now, "fault", fault.kind, "injected by the scenario")
+        if fault.kind == "occlusion":
+            world.hw.line.occluded = True
+        elif fault.kind == "battery-drain":
+            world.hw.battery.level = 3.0
+        elif fault.kind == "reboot":
+            world.boot_pump()
+            self.recorder.attach(world.pump)
 
     def _advance(self, tick):
         """The pump's main loop up to ``tick``: tick, then sleep until the tick it asked
@@ -137,7 +160,11 @@ class Simulation:
         sensor = self.world.sensor
         minute = now / MS_PER_MINUTE
         sensor.update(minute, self.world.patient.plasma_glucose_mg_dl)
-        return sensor.read(minute)
+        reading = sensor.read(minute)
+        for start, end in self._sensor_off:
+            if start <= now < end:
+                return None
+        return reading
 
     # -- the gateway --------------------------------------------------------------------
     def _pump_tick(self, now):
@@ -158,15 +185,18 @@ class Simulation:
         """The reading to the pump; returns the telemetry its answer carries (None for the
         local sensor driver, or when the pump refused the reading)."""
         mg_dl = max(20, min(600, reading))
-        measured = self._pump_tick(now)
         world = self.world
-        if self.scenario.cgm.transport == "local":
+        if self.scenario.cgm.transport == "local":      # the pump's own sensor driver
+            measured = world.pump.clock.ticks_ms()
             result = world.pump.cgm_reading(mg_dl, measured)
             if result.ok:
                 world.cgm_buffer.add(measured, mg_dl, 0)
             return None
-        answer = world.channel.request("cgm_reading", {"mg_dl": mg_dl, "measured_ms": measured},
-                                       now)
+        if world.channel.restarted:                     # a new session: learn the tick again
+            world.channel.restarted = False
+            self._time_sync()
+        answer = world.channel.request("cgm_reading", {"mg_dl": mg_dl,
+                                                       "measured_ms": self._pump_tick(now)}, now)
         return None if answer.is_error else answer.fields
 
     def _telemetry(self, now):

@@ -11,7 +11,8 @@ import random
 from bootloader.flash import NorFlash
 from pump.hal import CountingRng
 from pump.pump import Pump
-from pump.units import BASAL_SLOTS
+from pump.limits import HARD_RANGES
+from pump.units import BASAL_SLOTS, PULSE_MU
 from secure_channel import crypto
 from secure_channel.edhoc import credentials
 from secure_channel.protocol.dispatch import Dispatcher, verified_log_reader
@@ -62,6 +63,20 @@ def basal_program(scenario, patient):
     return program
 
 
+def clinician_limits(clinical):
+    """Limits a clinician would set for this patient from the total daily insulin (TDI):
+    never below the pump's defaults, and inside its hard ranges."""
+    tdi_mu = int(clinical["tdi_u"] * 1000)
+
+    def at_least(name, value):
+        default, low, high = HARD_RANGES[name]
+        return max(default, min(high, value // PULSE_MU * PULSE_MU))
+    return {"max_bolus_mu": at_least("max_bolus_mu", tdi_mu * 3 // 10),
+            "max_iob_mu": at_least("max_iob_mu", tdi_mu * 4 // 10),
+            "max_1h_mu": at_least("max_1h_mu", tdi_mu * 4 // 10),
+            "max_24h_mu": at_least("max_24h_mu", tdi_mu * 2)}
+
+
 def calculator_segments(scenario, name):
     clinical = therapy(name)
     ratio = scenario.therapy.carb_ratio_g_u or clinical["carb_ratio_g_u"]
@@ -80,22 +95,16 @@ class World:
         self.hw = VirtualHardware(CountingRng(("%s|pump" % seed).encode()), self.wall_s,
                                   drift)
         self.flash = NorFlash(FLASH_SECTORS * SECTOR, SECTOR)
-        self.pump = Pump(self.hw, self.flash, LOG_KEY)
+        self.boots = 0
         self.patient = Patient.from_name(patient_name)
         self.program = basal_program(scenario, self.patient)
         self.segments = calculator_segments(scenario, patient_name)
         self.clinical = therapy(patient_name)
-        self.cgm_buffer = CgmBuffer()
-        self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
-                                     cgm=self.cgm_buffer,
-                                     log_reader=verified_log_reader(self.flash, LOG_KEY))
-        pump_private, pump_credential = _identity(seed, "pump", b"\x01")
+        self._pump_identity = _identity(seed, "pump", b"\x01")
         gateway_private, gateway_credential = _identity(seed, "gateway", b"\x02")
-        trusted = trust.TrustList([("gateway", gateway_credential)])
-        self.manager = sessions.SessionManager(
-            pump_credential, pump_private, trusted, self.dispatcher,
-            CountingRng(("%s|pump-channel" % seed).encode()))
-        peer = PeerSession(gateway_credential, gateway_private, pump_credential,
+        self._trusted = trust.TrustList([("gateway", gateway_credential)])
+        self.boot_pump()
+        peer = PeerSession(gateway_credential, gateway_private, self._pump_identity[1],
                            CountingRng(("%s|gateway" % seed).encode()))
         self.channel = FastChannel(self.manager, peer)
         settings = scenario.cgm
@@ -105,9 +114,28 @@ class World:
                                 drift_percent_per_day=settings.drift_pct_per_day,
                                 noise=settings.noise)
 
+    def boot_pump(self):
+        """Start the firmware on the hardware: at first, and after a power cycle (RAM is
+        lost, sessions too; flash, secure store, clock, plunger and reservoir are not).
+        Each boot draws fresh randomness: an EDHOC ephemeral key is never used twice."""
+        self.boots += 1
+        self.pump = Pump(self.hw, self.flash, LOG_KEY)
+        self.cgm_buffer = CgmBuffer()
+        self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
+                                     cgm=self.cgm_buffer,
+                                     log_reader=verified_log_reader(self.flash, LOG_KEY))
+        private, credential = self._pump_identity
+        self.manager = sessions.SessionManager(
+            credential, private, self._trusted, self.dispatcher,
+            CountingRng(("%s|pump-channel|%d" % (self.seed, self.boots)).encode()))
+        if self.boots > 1:
+            self.channel.manager = self.manager
+
     def program_pump(self):
-        """What the clinician sets before the run: program, calculator; then start."""
-        for result in (self.pump.set_basal_program(self.program),
+        """What the clinician sets before the run: limits, program, calculator; then
+        start."""
+        for result in (self.pump.set_limits(clinician_limits(self.clinical)),
+                       self.pump.set_basal_program(self.program),
                        self.pump.set_calculator(self.segments), self.pump.start()):
             if not result.ok:
                 raise RuntimeError("the pump refused its set-up: %r" % (result,))

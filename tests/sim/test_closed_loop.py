@@ -81,10 +81,13 @@ def test_an_overcounted_meal_is_caught_by_low_glucose_suspend():
     assert run["metrics"]["insulin"]["basal_u"] < baseline["metrics"]["insulin"]["basal_u"]
 
 
+def with_faults(text):
+    return S.loads(text, "faults.toml")
+
+
 def test_an_occluded_line_alarms_and_the_patient_clears_it():
-    simulation = Simulation(S.default(), "adult#001")
-    simulation.kernel.at(3 * 3600000, lambda: setattr(simulation.world.hw.line, "occluded",
-                                                      True))
+    simulation = Simulation(with_faults('[[faults]]\nkind = "occlusion"\ntime = "03:00"\n'),
+                            "adult#001")
     run = simulation.run()
     alarms = [e["id"] for e in run["events"] if e["kind"] == "alarm"]
     assert "IL-OCCLUSION" in alarms
@@ -156,6 +159,9 @@ def test_several_patients_run_on_worker_processes(tmp_path):
     assert done.returncode == 0, done.stderr
     for seed in (1, 2):
         assert (tmp_path / ("adult002-seed%d" % seed) / "report.html").exists()
+    rows = (tmp_path / "summary.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("adult#002,1,1,none,")
+    assert "summary of 2 runs" in done.stdout
 
 
 def test_the_report_of_a_real_run_is_drawn_in_chromium(browser, default_run, tmp_path):  # noqa: F811
@@ -170,3 +176,34 @@ def test_the_report_of_a_real_run_is_drawn_in_chromium(browser, default_run, tmp
     png = browser.get_screenshot_as_png()
     (tmp_path / "report.png").write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and paths["report.html"]
+
+
+def test_a_reboot_resumes_therapy_and_the_gateway_sets_up_a_new_session():
+    """H-THERAPY-LOSS in the loop: the pump power-cycles at 03:00 and must go on."""
+    simulation = Simulation(with_faults('[[faults]]\nkind = "reboot"\ntime = "03:00"\n'),
+                            "adult#001")
+    run = simulation.run()
+    assert simulation.world.boots == 2
+    assert run["channel"]["handshakes"] == 2 and run["channel"]["reconnects"] >= 1
+    after = [s for s in run["samples"] if 185 <= s["t_min"] <= 600]
+    assert after and all(s["state"] == "delivering" and s["basal_u_h"] > 0 for s in after)
+    refused = [e for e in run["events"] if e["kind"] == "refusal"]
+    assert refused == [], refused                  # no reading refused as stale or future
+    security = [e["id"] for e in run["events"] if e["kind"] == "security"]
+    assert security and all(i.startswith("SESSION-UNKNOWN") for i in security)
+    assert len(run["boluses"]) == 3
+
+
+def test_a_sensor_failure_leaves_a_gap_and_a_flat_battery_is_replaced():
+    simulation = Simulation(with_faults(
+        '[[faults]]\nkind = "sensor-failure"\ntime = "02:00"\nduration_min = 60\n'
+        '[[faults]]\nkind = "battery-drain"\ntime = "10:00"\n'), "adult#001")
+    run = simulation.run()
+    gap = [s for s in run["samples"] if 120 <= s["t_min"] < 180]
+    assert len(gap) == 12 and all(s["cgm"] is None for s in gap)
+    alarms = [e["id"] for e in run["events"] if e["kind"] == "alarm"]
+    assert "IL-BATTERY-CRITICAL" in alarms
+    assert run["samples"][-1]["battery_pct"] > 90 and run["samples"][-1]["state"] == \
+        "delivering"
+    assert {e["id"] for e in run["events"] if e["kind"] == "fault"} == {
+        "sensor-failure", "battery-drain"}

@@ -62,11 +62,12 @@ def test_default_toml_equals_default():
 
 def test_default_toml_spells_out_every_field():
     """default.toml is the reference: each key of each section appears in it (except the
-    two the patient model supplies, the every-day meal `days`, and exercise: there is none)."""
+    two the patient model supplies, the every-day meal `days`, and exercise and faults:
+    there are none)."""
     text = (SCENARIOS / "default.toml").read_text()
-    implicit = {"carb_ratio_g_u", "isf_mg_dl_u", "days", "exercise"}
+    implicit = {"carb_ratio_g_u", "isf_mg_dl_u", "days", "exercise", "faults"}
     for section, keys in scenario.KEYS.items():
-        for key in keys if section != "exercise" else ():
+        for key in keys if section not in ("exercise", "faults") else ():
             if key not in implicit:
                 assert re.search(r"^%s = |^\[+%s\]+" % (key, key), text, re.M), (section, key)
 
@@ -383,13 +384,26 @@ def test_unknown_fields_suggest_the_nearest_known_one():
         "late.toml:2: cgm.Lag_Min: unknown field; did you mean lag_min?"
 
 
+def test_faults_are_checked_like_every_section():
+    assert refused('[[faults]]\nkind = "rebot"\ntime = "03:00"\n') == (
+        'late.toml:2: faults[0].kind: "rebot" is not one of "occlusion", "reboot", '
+        '"sensor-failure", "battery-drain"; did you mean "reboot"?')
+    assert refused('[[faults]]\nkind = "reboot"\ntime = "03:00"\nday = 2\n') == \
+        "late.toml:4: faults[0].day: day 2 is after the run's 1 days"
+    assert refused('[[faults]]\ntime = "03:00"\n') == \
+        "late.toml:1: faults[0]: missing field kind"
+    loaded = scenario.loads('[run]\ndays = 2\n[[faults]]\nkind = "sensor-failure"\n'
+                            'time = "03:00"\nday = 2\nduration_min = 45\n')
+    assert loaded.faults == (scenario.Fault("sensor-failure", 180, 2, 45),)
+
+
 def test_unknown_field_without_a_near_one_lists_the_known_ones():
     assert refused('[cgm]\ncolour = "red"\n') == (
         "late.toml:2: cgm.colour: unknown field (known: sensor, lag_min, dropout_rate, "
         "drift_pct_per_day, noise, transport)")
     assert refused('# c\n\nzzz = 1\n') == (
         "late.toml:3: zzz: unknown field (known: name, description, run, meals, exercise, "
-        "therapy, behaviour, cgm)")
+        "therapy, behaviour, cgm, faults)")
 
 
 def test_unknown_field_in_a_subtable_of_an_array_entry():
@@ -732,7 +746,7 @@ def test_locator_handles_nested_values_and_dates_with_spaces():
 def test_doc_mentions_every_field_and_key():
     doc = DOC.read_text()
     for cls in (scenario.Scenario, scenario.Run, scenario.Meal, scenario.Exercise,
-                scenario.Therapy, scenario.Behaviour, scenario.Cgm):
+                scenario.Therapy, scenario.Behaviour, scenario.Cgm, scenario.Fault):
         for f in dataclasses.fields(cls):
             assert "`%s`" % f.name in doc, (cls.__name__, f.name)
         assert "`%s`" % cls.__name__ in doc, cls.__name__
@@ -797,9 +811,10 @@ def _documents(draw):
     for section, keys in scenario.KEYS.items():
         if not section or not draw(st.booleans()):
             continue
-        repeat = draw(st.integers(1, 3)) if section in ("meals", "exercise") else 1
+        arrays = ("meals", "exercise", "faults")
+        repeat = draw(st.integers(1, 3)) if section in arrays else 1
         for _ in range(repeat):
-            lines.append("[[%s]]" % section if section in ("meals", "exercise")
+            lines.append("[[%s]]" % section if section in arrays
                          else "[%s]" % section)
             for key in draw(st.lists(st.sampled_from(keys + ("carb_g", "x")), unique=True)):
                 lines.append("%s = %s" % (key, _toml_value(draw(_values))))
