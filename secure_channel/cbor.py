@@ -44,9 +44,12 @@ def _key_ok(key):
     return isinstance(key, (str, bytes)) or (isinstance(key, int) and not isinstance(key, bool))
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(256)]     # every one-byte head, made once
+
+
 def _head(major, n):
     if n < 24:
-        return bytes((major << 5 | n,))
+        return _ONE_BYTE[major << 5 | n]
     if n < 0x100:
         return bytes((major << 5 | 24, n))
     if n < 0x10000:
@@ -61,6 +64,9 @@ def _head(major, n):
 def _encode(value, out, depth):
     if depth > MAX_DEPTH:
         raise CBORError("nesting too deep")
+    if type(value) is int and 0 <= value < 24:     # the commonest item: one byte
+        out.append(_ONE_BYTE[value])
+        return
     # bool before int: on CPython bool is an int subclass.
     if value is True:
         out.append(b"\xf5")
@@ -134,7 +140,11 @@ class _Reader:
         return chunk
 
     def head(self):
-        first = self.take(1)[0]
+        pos = self.pos
+        if pos >= len(self.data):
+            raise CBORError("truncated")
+        first = self.data[pos]
+        self.pos = pos + 1
         major, info = first >> 5, first & 0x1F
         if info < 24:
             return major, info, info
