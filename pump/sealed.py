@@ -31,23 +31,25 @@ class SealError(Exception):
     """A sealed record fails its tag or does not decode: the store was tampered with."""
 
 
-def _key(log_key, name):
+def record_key(log_key, name):
+    """The key that seals record ``name``: its own, derived from the log key."""
     return hmac_sha256(log_key, b"pump-sealed:" + name.encode())
 
 
-def seal(log_key, name, value):
+def seal(key, value):
+    """``value`` encoded and tagged with the record's key (``record_key``)."""
     body = cbor.encode(value)
-    return body + hmac_sha256(_key(log_key, name), body)[:TAG_LEN]
+    return body + hmac_sha256(key, body)[:TAG_LEN]
 
 
-def unseal(log_key, name, blob):
+def unseal(key, name, blob):
     """The value, or None for an absent record; SealError if it was tampered with."""
     if blob is None:
         return None
     if not isinstance(blob, (bytes, bytearray)) or len(blob) <= TAG_LEN:
         raise SealError("%s record is malformed" % name)
     body, tag = bytes(blob[:-TAG_LEN]), bytes(blob[-TAG_LEN:])
-    if not constant_time_equal(hmac_sha256(_key(log_key, name), body)[:TAG_LEN], tag):
+    if not constant_time_equal(hmac_sha256(key, body)[:TAG_LEN], tag):
         raise SealError("%s record fails its tag" % name)
     try:
         return cbor.decode(body)
@@ -82,13 +84,15 @@ class SealedStore:
 
     def __init__(self, store, log_key):
         self._store = store
-        self._key = log_key
+        # derived once: the anchor is sealed every minute and after every log record
+        self._keys = {ANCHOR: record_key(log_key, ANCHOR),
+                      SETTINGS: record_key(log_key, SETTINGS)}
 
     def _read(self, name):
-        return unseal(self._key, name, self._store.read(name))
+        return unseal(self._keys[name], name, self._store.read(name))
 
     def _write(self, name, value):
-        self._store.write(name, seal(self._key, name, value))
+        self._store.write(name, seal(self._keys[name], value))
 
     def anchor(self):
         value = self._read(ANCHOR)
