@@ -12,7 +12,10 @@ its interlock ID (the reading is dropped, never stored):
   (a duplicate or a reordered one);
 - IL-CGM-IMPLAUSIBLE: outside the sensor's reporting range ``RANGE_MG_DL``, or changing
   faster than ``MAX_RATE_MG_DL_MIN`` since the last accepted reading (no physiology does
-  that: a faulty sensor, a compression artefact or a forged value).
+  that: a faulty sensor, a compression artefact or a forged value). One such outlier must
+  not blind the pump to every reading after it: a reading refused for its rate is kept as
+  a candidate, and when the next one agrees with it (a plausible rate between the two),
+  both are taken as a new series and the older readings are dropped.
 
 Only accepted readings are kept (the last ``HISTORY_MS``, at most ``HISTORY`` of them, so a
 1-minute sensor's are all there), so low-glucose suspend and the bolus calculator see the
@@ -33,10 +36,23 @@ HISTORY = 32                       # at most, whatever the sensor's rate (a 1-mi
 MAX_TICK = (1 << 63) - 1
 
 
+class RateRefused(Refused):
+    """Refused for its rate of change alone (it may start a new series)."""
+
+
+def _plausible_step(previous, measured_ms, mg_dl):
+    """At most MAX_RATE_MG_DL_MIN from ``previous`` (tick, mg/dL) to this reading."""
+    change = mg_dl - previous[1]
+    if change < 0:
+        change = -change
+    return change * MS_PER_MINUTE <= MAX_RATE_MG_DL_MIN * (measured_ms - previous[0])
+
+
 class CgmInput:
     def __init__(self):
         self.readings = []            # [(measured_ms, mg_dl)], oldest first
         self.refused = {}             # interlock ID -> count
+        self.candidate = None         # the last reading refused for its rate only
 
     def accept(self, now, mg_dl, measured_ms):
         """Store the reading or raise Refused naming the interlock; returns the reading."""
@@ -44,8 +60,16 @@ class CgmInput:
         results.check_int("measured_ms", measured_ms, 0, MAX_TICK)
         try:
             self._check(now, mg_dl, measured_ms)
+            self.candidate = None
+        except RateRefused:
+            candidate, self.candidate = self.candidate, (measured_ms, mg_dl)
+            if candidate is None or not _plausible_step(candidate, measured_ms, mg_dl):
+                self._count("IL-CGM-IMPLAUSIBLE")
+                raise Refused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
+            self.readings = [candidate]            # two agreeing readings: a new series
+            self.candidate = None
         except Refused as refusal:
-            self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
+            self._count(refusal.reason)
             raise
         readings = self.readings
         readings.append((measured_ms, mg_dl))
@@ -53,21 +77,19 @@ class CgmInput:
             del readings[0]
         return (measured_ms, mg_dl)
 
+    def _count(self, reason):
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
     def _check(self, now, mg_dl, measured_ms):
         if measured_ms > now + FUTURE_MS or now - measured_ms > MAX_AGE_MS:
             raise Refused(results.ERR_INTERLOCK, "IL-CGM-STALE")
         if not RANGE_MG_DL[0] <= mg_dl <= RANGE_MG_DL[1]:
             raise Refused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
-        if self.readings:
-            last_ms, last_mg_dl = self.readings[-1]
-            spacing = measured_ms - last_ms
-            if spacing < MIN_SPACING_MS:
-                raise Refused(results.ERR_INTERLOCK, "IL-CGM-ORDER")
-            change = mg_dl - last_mg_dl
-            if change < 0:
-                change = -change
-            if change * MS_PER_MINUTE > MAX_RATE_MG_DL_MIN * spacing:
-                raise Refused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
+        last = self.readings[-1] if self.readings else self.candidate
+        if last is not None and measured_ms - last[0] < MIN_SPACING_MS:
+            raise Refused(results.ERR_INTERLOCK, "IL-CGM-ORDER")
+        if self.readings and not _plausible_step(self.readings[-1], measured_ms, mg_dl):
+            raise RateRefused(results.ERR_INTERLOCK, "IL-CGM-IMPLAUSIBLE")
 
     def latest(self):
         return self.readings[-1] if self.readings else None

@@ -179,7 +179,8 @@ INTERLOCKS = {
                      "reordered)", "refuse the reading"),
     "IL-CGM-IMPLAUSIBLE": (("H-CGM-INPUT",),
                            "reading outside 40..400 mg/dL or changing faster than "
-                           "10 mg/dL/min since the last accepted one", "refuse the reading"),
+                           "10 mg/dL/min since the last accepted one",
+                           "refuse the reading; two in a row that agree start a new series"),
     "IL-PLGS": (("H-HYPO-BASAL",),
                 "glucose below 70 mg/dL, or predicted below the clinician's threshold "
                 "within 30 min (least squares over 20 min of trusted readings)",

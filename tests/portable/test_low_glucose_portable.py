@@ -248,3 +248,20 @@ def test_a_low_plgs_cannot_act_on_is_told_again_only_every_30_minutes():
             pump.acknowledge()
         run_for(pump, hw, FIVE)
     assert len(raised) == 2 and raised[1] - raised[0] >= 30 * MS_PER_MINUTE, raised
+
+
+def test_one_outlier_does_not_blind_the_pump_to_the_readings_after_it():
+    """IL-CGM-IMPLAUSIBLE refuses the jump, but two readings that agree start a new
+    series: a true low after a spurious high is acted on within one more reading."""
+    pump, hw, flash = make_pump()
+    assert pump.cgm_reading(300, hw.clock.ticks_ms()).ok
+    run_for(pump, hw, FIVE)
+    assert pump.cgm_reading(60, hw.clock.ticks_ms()).reason == "IL-CGM-IMPLAUSIBLE"
+    run_for(pump, hw, FIVE)
+    assert pump.cgm_reading(61, hw.clock.ticks_ms()).ok
+    assert pump.status()["plgs_hold"] and pump.status()["glucose"][0] == 61
+    run_for(pump, hw, FIVE)
+    assert pump.cgm_reading(200, hw.clock.ticks_ms()).reason == "IL-CGM-IMPLAUSIBLE"
+    run_for(pump, hw, FIVE)
+    assert pump.cgm_reading(70, hw.clock.ticks_ms()).ok      # the outlier was alone
+    assert pump.controller.cgm.readings[-2][1] == 61
