@@ -29,6 +29,8 @@ import tomllib
 from dataclasses import dataclass, field
 
 MAX_FILE_BYTES = 1 << 20            # 1 MiB: a larger file is not a scenario
+FIRST_START = datetime.date(1970, 1, 1)
+LAST_END = datetime.date(2199, 12, 31)
 MINUTES_PER_DAY = 1440
 
 BOLUS_KINDS = ("on-time", "late", "forgotten", "pre")
@@ -381,6 +383,9 @@ def _date(reader, path, value):
             reader.fail(path, "%s is not an ISO date (YYYY-MM-DD)" % _show(value))
     elif type(value) is not datetime.date:
         reader.fail(path, "expected a date (2026-01-01), got %s" % _got(value))
+    if not FIRST_START <= value <= LAST_END:
+        reader.fail(path, "%s is outside %s..%s (the pump's clock counts from 1970; the "
+                    "report's axis ends in 2199)" % (value, FIRST_START, LAST_END))
     return value
 
 
@@ -579,9 +584,9 @@ class _Reader:
         description = _text(empty_ok=True, limit=10000)(self, ("description",),
                                                          document.get("description", ""))
         run = Run(**self.table(("run",), document.get("run", {}), _RUN))
-        if (datetime.date.max - run.start).days < run.days - 1:
-            self.fail(("run", "start"), "the run's %d days would end after the year 9999"
-                      % run.days)
+        if (LAST_END - run.start).days < run.days - 1:
+            self.fail(("run", "start"), "the run's %d days would end after %s"
+                      % (run.days, LAST_END))
         self.run_days = run.days
         if "meals" in document:
             meals = tuple(self.meal(index, entry) for index, entry in enumerate(

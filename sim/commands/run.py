@@ -7,9 +7,11 @@ local worker processes).
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
 
 from sim.cli import CliError
+from sim.loop.world import SetupRefused
 
 PROFILES = ("secure",)
 MODES = ("fast", "real")
@@ -26,7 +28,7 @@ def register(subparsers):
                              "day, three meals")
     parser.add_argument("--patient", help="a patient name (adult#001) or a cohort: adults, "
                                           "adolescents, children, all")
-    parser.add_argument("--days", type=_positive_int, help="days to simulate")
+    parser.add_argument("--days", type=_days, help="days to simulate (1..3660)")
     parser.add_argument("--seed", type=_seed, nargs="+", help="one or more seeds")
     parser.add_argument("--controller", choices=("none", "aid"),
                         help="none: the patient boluses; aid: an oref0-style loop on the "
@@ -54,6 +56,7 @@ def _whole(low, high, what):
 
 
 _positive_int = _whole(1, 1 << 31, "must be at least 1")
+_days = _whole(1, 3660, "days are 1..3660")
 _seed = _whole(0, (1 << 32) - 1, "a seed is 0..4294967295")
 
 
@@ -68,12 +71,15 @@ def _scenario(args):
 
 def jobs(args, scenario):
     from sim.patient.cohort import COHORTS, expand
-    selection = args.patient or scenario.run.patient
+    selection = scenario.run.patient if args.patient is None else args.patient
     try:
         patients = expand(selection)
     except (ValueError, TypeError) as exc:
         raise CliError("%s (or a cohort: %s)" % (exc, ", ".join(COHORTS))) from None
-    seeds = args.seed or [scenario.run.seed]
+    seeds = []
+    for seed in args.seed or [scenario.run.seed]:    # each seed once, in the order given
+        if seed not in seeds:
+            seeds.append(seed)
     days = args.days or scenario.run.days
     controller = args.controller or scenario.run.controller
     return [(patient, seed, days, controller) for patient in patients for seed in seeds]
@@ -102,6 +108,26 @@ def _worker(task):
     return simulate(scenario, job, directory)
 
 
+def _ignore_interrupts():
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback from each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _output_directory(path):
+    """Make ``path`` a directory we can write into now, before hours of simulation."""
+    if not path:
+        raise CliError("--out needs a directory name")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".pumpsim-write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise CliError("cannot write into --out %s: %s" % (path, exc.strerror or exc)) \
+            from None
+
+
 def headline(metrics):
     g = metrics["glucose_true"]
     if not g["samples"]:
@@ -118,13 +144,18 @@ def main(args):
         raise CliError("--mode real needs the pump on a real link with the gateway service, "
                        "which this version does not have yet; use --mode fast")
     scenario = _scenario(args)
-    if args.profile and args.profile != scenario.run.profile:
-        raise CliError("profile %r is not known; known: %s" % (args.profile,
-                                                                ", ".join(PROFILES)))
+    profile = args.profile or scenario.run.profile
+    if profile not in PROFILES:
+        raise CliError("%s: run.profile %r is not known; known: %s" % (
+            scenario.source, profile, ", ".join(PROFILES)))
     work = jobs(args, scenario)
     several = len(work) > 1
+    _output_directory(args.out)
     tasks = [(scenario, job, _directory(args.out, job, several)) for job in work]
-    results = _run_all(tasks, args.workers)
+    try:
+        results = _run_all(tasks, args.workers)
+    except SetupRefused as exc:
+        raise CliError("%s: %s" % (scenario.source, exc)) from None
     failed = 0
     for job, metrics, paths, ended in results:
         print("%s seed %d: %s" % (job[0], job[1], headline(metrics)))
@@ -139,26 +170,52 @@ def main(args):
     return 3 if failed else 0
 
 
+class _PlainProgress:
+    """Progress for a log or a pipe: a line at every tenth of the work."""
+
+    def __init__(self, total):
+        self.total = total
+        self.done = 0.0
+        self.shown = 0
+
+    def update(self, done):
+        self.done = done
+        tenth = int(10 * done / self.total)
+        if tenth > self.shown:
+            self.shown = tenth
+            print("simulated %.0f of %d patient-days" % (done, self.total), file=sys.stderr,
+                  flush=True)
+
+
 def _run_all(tasks, workers):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     total_days = sum(task[1][2] for task in tasks)
-    quiet = not sys.stderr.isatty()
+    terminal = sys.stderr.isatty()
+    plain = _PlainProgress(total_days)
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:.1f}/{task.total:.0f} patient-days"),
                TimeRemainingColumn())
-    with Progress(*columns, disable=quiet, transient=True) as bar:
+    with Progress(*columns, disable=not terminal, transient=True) as bar:
         task_id = bar.add_task("simulating", total=total_days)
+
+        def update(done):
+            bar.update(task_id, completed=done)
+            if not terminal and total_days >= 10:
+                plain.update(done)
         if len(tasks) == 1:
             scenario, job, directory = tasks[0]
-
-            def progress(tick):
-                bar.update(task_id, completed=tick / 86400000.0)
-            return [simulate(scenario, job, directory, progress)]
+            return [simulate(scenario, job, directory,
+                             lambda tick: update(tick / 86400000.0))]
         results = []
         count = min(workers or os.cpu_count() or 1, len(tasks))
         context = multiprocessing.get_context("spawn")
-        with context.Pool(count) as pool:
+        pool = context.Pool(count, initializer=_ignore_interrupts)
+        try:
             for result in pool.imap(_worker, tasks):
-                bar.advance(task_id, result[0][2])
                 results.append(result)
+                update(sum(r[0][2] for r in results))
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
         return results

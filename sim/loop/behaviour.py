@@ -21,6 +21,14 @@ PRIME_MU = 10000                 # tubing fill of a new set
 CANNULA_MU = 300
 PRIME_WAIT_MIN = 15              # 400 pulses at one per 2 s, and a margin
 BATTERY_CHANGE_BELOW = 40        # percent: a new battery at the reservoir change
+HYPO_RETRIES = 2                 # a meal bolus the calculator withheld for a low ...
+HYPO_RETRY_MIN = 20              # ... is asked for again this much later, twice at most
+WORTH_CHANGING_MU = 260000       # a reservoir with more than this left is not changed
+
+
+class PatientStuck(Exception):
+    """The virtual patient cannot get the pump delivering again: the run ends, saying why
+    (a real patient would call the manufacturer; the simulation must not go on as if)."""
 
 
 class Behaviour:
@@ -92,7 +100,7 @@ class Behaviour:
         return 0.0
 
     # -- boluses --------------------------------------------------------------------------
-    def meal_bolus(self, meal):
+    def meal_bolus(self, meal, tries=0):
         pump = self.world.pump
         counted = meal.counted_carbs_g
         result = pump.suggest_bolus(counted)
@@ -104,6 +112,10 @@ class Behaviour:
             self.recorder.event(self.kernel.now, "warning", "bolus-skipped",
                                 "calculator suggested no bolus for %d g (%s)"
                                 % (counted, ", ".join(result.value.reasons) or "-"))
+            if "IL-CALC-HYPO" in result.value.flags and tries < HYPO_RETRIES:
+                # the patient treats the low, then asks the calculator again
+                self.kernel.after(HYPO_RETRY_MIN * MS_PER_MINUTE, self.meal_bolus, meal,
+                                  tries + 1)
             return
         delay = self.habits.confirm_delay_s * 1000
         self.kernel.after(delay, self._confirm, counted)
@@ -153,6 +165,12 @@ class Behaviour:
         hw = world.hw
         if pump.state == T.SAFE_STOP:
             return
+        if why == "scheduled" and hw.reservoir.remaining_mu() > WORTH_CHANGING_MU:
+            # nearly full: no patient throws it away (and the pump would refuse a second
+            # tubing fill from a reservoir that is not fresh, IL-PRIME-MAX)
+            self.recorder.event(self.kernel.now, "warning", "reservoir-change-skipped",
+                                "%d U left" % (hw.reservoir.remaining_mu() // 1000))
+            return
         if pump.state == T.ALARM:
             pump.acknowledge(resume=False)
         if pump.state in (T.DELIVERING, T.SUSPENDED):
@@ -197,3 +215,5 @@ class Behaviour:
             if not result.ok:
                 self.recorder.event(self.kernel.now, "refusal", result.reason or "start",
                                     "start after the reservoir change refused")
+                raise PatientStuck("the reservoir change could not be finished (%s, pump "
+                                   "%s)" % (result.reason, pump.state))

@@ -40,7 +40,8 @@ def trajectory_csv(run):
 def metrics_json(run):
     document = {"patient": run["patient"], "seed": run["seed"], "days": run["days"],
                 "profile": run["profile"], "controller": run["controller"],
-                "scenario": run["scenario"], "ended": run["ended"],
+                "scenario": run["scenario"], "sensor": run["sensor"],
+                "cgm_transport": run["cgm_transport"], "ended": run["ended"],
                 "metrics": run["metrics"], "channel": run["channel"]}
     return json.dumps(metrics.rounded(document), indent=2) + "\n"
 

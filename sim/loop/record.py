@@ -147,12 +147,13 @@ class Recorder:
         channel["pump_echo_challenges"] = world.manager.stats.get("echo_challenges", 0)
         scenario = simulation.scenario
         run = {
-            "title": "%s, %d day%s, %s profile, controller %s" % (
+            "title": "%s, %d day%s, %s profile, controller %s, scenario %s" % (
                 world.patient.name, simulation.days, "" if simulation.days == 1 else "s",
-                scenario.run.profile, simulation.controller_name),
+                scenario.run.profile, simulation.controller_name, scenario.name),
             "patient": world.patient.name, "seed": simulation.seed,
             "days": simulation.days, "profile": scenario.run.profile,
             "controller": simulation.controller_name, "scenario": scenario.name,
+            "sensor": scenario.cgm.sensor, "cgm_transport": scenario.cgm.transport,
             "start_wall_s": world.wall_s, "ended": simulation.ended,
             "samples": self.samples, "boluses": self.boluses, "carbs": self.carb_list,
             "suspends": self.suspends, "events": self.events, "channel": channel,

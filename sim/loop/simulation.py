@@ -14,7 +14,7 @@ reason, never a hang; what was simulated so far is kept.
 from pump import therapy_table as T
 from pump.units import MS_PER_MINUTE
 from sim.aid import AidController, Profile, pump_command
-from sim.loop.behaviour import Behaviour
+from sim.loop.behaviour import Behaviour, PatientStuck
 from sim.loop.channel import ChannelDown
 from sim.loop.kernel import Kernel
 from sim.loop.record import Recorder
@@ -45,6 +45,7 @@ class Simulation:
         self._last_step = 0
         self._exercise = 0.0
         self._sensor_off = []             # (start, end) ticks of sensor failures
+        self._end = self.days * 24 * 60 * MS_PER_MINUTE
         if self.controller_name == "aid":
             self.aid = AidController(self._profile(self.world.program[0]))
 
@@ -65,7 +66,7 @@ class Simulation:
     def run(self):
         world = self.world
         world.program_pump()
-        end = self.days * 24 * 60 * MS_PER_MINUTE
+        end = self._end
         try:
             self._time_sync()
         except ChannelDown as exc:
@@ -81,6 +82,8 @@ class Simulation:
             self.ended = "secure channel down: %s" % exc
         except IntegrationError as exc:
             self.ended = "the patient model failed: %s" % exc
+        except PatientStuck as exc:
+            self.ended = str(exc)
         return self.recorder.result(self)
 
     # -- faults from the scenario ----------------------------------------------------------
@@ -123,6 +126,10 @@ class Simulation:
         """Every 5 minutes: the body, the sensor, the gateway."""
         now = self.kernel.now
         self._body(now)
+        if now >= self._end:              # the run's end: the last insulin in, no sample
+            if self.progress is not None:
+                self.progress(now)
+            return
         reading = self._sensor(now)
         telemetry = None
         if reading is not None:

@@ -11,6 +11,7 @@ import random
 from bootloader.flash import NorFlash
 from pump.hal import CountingRng
 from pump.pump import Pump
+from pump import results
 from pump.limits import HARD_RANGES
 from pump.units import BASAL_SLOTS, PULSE_MU
 from secure_channel import crypto
@@ -28,6 +29,10 @@ from sim.patient.cohort import therapy
 LOG_KEY = b"simulated pump audit-log key, not secret"
 FLASH_SECTORS = 96
 SECTOR = 4096
+
+
+class SetupRefused(ValueError):
+    """The pump refused the scenario's therapy settings (a rate above its hard limit)."""
 
 
 def _identity(seed, role, kid):
@@ -63,10 +68,11 @@ def basal_program(scenario, patient):
     return program
 
 
-def clinician_limits(clinical):
-    """Limits a clinician would set for this patient from the total daily insulin (TDI):
-    never below the pump's defaults, and inside its hard ranges."""
+def clinician_limits(clinical, program):
+    """Limits a clinician would set for this patient from the total daily insulin (TDI)
+    and the basal program: never below the pump's defaults, inside its hard ranges."""
     tdi_mu = int(clinical["tdi_u"] * 1000)
+    highest = max(program)
 
     def at_least(name, value):
         default, low, high = HARD_RANGES[name]
@@ -74,7 +80,9 @@ def clinician_limits(clinical):
     return {"max_bolus_mu": at_least("max_bolus_mu", tdi_mu * 3 // 10),
             "max_iob_mu": at_least("max_iob_mu", tdi_mu * 4 // 10),
             "max_1h_mu": at_least("max_1h_mu", tdi_mu * 4 // 10),
-            "max_24h_mu": at_least("max_24h_mu", tdi_mu * 2)}
+            "max_24h_mu": at_least("max_24h_mu", max(tdi_mu * 2, sum(program) // 2 * 2)),
+            "max_basal_mu_h": at_least("max_basal_mu_h", highest),
+            "max_temp_basal_mu_h": at_least("max_temp_basal_mu_h", highest * 2)}
 
 
 def calculator_segments(scenario, name):
@@ -134,11 +142,12 @@ class World:
     def program_pump(self):
         """What the clinician sets before the run: limits, program, calculator; then
         start."""
-        for result in (self.pump.set_limits(clinician_limits(self.clinical)),
+        for result in (self.pump.set_limits(clinician_limits(self.clinical, self.program)),
                        self.pump.set_basal_program(self.program),
                        self.pump.set_calculator(self.segments), self.pump.start()):
             if not result.ok:
-                raise RuntimeError("the pump refused its set-up: %r" % (result,))
+                raise SetupRefused("the pump refused the therapy settings: %s (%s)"
+                                   % (result.reason, results.NAMES.get(result.code, "?")))
 
 
 def hash_seed(seed, name):

@@ -67,7 +67,8 @@ def test_the_patient_gets_exactly_what_the_motor_delivered(default_run):
         sum(b["units"] for b in run["boluses"]))
     assert len(run["boluses"]) == 3 and len(run["carbs"]) == 3
     glucose = run["metrics"]["glucose_true"]
-    assert glucose["samples"] == 289 and 60 < glucose["mean_mg_dl"] < 200
+    assert glucose["samples"] == 288 and 60 < glucose["mean_mg_dl"] < 200
+    assert run["samples"][0]["t_min"] == 0 and run["samples"][-1]["t_min"] == 1435
 
 
 def test_an_overcounted_meal_is_caught_by_low_glucose_suspend():
@@ -123,7 +124,7 @@ def test_a_dead_link_ends_the_run_cleanly_with_what_was_simulated(tmp_path):
     simulation.world.manager.receive = dying
     run = simulation.run()
     assert run["ended"] and "secure channel down" in run["ended"]
-    assert 60 < len(run["samples"]) < 289
+    assert 60 < len(run["samples"]) < 288
     paths = output.write(run, tmp_path)
     assert json.loads(open(paths["metrics.json"]).read())["ended"] == run["ended"]
 
@@ -207,3 +208,58 @@ def test_a_sensor_failure_leaves_a_gap_and_a_flat_battery_is_replaced():
         "delivering"
     assert {e["id"] for e in run["events"] if e["kind"] == "fault"} == {
         "sensor-failure", "battery-drain"}
+
+
+def test_settings_and_outputs_are_checked_before_the_simulation(tmp_path):
+    """Every refusal one line, exit 2, before any simulated time is spent."""
+    high = tmp_path / "high.toml"
+    high.write_text("[therapy]\nbasal_u_h = 10\n")
+    done = _pumpsim("--scenario", str(high), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "IL-ROLLING-24H" in done.stderr
+    assert "Traceback" not in done.stderr
+    profile = tmp_path / "profile.toml"
+    profile.write_text('[run]\nprofile = "insecure"\n')
+    done = _pumpsim("--scenario", str(profile), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "run.profile 'insecure'" in done.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    done = _pumpsim("--out", str(a_file))
+    assert done.returncode == 2 and "cannot write into --out" in done.stderr
+    done = _pumpsim("--days", "4000", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "1..3660" in done.stderr
+    done = _pumpsim("--patient", "", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "unknown patient ''" in done.stderr
+
+
+def test_a_basal_above_the_default_maximum_is_set_by_the_clinician_limits():
+    scenario = S.loads("[therapy]\nbasal_u_h = 4\n")
+    simulation, run = run_once(scenario)
+    assert run["ended"] is None and run["samples"][10]["basal_u_h"] == 4.0
+
+
+def test_a_daily_reservoir_change_of_a_nearly_full_reservoir_is_skipped():
+    scenario = S.loads('[run]\ndays = 2\n[behaviour]\nreservoir_change_every_days = 1\n'
+                       'reservoir_change_time = "09:00"\n')
+    _, run = run_once(scenario)
+    kinds = [e["id"] for e in run["events"] if e["kind"] == "warning"]
+    assert "reservoir-change-skipped" in kinds and "reservoir-change" in kinds
+    assert {s["state"] for s in run["samples"]} <= {"delivering", "loaded", "primed",
+                                                    "connected", "stopped", "priming",
+                                                    "filling_cannula"}
+    assert run["samples"][-1]["state"] == "delivering"
+    assert "IL-NO-DELIVERY" not in [e["id"] for e in run["events"]]
+
+
+def test_ctrl_c_stops_the_workers_without_tracebacks(tmp_path):
+    import os
+    import signal
+    import time
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", "--patient", "adults", "--days", "3",
+         "--workers", "2", "--out", str(tmp_path)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "interrupted" in err and "Traceback" not in err, err

@@ -200,8 +200,14 @@ def test_the_briefs_example_line_and_field():
     ('[run]\nstart = 2026-01-01T08:00:00\n',
      "late.toml:2: run.start: expected a date (2026-01-01), got a date-time "
      "(2026-01-01 08:00:00)"),
-    ('[run]\nstart = 9999-12-01\ndays = 100\n',
-     "late.toml:2: run.start: the run's 100 days would end after the year 9999"),
+    ('[run]\nstart = 2199-12-01\ndays = 100\n',
+     "late.toml:2: run.start: the run's 100 days would end after 2199-12-31"),
+    ('[run]\nstart = 1969-12-31\n',
+     "late.toml:2: run.start: 1969-12-31 is outside 1970-01-01..2199-12-31 (the pump's "
+     "clock counts from 1970; the report's axis ends in 2199)"),
+    ('[run]\nstart = 2500-06-01\n',
+     "late.toml:2: run.start: 2500-06-01 is outside 1970-01-01..2199-12-31 (the pump's "
+     "clock counts from 1970; the report's axis ends in 2199)"),
     ('run = 3\n', "late.toml:1: run: expected a table, got an integer (3)"),
     # meals
     ('[[meals]]\ntime = "07:00"\ncarbs_g = 0\n',
