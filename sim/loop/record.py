@@ -55,9 +55,11 @@ class Recorder:
                     self.event_min(minute, "suspend", "IL-PLGS", text)
                 else:
                     self._close_hold(minute, text)
+            elif type(data) is list and data:
+                self.event_min(minute, "warning", str(data[0]),
+                               " ".join(str(item) for item in data[1:]) or "warning")
             else:
-                name = data[0] if type(data) is list else data
-                self.event_min(minute, "warning", str(name), str(data))
+                self.event_min(minute, "warning", str(data), "warning")
         elif rtype == L.EV_REFUSAL:
             why = str(data.get("why", ""))
             kind = "security" if why.startswith(SECURITY_PREFIXES) else "refusal"

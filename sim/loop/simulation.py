@@ -13,9 +13,10 @@ reason, never a hang; what was simulated so far is kept.
 
 from pump import therapy_table as T
 from pump.units import MS_PER_MINUTE
-from sim.aid import AidController, Profile, pump_command
+from sim.aid import AidController, Decision, Profile, pump_command
 from sim.loop.behaviour import Behaviour, PatientStuck
 from sim.loop.channel import ChannelDown
+from sim.loop.insulin_history import InsulinHistory
 from sim.loop.kernel import Kernel
 from sim.loop.record import Recorder
 from sim.loop.world import World
@@ -23,6 +24,7 @@ from sim.patient import IntegrationError
 
 STEP_MS = 5 * MS_PER_MINUTE
 TIME_SYNC_MS = 24 * 60 * MS_PER_MINUTE
+NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this in 6 h
 
 
 class Simulation:
@@ -46,6 +48,7 @@ class Simulation:
         self._exercise = 0.0
         self._sensor_off = []             # (start, end) ticks of sensor failures
         self._end = self.days * 24 * 60 * MS_PER_MINUTE
+        self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
         if self.controller_name == "aid":
             self.aid = AidController(self._profile(self.world.program[0]))
 
@@ -59,7 +62,7 @@ class Simulation:
                        max_daily_basal_u_h=max(rates) / 1000.0,
                        isf_mg_dl_u=world.segments[0][2],
                        carb_ratio_g_u=world.segments[0][1] / 10.0,
-                       target_mg_dl=110.0, max_iob_u=max(1.0, clinical["tdi_u"] / 12.0),
+                       target_mg_dl=float(self.scenario.therapy.target_high), max_iob_u=max(1.0, clinical["tdi_u"] / 12.0),
                        max_basal_u_h=4 * max(rates) / 1000.0, dia_hours=5.0)
 
     # -- the run ------------------------------------------------------------------------
@@ -136,6 +139,9 @@ class Simulation:
             telemetry = self._send_reading(reading, now)
         if telemetry is None:
             telemetry = self._telemetry(now)
+        if telemetry is not None:
+            self.insulin.telemetry(now / MS_PER_MINUTE, telemetry,
+                                   self._scheduled(now) / 1000.0)
         if self.aid is not None and telemetry is not None:
             self._loop(now, telemetry)
         status = self.world.pump.status()
@@ -210,15 +216,23 @@ class Simulation:
         answer = self.world.channel.request("telemetry", {}, now)
         return None if answer.is_error else answer.fields
 
+    def _scheduled(self, now):
+        """The basal program's rate (mU/h) at kernel tick ``now``."""
+        return self.world.program[(self.world.wall_s + now // 1000) % 86400 // 1800]
+
     def _loop(self, now, telemetry):
         """The AID controller on the gateway: readings it has seen, IOB from telemetry."""
         readings = self.recorder.readings_for_aid(now)
-        slot = (self.world.wall_s + now // 1000) % 86400 // 1800
-        scheduled = self.world.program[slot]
+        scheduled = self._scheduled(now)
         if scheduled / 1000.0 != self.aid.profile.current_basal_u_h:
             self.aid.profile = self._profile(scheduled)
-        decision = self.aid.decide(now / MS_PER_MINUTE, readings,
-                                   telemetry["iob_mu"] / 1000.0)
+        iob, activity = self.insulin.iob_and_activity(now / MS_PER_MINUTE)
+        decision = self.aid.decide(now / MS_PER_MINUTE, readings, max(-50.0, iob),
+                                   activity_u_per_min=max(-5.0, min(5.0, activity)))
+        if decision.rate_u_h is not None and decision.rate_u_h * 1000 < scheduled and \
+                self.insulin.missing_basal_min() >= NO_BASAL_BUDGET_MIN:
+            # the pump's missing-basal bound is near: no more withholding, the program runs
+            decision = Decision(None, 0, "missing-basal budget spent: " + decision.reason)
         command = pump_command(decision)
         if command is None:
             return

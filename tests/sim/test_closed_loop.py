@@ -97,7 +97,7 @@ def test_an_occluded_line_alarms_and_the_patient_clears_it():
 
 
 def test_the_aid_controller_sets_temp_basals_over_the_channel():
-    simulation, run = run_once(controller="aid")
+    simulation, run = run_once(controller="aid", days=2)
     assert simulation.recorder.decisions > 0
     temps = [r for r in audit_log.verify(
         FlashRegion(simulation.world.flash, 0, simulation.world.flash.size), LOG_KEY)
@@ -105,6 +105,14 @@ def test_the_aid_controller_sets_temp_basals_over_the_channel():
     assert temps
     for refusal in run["channel"]["refusals"]:           # the pump's limits still apply
         assert refusal.startswith("temp_basal: IL-"), refusal
+    # the loop keeps its zero temps inside the pump's missing-basal bound, and does no
+    # worse than the patient alone
+    alarms = [e["id"] for e in run["events"] if e["kind"] == "alarm"]
+    assert alarms.count("IL-NO-DELIVERY") <= 2, alarms
+    _, alone = run_once(days=2)
+    with_loop, without = run["metrics"]["glucose_true"], alone["metrics"]["glucose_true"]
+    assert with_loop["time_below_54_pct"] == 0.0
+    assert with_loop["time_in_range_70_180_pct"] >= without["time_in_range_70_180_pct"] - 2
 
 
 def test_three_days_include_a_reservoir_change_and_basal_goes_on():
