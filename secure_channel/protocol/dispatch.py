@@ -115,8 +115,16 @@ class Dispatcher:
     # -- entry points --------------------------------------------------------------------
     def handle(self, data, role, now):
         """Answer one request from a peer authenticated as ``role``; returns response bytes."""
+        return self._answer(protocol.decode_request, data, role, now)
+
+    def handle_map(self, raw, role, now):
+        """``handle`` for a request already decoded from CBOR (the CoAP resources have
+        it as a map): no encoding to decode again."""
+        return self._answer(protocol.parse_request, raw, role, now)
+
+    def _answer(self, parse, data, role, now):
         try:
-            request = protocol.decode_request(data)
+            request = parse(data)
         except ProtocolError as err:
             message = S.BY_CODE.get(err.msg_type)
             op = message.name if message is not None else "message"

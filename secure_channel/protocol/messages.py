@@ -190,6 +190,10 @@ def _envelope(data, request):
         raw = cbor.decode(bytes(data))
     except cbor.CBORError as exc:
         raise ProtocolError(S.MALFORMED, "not deterministic CBOR: %s" % exc)
+    return _envelope_map(raw, request)
+
+
+def _envelope_map(raw, request):
     if not isinstance(raw, dict):
         raise ProtocolError(S.MALFORMED, "message must be a CBOR map")
     msg_id = raw.get(S.KEY_ID)
@@ -209,7 +213,11 @@ def _envelope(data, request):
 
 
 def _decode(data, request):
-    message, msg_id, raw = _envelope(data, request)
+    return _parse(_envelope(data, request), request)
+
+
+def _parse(envelope, request):
+    message, msg_id, raw = envelope
     specs = message.request if request else message.response
     try:
         fields = _fields_from_map(message, specs, raw)
@@ -228,6 +236,16 @@ def decode_request(data):
 def decode_response(data):
     """Validate a response (or an error response); returns Parsed or raises ProtocolError."""
     return _decode(data, False)
+
+
+def parse_request(raw):
+    """``decode_request`` for a message already decoded from CBOR (a map by key)."""
+    return _parse(_envelope_map(raw, True), True)
+
+
+def parse_response(raw):
+    """``decode_response`` for a message already decoded from CBOR (a map by key)."""
+    return _parse(_envelope_map(raw, False), False)
 
 
 def _encode(name, msg_id, fields, request):

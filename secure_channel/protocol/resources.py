@@ -41,6 +41,7 @@ from secure_channel.protocol.messages import ProtocolError
 REQUEST_ID = 0
 _CBOR = M.encode_uint(N.CBOR)          # the one Content-Format and Accept value taken
 _MAX_DIGITS = 20                       # longer query values are refused before int()
+_ENVELOPE_MAX = 16     # bytes the type and id keys add to a payload's map, and then some
 
 # message -> (method, path). Commands sit under the thing they act on; cancelling is a
 # sub-resource, never DELETE, like every command here (cancel_bolus, cancel_temp_basal).
@@ -205,6 +206,8 @@ def _serve(dispatcher, request, role, now, request_id):
         return _refuse(dispatcher, resource, exc.code, exc.reason)
     fields[S.KEY_TYPE] = resource.message.code
     fields[S.KEY_ID] = request_id
+    if len(request.payload) + _ENVELOPE_MAX < S.MAX_MESSAGE:   # surely within the limit
+        return response_message(dispatcher.handle_map(fields, role, now), resource.success)
     return response_message(dispatcher.handle(cbor.encode(fields), role, now),
                             resource.success)
 
@@ -395,4 +398,4 @@ def parse_response(name, response):
 def _parsed(type_code, body):
     body[S.KEY_TYPE] = type_code
     body[S.KEY_ID] = REQUEST_ID
-    return protocol.decode_response(cbor.encode(body))
+    return protocol.parse_response(body)
