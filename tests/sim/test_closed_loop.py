@@ -271,3 +271,13 @@ def test_ctrl_c_stops_the_workers_without_tracebacks(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, (out, err)
     assert "interrupted" in err and "Traceback" not in err, err
+
+
+def test_a_meal_bolus_withheld_for_a_low_is_asked_for_again_after_the_low():
+    _, run = run_once(patient="child#008")
+    skipped = [e["t_min"] for e in run["events"] if e["id"] == "bolus-skipped"
+               and "below 70" in e["text"]]
+    assert skipped
+    for minute in skipped:
+        later = [b for b in run["boluses"] if minute < b["t_min"] <= minute + 45]
+        assert later, (minute, run["boluses"])
