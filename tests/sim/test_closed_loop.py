@@ -263,9 +263,11 @@ def test_ctrl_c_stops_the_workers_without_tracebacks(tmp_path):
     import signal
     import time
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "run", "--patient", "adults", "--days", "3",
+        [sys.executable, "-m", "sim.cli", "run", "--patient", "adults", "--days", "30",
          "--workers", "2", "--out", str(tmp_path)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # a shell's background job ignores SIGINT, and its children with it: as a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=60)
