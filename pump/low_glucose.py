@@ -40,9 +40,8 @@ class LowGlucose:
             return
         if not self.limits.plgs_on:
             return
-        budget = self.limits.max_no_basal_ms - self.watch.total(now) - SUPERVISION_MS
         action, why = self.plgs.decide(now, readings, self.limits.plgs_threshold_mg_dl,
-                                       delivering, budget)
+                                       delivering, lambda: self._no_basal_budget(now))
         if action == plgs.HOLD:
             self._hold_basal(now, why)
         elif action == plgs.BLOCKED:
@@ -51,6 +50,10 @@ class LowGlucose:
             self._release_basal(now, why)
             if why[:3] == "IL-":
                 self.alert(now, why)
+
+    def _no_basal_budget(self, now):
+        """Missing basal (ms) PLGS may still cause before IL-NO-DELIVERY's bound."""
+        return self.limits.max_no_basal_ms - self.watch.total(now) - SUPERVISION_MS
 
     def _hold_basal(self, now, why, since=None):
         engine = self.engine

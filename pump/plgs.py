@@ -88,16 +88,16 @@ class LowGlucoseSuspend:
     def held(self):
         return self.held_since is not None
 
-    def decide(self, now, readings, threshold, delivering, budget_ms):
-        """(action, reason) with action HOLD, RESUME or None. ``readings`` are the
-        accepted readings, oldest first; ``budget_ms`` the missing-basal time left before
-        IL-NO-DELIVERY's bound."""
+    def decide(self, now, readings, threshold, delivering, budget):
+        """(action, reason) with action HOLD, RESUME, BLOCKED or None. ``readings`` are the
+        accepted readings, oldest first; ``budget()`` the missing-basal time left before
+        IL-NO-DELIVERY's bound (asked only when it matters: it is summed over a window)."""
         latest = readings[-1] if readings else None
         seen = latest[0] if latest else self.started
         if self.held:
             if now - seen > LOST_MS:
                 return RESUME, "IL-CGM-LOST"
-            if now - self.held_since >= MAX_HOLD_MS or budget_ms <= 0:
+            if now - self.held_since >= MAX_HOLD_MS or budget() <= 0:
                 return RESUME, "IL-PLGS-LIMIT"
             rising = len(readings) >= 2 and readings[-1][1] > readings[-2][1]
             forecast = self._predicted(readings)
@@ -116,7 +116,7 @@ class LowGlucoseSuspend:
                 why = "predicted low"
         if not why:
             return None, ""
-        if now < self.rearm_at or budget_ms < MIN_BUDGET_MS:
+        if now < self.rearm_at or budget() < MIN_BUDGET_MS:
             # the patient must know it cannot act: told once, again every 30 min
             if self.blocked_at is not None and now - self.blocked_at < URGENT_REPEAT_MS:
                 return None, ""
