@@ -59,14 +59,17 @@ class LogIntegrityError(Exception):
 
 
 class Record:
-    __slots__ = ("seq", "tick", "wall", "type", "data")
+    """One verified record; ``chain`` is the chain hash after it (``h_seq``), which lets a
+    reader that holds an earlier hash check the records it is sent."""
+    __slots__ = ("seq", "tick", "wall", "type", "data", "chain")
 
-    def __init__(self, seq, tick, wall, rtype, data):
+    def __init__(self, seq, tick, wall, rtype, data, chain=None):
         self.seq = seq
         self.tick = tick
         self.wall = wall
         self.type = rtype
         self.data = data
+        self.chain = chain
 
     def __repr__(self):
         return "Record(%d, %s, %r)" % (self.seq, TYPE_NAMES.get(self.type, self.type), self.data)
@@ -173,7 +176,7 @@ def _scan(region, key, anchor_seq=None):
             if seq == anchor_seq:
                 scan.anchor_chain = chain
             expected_seq += 1
-            scan.records.append(Record(seq, tick, wall, rtype, data))
+            scan.records.append(Record(seq, tick, wall, rtype, data, chain))
             if rtype == EV_CHECKPOINT:
                 scan.checkpoint_in_newest = True
         scan.sector = index

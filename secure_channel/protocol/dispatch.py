@@ -29,6 +29,7 @@ from pump import results, therapy_table as T
 from pump import audit_log as L
 from secure_channel import cbor
 from secure_channel.protocol import confirm
+from secure_channel.protocol import log_views
 from secure_channel.protocol import messages as protocol
 from secure_channel.protocol import roles
 from secure_channel.protocol import schema as S
@@ -38,6 +39,7 @@ from secure_channel.protocol.update_stager import StageError
 
 MAX_OUTCOMES = 4          # finished confirmations kept for confirm_status
 _PAGE_MARGIN = 24         # bytes kept free for the envelope around a page of records
+_CHAIN_ROOM = 36          # the page's chain hash: key, byte-string head, 32 bytes
 
 
 def verified_log_reader(region, key):
@@ -275,14 +277,17 @@ class Dispatcher:
         start = request.fields["from_seq"]
         return [r for r in self.log_reader() if r.seq >= start]
 
-    def _page(self, request, records, convert, list_name, extra=None):
-        """Fill one response with converted records until count or the size budget."""
+    def _page(self, request, records, convert, list_name, extra=None, chained=False):
+        """Fill one response with converted records until count or the size budget.
+        ``chained``: the page carries the chain hash after its last record and ends after
+        a record sent without its data, so a reader can check every other record."""
         count = request.fields["count"]
-        budget = S.MAX_MESSAGE - _PAGE_MARGIN
+        budget = S.MAX_MESSAGE - _PAGE_MARGIN - (_CHAIN_ROOM if chained else 0)
         items = []
         used = 0
         next_seq = request.fields["from_seq"]
         head = self.pump.log_head()[0]
+        last = None
         for record in records:
             item = convert(record)
             next_seq = record.seq + 1
@@ -294,14 +299,19 @@ class Dispatcher:
                 break
             items.append(item)
             used += size
+            last = record
+            if chained and item[4] is None:
+                break
         else:
             next_seq = max(next_seq, head + 1)
         fields = {list_name: items, "next_seq": min(next_seq, S.U32)}
+        if chained and last is not None and last.chain is not None:
+            fields["chain"] = last.chain
         if extra:
             fields.update(extra)
         return self._reply(request, fields)
 
-    def _log_request(self, request, convert, list_name, extra=None):
+    def _log_request(self, request, convert, list_name, extra=None, chained=False):
         if self.log_reader is None:
             return self._unavailable(request, "no audit-log reader")
         try:
@@ -309,7 +319,7 @@ class Dispatcher:
         except L.LogIntegrityError as exc:
             return self._refuse(request.id, request.message.code, request.name,
                                 results.ERR_INTERNAL, "log integrity: %s" % exc)
-        return self._page(request, records, convert, list_name, extra)
+        return self._page(request, records, convert, list_name, extra, chained)
 
     def _read_log(self, request, role, now, allowed):
         budget = S.MAX_MESSAGE - _PAGE_MARGIN - 16
@@ -320,27 +330,18 @@ class Dispatcher:
                 item[4] = None
             return item
         head = {"head_seq": self.pump.log_head()[0]}
-        return self._log_request(request, convert, "records", head)
+        return self._log_request(request, convert, "records", head, chained=True)
 
     def _delivery_records(self, request, role, now, allowed):
         def convert(record):
-            data = record.data
-            if record.type != L.EV_RESERVE or not isinstance(data, dict):
-                return None
-            total = 0
-            for delta in data.get("d", ()):
-                total += delta[1]
-            return [record.seq, record.wall, total, "bolus" in data]
+            mu = log_views.delivery(record.type, record.data)
+            return None if mu is None else [record.seq, record.wall, mu[0], mu[1]]
         return self._log_request(request, convert, "records")
 
     def _alarms(self, request, role, now, allowed):
         def convert(record):
-            data = record.data
-            if record.type == L.EV_ALARM:
-                return [record.seq, record.wall, str(data[0])[:32] or "?", data[1] == 1]
-            if record.type in (L.EV_SAFE_STOP, L.EV_WARNING):
-                return [record.seq, record.wall, str(data)[:32] or "?", True]
-            return None
+            event = log_views.alarm(record.type, record.data)
+            return None if event is None else [record.seq, record.wall, event[0], event[1]]
         return self._log_request(request, convert, "events")
 
     # -- updates -------------------------------------------------------------------------

@@ -336,8 +336,8 @@ MESSAGES = (
             ), response=(
                 _f(2, "ticks_ms", UINT, 0, U63, "pump monotonic tick, ms"),
             )),
-    Message(15, "read_log", "Audit-log records. A record too large for one message has "
-            "its data sent as null.", request=(
+    Message(15, "read_log", "Audit-log records and the chain hash after them. A record "
+            "too large for one message has its data sent as null and ends the page.", request=(
                 _from_seq(2),
                 _opt(3, "count", UINT, 1, 32, "records wanted", default=8),
             ), response=(
@@ -350,6 +350,9 @@ MESSAGES = (
                         _f(3, "type", UINT, 0, 255, "record type (pump.audit_log EV_*)"),
                         _f(4, "data", ANY, doc="record data as logged")))),
                 _next_seq(4),
+                _opt(5, "chain", BYTES, 32, 32, "chain hash after the page's last record "
+                     "(pump.audit_log): a reader holding the hash before the page "
+                     "recomputes it; a page ends after a record sent without its data"),
             )),
     Message(16, "begin_update", "Enter update mode (pump stopped) and erase room for an "
             "image of `size` bytes.", request=(
