@@ -674,6 +674,7 @@ class Pump:
             "log_seq": self.log.head_seq,
             "glucose": controller.glucose_now(now),
             "plgs_hold": controller.plgs.held,
+            "wall_s": self.clock.wall_s(),
         }
 
     def log_head(self):

@@ -261,6 +261,8 @@ MESSAGES = (
         _f(11, "log_seq", UINT, 0, U32, "sequence number of the audit log's head"),
         _f(12, "remote_bolus", BOOL, doc="remote bolus is enabled"),
         _f(13, "awaiting", BOOL, doc="a remote bolus awaits confirmation on the pump"),
+        _opt(14, "wall_s", UINT, 0, WALL_MAX, "the pump's wall clock, s: what a time_sync "
+             "would step"),
     )),
     TELEMETRY,
     Message(3, "cgm_history", "Recent CGM readings, newest first.", request=(

@@ -98,6 +98,8 @@ def status_fields(status, remote_bolus, awaiting):
         "remote_bolus": bool(remote_bolus),
         "awaiting": bool(awaiting),
     }
+    if status.get("wall_s") is not None:
+        fields["wall_s"] = status["wall_s"]
     if status["alarm"]:
         fields["alarm"] = str(status["alarm"])[:32]
     warnings = [str(w)[:32] for w in status["warnings"] if w][:8]

@@ -47,7 +47,7 @@ MIGRATIONS = (
         seq INTEGER PRIMARY KEY, tick_ms INTEGER NOT NULL, wall_s INTEGER NOT NULL,
         type INTEGER NOT NULL,
         data BLOB,                             -- CBOR as logged; NULL: too large to send
-        chain BLOB NOT NULL,                   -- chain hash after this record
+        chain BLOB,                            -- chain hash after it; NULL: not known here
         verified INTEGER NOT NULL);            -- 1: recomputed here from an earlier hash
     CREATE TABLE deliveries (
         seq INTEGER PRIMARY KEY REFERENCES log_records(seq), wall_s INTEGER NOT NULL,
@@ -283,7 +283,7 @@ class Store:
         for seq, tick, wall, rtype, blob, chain, verified in self.db.execute(
                 "SELECT * FROM log_records WHERE seq >= ? ORDER BY seq", (from_seq,)):
             yield (seq, tick, wall, rtype, None if blob is None else cbor.decode(blob),
-                   bytes(chain), bool(verified))
+                   None if chain is None else bytes(chain), bool(verified))
 
 
 class _Transaction:
