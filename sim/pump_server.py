@@ -27,7 +27,30 @@ CGM_PERIOD_MS = 5 * 60 * 1000
 SECTOR = 4096
 
 
-class PumpNode:
+class ServedNode:
+    """What ``serve`` drives: ``now()`` and ``advance_to(ticks)`` in the node's time, the
+    session layer's clock ``session_now()`` and its ``manager``."""
+
+    def session_now(self):
+        return self.now()
+
+    def feed(self, data):
+        """Bytes from the link in, bytes to write back out (at the current tick)."""
+        return self.manager.feed(data, self.session_now())
+
+    def step(self, transport, timeout=0):
+        """Read what ``transport`` has (waiting up to ``timeout`` s), answer it."""
+        if isinstance(transport, UdpEndpoint):
+            return transport.step(self, timeout)
+        data = transport.read(4096, timeout)
+        if data:
+            out = self.feed(data)
+            if out:
+                transport.write(out)
+        return bool(data)
+
+
+class PumpNode(ServedNode):
     """Pump + dispatcher + session manager, driven by ``feed`` and ``advance_to``."""
 
     def __init__(self, private_key, credential, trust, hw=None, flash=None, rng=os.urandom,
@@ -70,31 +93,17 @@ class PumpNode:
         self.dispatcher.tick(now)
         self.manager.tick(now)
 
-    def feed(self, data):
-        """Bytes from the link in, bytes to write back out (at the current tick)."""
-        return self.manager.feed(data, self.now())
 
-    def step(self, transport, timeout=0):
-        """Read what ``transport`` has (waiting up to ``timeout`` s), answer it."""
-        if isinstance(transport, UdpEndpoint):
-            return transport.step(self, timeout)
-        data = transport.read(4096, timeout)
-        if data:
-            out = self.feed(data)
-            if out:
-                transport.write(out)
-        return bool(data)
-
-
-def serve(node, transport, seconds=None, idle_exit=None, stop=None, clock=time.monotonic):
-    """Serve in real time until ``seconds`` pass, ``idle_exit`` s pass without input, or
-    ``stop()`` turns true. The pump's ticks follow ``clock`` from now on."""
+def serve(node, transport, seconds=None, idle_exit=None, stop=None, clock=time.monotonic,
+          speed=1.0):
+    """Serve in real time (``speed`` times faster) until ``seconds`` pass, ``idle_exit`` s
+    pass without input, or ``stop()`` turns true. The node's time follows ``clock``."""
     start = clock()
     base = node.now()
     last_input = start
     while True:
         now_s = clock()
-        node.advance_to(base + int((now_s - start) * 1000))
+        node.advance_to(base + int((now_s - start) * 1000 * speed))
         if node.step(transport, 0.02):
             last_input = clock()
         if stop is not None and stop():
@@ -124,7 +133,7 @@ class UdpEndpoint:
         data, address = self.sock.recvfrom(self.MAX_DATAGRAM)
         if self.capture is not None:
             self.capture.record(data, from_pump=False)
-        for reply in node.manager.receive(data, node.now(), address):
+        for reply in node.manager.receive(data, node.session_now(), address):
             if self.capture is not None:
                 self.capture.record(reply, from_pump=True)
             self.sock.sendto(reply, address)

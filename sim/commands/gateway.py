@@ -27,6 +27,7 @@ Commands (one per pump-protocol request, docs/protocol.md):
   settings      basal-program (48 rates), limits NAME=VALUE..., time-sync
   updates       update upload FILE, update confirm, update cancel
   service       service-reset
+  home gateway  monitor [--db FILE] [--web HOST:PORT] [--interval S] [--speed X]
 
 Units on the command line are human ones: insulin in units (U), rates in U/h, durations
 in minutes; they are converted to the pump's integers (mU, mU/h, ms) exactly, and a value
@@ -570,6 +571,36 @@ class Update(Command):
         raise Refused("update upload", out.error_text(answer))
 
 
+class MonitorCommand(Command):
+    name = "monitor"
+    help = ("the home gateway's service: pull status, readings and the audit log into an "
+            "SQLite store every 5 minutes until stopped (docs/gateway.md)")
+
+    def add_arguments(self, parser):
+        from sim.gateway.store import DEFAULT_PATH
+        parser.add_argument("--db", default=DEFAULT_PATH, metavar="FILE",
+                            help="the store (default %s)" % DEFAULT_PATH)
+        parser.add_argument("--interval", type=positive_seconds, default=300, metavar="S",
+                            help="virtual seconds between cycles (default 300)")
+        parser.add_argument("--speed", type=positive_seconds, default=1.0,
+                            help="the device's --speed: cycles come that much faster, and "
+                                 "the gateway takes the pump's clock as its own")
+        parser.add_argument("--cycles", type=positive_int,
+                            help="stop after this many cycles (default: run until stopped)")
+        parser.add_argument("--web", type=host_port, metavar="HOST:PORT",
+                            help="also serve the caregiver's page (docs/gateway-web.md)")
+
+    def run(self, run):
+        from sim.gateway.monitor import run_monitor
+        status = run_monitor(run, self.args)
+        if status:
+            raise MonitorEnded(status)
+
+
+class MonitorEnded(Exception):
+    """The monitor stopped with this exit status (already reported)."""
+
+
 COMMANDS = [
     Simple("status", "status", "full pump status"),
     Simple("telemetry", "telemetry", "the compact 5-minute telemetry"),
@@ -592,6 +623,7 @@ COMMANDS = [
     TimeSync(),
     Update(),
     Simple("service-reset", "service_reset", "clear a latched safe-stop (service)"),
+    MonitorCommand(),
 ]
 BY_WORD = dict((c.name, c) for c in COMMANDS)
 _GLOBAL_OPTIONS = ("--port", "--udp", "--identity", "--pump", "--timeout", "--json")
@@ -726,6 +758,8 @@ def run_commands(client, plans, args, role, stdout=None, stderr=None):
     except Refused as exc:
         run.note(str(exc))
         return EXIT_REFUSED
+    except MonitorEnded as exc:
+        return exc.args[0]
     except GatewayError as exc:
         text = str(exc)
         fields = getattr(current, "fields", None) or {}

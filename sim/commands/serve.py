@@ -73,18 +73,39 @@ def summary(node):
                      % (len(records), refusals))
     except audit_log.LogIntegrityError as exc:
         lines.append("audit log FAILED verification: %s" % exc)
+    else:
+        counts = {}
+        for record in records:
+            counts[record.type] = counts.get(record.type, 0) + 1
+        lines.append("audit log head seq %d: %d reservations, %d alarm and warning events"
+                     % (node.pump.log_head()[0], counts.get(audit_log.EV_RESERVE, 0),
+                        sum(counts.get(t, 0) for t in (audit_log.EV_ALARM,
+                                                       audit_log.EV_WARNING,
+                                                       audit_log.EV_SAFE_STOP))))
     lines.append("therapy: %s, %d pulses delivered" % (node.pump.state,
                                                        node.hw.motor.pulses))
     return lines
 
 
-def cmd_serve(args):
+def load_pump_keys(args):
+    """The pump's identity and trust list from ``--identity`` and ``--trust``."""
     identity = keyfiles.load_identity(args.identity)
     if identity.kind != keyfiles.PUMP:
         raise CliError("%s is a %s identity, not the pump's" % (args.identity, identity.kind))
     trust_list = keyfiles.load_trust(args.trust)
     if trust_list.by_kid(identity.credential.kid) is not None:
         raise CliError("the pump's own kid is in %s" % args.trust)
+    return identity, trust_list
+
+
+def cmd_serve(args):
+    identity, trust_list = load_pump_keys(args)
+    return serve_node(args, lambda: PumpNode(identity.private_key, identity.credential,
+                                             trust_list), "pump")
+
+
+def serve_node(args, make_node, what, speed=1.0):
+    """Open the transport, build the node, serve it until stopped; print the summary."""
     transport, where = _open_transport(args)
     capture = None
     if args.capture:
@@ -108,15 +129,18 @@ def cmd_serve(args):
     # exits 130 after the summary, as `gateway` does
     previous_int = signal.signal(signal.SIGINT, lambda *_: stopping.append("interrupted"))
     try:
-        node = PumpNode(identity.private_key, identity.credential, trust_list)
+        node = make_node()
         if capture is not None:
             node.manager.tap = capture.record
         if keylog is not None:
             node.manager.keylog = keylog
-        print("pump serving on %s" % where, flush=True)
-        why = serve(node, transport, args.seconds, args.idle_exit, lambda: bool(stopping))
+        print("%s serving on %s" % (what, where), flush=True)
+        why = serve(node, transport, args.seconds, args.idle_exit,
+                    lambda: bool(stopping) or bool(getattr(node, "ended", None)), speed=speed)
         if "interrupted" in stopping:
             why = "interrupted"
+        elif getattr(node, "ended", None):
+            why = node.ended
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
@@ -134,9 +158,8 @@ def cmd_serve(args):
     return 130 if why == "interrupted" else 0
 
 
-def register(subparsers):
-    parser = subparsers.add_parser("serve", help="run a pump that answers secure sessions",
-                                   description=__doc__.splitlines()[0])
+def add_transport_arguments(parser):
+    """--identity, --trust, where to serve, capture, key log, how long."""
     parser.add_argument("--identity", required=True, help="the pump's identity (.key)")
     parser.add_argument("--trust", required=True, help="the pump's trust list")
     where = parser.add_mutually_exclusive_group(required=True)
@@ -155,4 +178,10 @@ def register(subparsers):
                         help="stop after this many seconds")
     parser.add_argument("--idle-exit", type=positive_seconds,
                         help="stop after this many seconds without input")
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("serve", help="run a pump that answers secure sessions",
+                                   description=__doc__.splitlines()[0])
+    add_transport_arguments(parser)
     parser.set_defaults(func=cmd_serve)

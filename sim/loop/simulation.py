@@ -29,12 +29,17 @@ NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this 
 
 class Simulation:
     def __init__(self, scenario, patient_name, seed=None, days=None, controller=None,
-                 progress=None):
+                 progress=None, remote_gateway=False, identity=None, trusted=None):
+        """``remote_gateway``: the gateway is another process (``pumpsim device``): no
+        gateway here, the sensor is the pump's own; ``identity`` and ``trusted`` are then
+        the pump's key and trust list (otherwise both come from the seed)."""
         self.scenario = scenario
         self.seed = scenario.run.seed if seed is None else seed
         self.days = scenario.run.days if days is None else days
         self.controller_name = scenario.run.controller if controller is None else controller
-        self.world = World(scenario, patient_name, self.seed)
+        self.remote_gateway = remote_gateway
+        self.world = World(scenario, patient_name, self.seed, identity, trusted,
+                           host_time_sessions=remote_gateway)
         self.kernel = Kernel(0)
         self.recorder = Recorder(self.world)
         self.behaviour = Behaviour(self.world, self.kernel, self.recorder, scenario,
@@ -50,6 +55,9 @@ class Simulation:
         self._end = self.days * 24 * 60 * MS_PER_MINUTE
         self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
         if self.controller_name == "aid":
+            if remote_gateway:
+                raise ValueError("the AID controller runs on the gateway: not with a "
+                                 "remote gateway")
             self.aid = AidController(self._profile(self.world.program[0]))
 
     # -- set-up -------------------------------------------------------------------------
@@ -67,27 +75,41 @@ class Simulation:
 
     # -- the run ------------------------------------------------------------------------
     def run(self):
-        world = self.world
-        world.program_pump()
-        end = self._end
-        try:
-            self._time_sync()
-        except ChannelDown as exc:
-            self.ended = "secure channel down: %s" % exc
-            return self.recorder.result(self)
+        if self.start():
+            self.advance(self._end)
+        return self.recorder.result(self)
+
+    def start(self):
+        """The clinician's settings, the first time sync, the schedule; False if the run
+        ended already (a dead channel)."""
+        self.world.program_pump()
+        if not self.remote_gateway:
+            try:
+                self._time_sync()
+            except ChannelDown as exc:
+                self.ended = "secure channel down: %s" % exc
+                return False
         self.behaviour.schedule()
         self._schedule_faults()
         self.kernel.at(0, self._step)
-        self.kernel.at(TIME_SYNC_MS, self._daily_sync)
+        if not self.remote_gateway:
+            self.kernel.at(TIME_SYNC_MS, self._daily_sync)
+        return True
+
+    def advance(self, until_ms):
+        """Run the world up to kernel tick ``until_ms`` (at most the run's end); False
+        once the run has ended, early or at its end."""
+        if self.ended is not None:
+            return False
         try:
-            self.kernel.run_until(end, self._advance)
+            self.kernel.run_until(min(until_ms, self._end), self._advance)
         except ChannelDown as exc:
             self.ended = "secure channel down: %s" % exc
         except IntegrationError as exc:
             self.ended = "the patient model failed: %s" % exc
         except PatientStuck as exc:
             self.ended = str(exc)
-        return self.recorder.result(self)
+        return self.ended is None and self.kernel.now < self._end
 
     # -- faults from the scenario ----------------------------------------------------------
     def _schedule_faults(self):
@@ -137,7 +159,7 @@ class Simulation:
         telemetry = None
         if reading is not None:
             telemetry = self._send_reading(reading, now)
-        if telemetry is None:
+        if telemetry is None and not self.remote_gateway:
             telemetry = self._telemetry(now)
         if telemetry is not None:
             self.insulin.telemetry(now / MS_PER_MINUTE, telemetry,
@@ -199,7 +221,8 @@ class Simulation:
         local sensor driver, or when the pump refused the reading)."""
         mg_dl = max(20, min(600, reading))
         world = self.world
-        if self.scenario.cgm.transport == "local":      # the pump's own sensor driver
+        if self.scenario.cgm.transport == "local" or self.remote_gateway:
+            # the pump's own sensor driver
             measured = world.pump.clock.ticks_ms()
             result = world.pump.cgm_reading(mg_dl, measured)
             if result.ok:

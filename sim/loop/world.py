@@ -95,7 +95,13 @@ def calculator_segments(scenario, name):
 
 
 class World:
-    def __init__(self, scenario, patient_name, seed):
+    def __init__(self, scenario, patient_name, seed, identity=None, trusted=None,
+                 host_time_sessions=False):
+        """``identity`` (private key, credential) and ``trusted`` (a trust list) are the
+        pump's when it serves a gateway in another process; by default both, and the
+        in-memory gateway's key, come from the seed. ``host_time_sessions``: the session
+        layer's clock is the host's, not the pump's (see ``PumpTimeDispatcher``)."""
+        self.host_time_sessions = host_time_sessions
         self.seed = seed
         self.random = random.Random("%s|%s|behaviour" % (seed, patient_name))
         self.wall_s = start_wall_s(scenario.run.start)
@@ -108,9 +114,9 @@ class World:
         self.program = basal_program(scenario, self.patient)
         self.segments = calculator_segments(scenario, patient_name)
         self.clinical = therapy(patient_name)
-        self._pump_identity = _identity(seed, "pump", b"\x01")
+        self._pump_identity = identity or _identity(seed, "pump", b"\x01")
         gateway_private, gateway_credential = _identity(seed, "gateway", b"\x02")
-        self._trusted = trust.TrustList([("gateway", gateway_credential)])
+        self._trusted = trusted or trust.TrustList([("gateway", gateway_credential)])
         self.boot_pump()
         peer = PeerSession(gateway_credential, gateway_private, self._pump_identity[1],
                            CountingRng(("%s|gateway" % seed).encode()))
@@ -133,8 +139,11 @@ class World:
                                      cgm=self.cgm_buffer,
                                      log_reader=verified_log_reader(self.flash, LOG_KEY))
         private, credential = self._pump_identity
+        served = self.dispatcher
+        if self.host_time_sessions:
+            served = PumpTimeDispatcher(self.dispatcher, self.pump.clock.ticks_ms)
         self.manager = sessions.SessionManager(
-            credential, private, self._trusted, self.dispatcher,
+            credential, private, self._trusted, served,
             CountingRng(("%s|pump-channel|%d" % (self.seed, self.boots)).encode()))
         if self.boots > 1:
             self.channel.manager = self.manager
@@ -148,6 +157,33 @@ class World:
             if not result.ok:
                 raise SetupRefused("the pump refused the therapy settings: %s (%s)"
                                    % (result.reason, results.NAMES.get(result.code, "?")))
+
+
+class PumpTimeDispatcher:
+    """The dispatcher as a session layer on the host's clock sees it. In accelerated time
+    the protocol's timers (a handshake's 10 s, an Echo's 30 s) are about the wire, which
+    runs at the host's speed; requests are still handled at the pump's own tick."""
+
+    def __init__(self, dispatcher, pump_now):
+        self._dispatcher = dispatcher
+        self._pump_now = pump_now
+
+    def handle(self, data, role, now):
+        return self._dispatcher.handle(data, role, self._pump_now())
+
+    def handle_map(self, raw, role, now):
+        return self._dispatcher.handle_map(raw, role, self._pump_now())
+
+    @property
+    def faults(self):
+        return self._dispatcher.faults
+
+    @faults.setter
+    def faults(self, value):
+        self._dispatcher.faults = value
+
+    def __getattr__(self, name):
+        return getattr(self._dispatcher, name)
 
 
 def hash_seed(seed, name):

@@ -1,0 +1,155 @@
+"""The gateway service run until stopped: one cycle every ``POLL_S`` (faster with
+``speed``), each failure reported in one line and retried at the next cycle.
+
+- A dead link, a crashed or rebooting pump: "pump not answering", retried; the session is
+  set up again by the client when the pump answers again.
+- A full disk, a locked database: the store's one-line error, retried (nothing that was
+  committed is lost; the pump keeps its log until the gateway has it).
+- A wrong credential (the pump refuses the handshake): reported and not retried, since
+  trying again cannot help; exit 5.
+"""
+
+import sys
+import threading
+import time
+
+from sim.gateway import service as G
+from sim.gateway.store import Store, StoreError
+from sim.gateway_client import HANDSHAKE, GatewayError
+
+EXIT_OK = 0
+EXIT_SESSION = 5
+EXIT_INTERRUPTED = 130
+
+
+class SessionLink:
+    """The service's client over a ``gateway_client.SessionClient``: its link failures
+    become ``LinkDown``; a refused handshake stays a GatewayError (not retried)."""
+
+    def __init__(self, session_client):
+        self.client = session_client
+        self.requests = 0
+
+    def request(self, name, fields):
+        self.requests += 1
+        try:
+            return self.client.request(name, fields)
+        except GatewayError as exc:
+            if exc.stage == HANDSHAKE and not exc.no_answer and not exc.retry_ms:
+                raise
+            raise G.LinkDown(str(exc)) from None
+        except OSError as exc:
+            raise G.LinkDown("the link failed: %s" % (exc.strerror or exc)) from None
+
+
+def accelerated(speed, clock=time.time):
+    """A clock running ``speed`` times faster than ``clock`` from now on."""
+    start = clock()
+    return lambda: start + (clock() - start) * speed
+
+
+class Monitor:
+    def __init__(self, client, db_path, interval_s=G.POLL_S, speed=1.0, cycles=None,
+                 out=None, err=None, clock=time.time):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.store = Store(db_path)
+        self.link = SessionLink(client)
+        self.service = G.Service(self.link, self.store,
+                                 clock=accelerated(speed, clock) if speed != 1 else clock,
+                                 adopt_pump_clock=speed != 1, note=self.say_error)
+        self.wait_s = interval_s / speed
+        self.cycles = cycles
+        self.stop = threading.Event()
+
+    def say(self, text):
+        print(text, file=self.out, flush=True)
+
+    def say_error(self, text):
+        print("gateway: " + text, file=self.err, flush=True)
+
+    def run(self):
+        done = 0
+        down = False
+        try:
+            while not self.stop.is_set():
+                try:
+                    summary = self.service.cycle()
+                    if down:
+                        self.say("pump answering again")
+                        down = False
+                    last = self.store.last_log()
+                    self.say("cycle %d: %d new readings, %d new log records (log at seq %s)"
+                             % (self.service.cycles, summary["readings"], summary["records"],
+                                last[0] if last else "-"))
+                except G.LinkDown as exc:
+                    self.say_error("pump not answering (%s): retrying in %g s"
+                                   % (exc, self.wait_s))
+                    self.service.new_session()
+                    down = True
+                except G.PumpRefused as exc:
+                    self.say_error("%s: retrying in %g s" % (exc, self.wait_s))
+                except StoreError as exc:
+                    self.say_error("store: %s" % exc)
+                except GatewayError as exc:
+                    self.say_error("the pump refused this gateway: %s" % exc)
+                    return EXIT_SESSION
+                done += 1
+                if self.cycles is not None and done >= self.cycles:
+                    break
+                self.stop.wait(self.wait_s)
+        finally:
+            self.store.close()
+        return EXIT_OK
+
+
+def run_monitor(run, args):
+    """``pumpsim gateway ... monitor``: the service (and with ``--web`` the caregiver's
+    page on a thread) until SIGTERM, Ctrl-C or ``--cycles``; returns the exit status."""
+    import signal
+    from sim.cli import CliError
+    try:
+        monitor = Monitor(run.client, args.db, args.interval, args.speed, args.cycles,
+                          run.stdout, run.stderr)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    web = None
+    if args.web is not None:
+        web = _start_web(monitor, args.web, run.stdout)
+    stopped = []
+
+    def stop(signum, frame):
+        stopped.append(signum)
+        monitor.stop.set()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        status = monitor.run()
+    finally:
+        run.requests += monitor.link.requests
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if web is not None:
+            web.set()
+    if signal.SIGINT in stopped:
+        return EXIT_INTERRUPTED
+    return status
+
+
+def _start_web(monitor, address, out):
+    """The caregiver's page on a thread over the same store; an account is made first."""
+    from sim.gateway import web
+    host, port = address
+    web.first_start(monitor.store.path, sys.stdin, out)
+    stop = threading.Event()
+    ready = threading.Event()
+    where = []
+
+    def on_ready(actual_port):
+        where.append(actual_port)
+        ready.set()
+    thread = threading.Thread(target=web.serve, args=(monitor.store.path, host, port),
+                              kwargs={"ready": on_ready, "stop": stop}, daemon=True)
+    thread.start()
+    if ready.wait(10):
+        print("caregiver's page on http://%s:%d/" % (host, where[0]), file=out, flush=True)
+    return stop
