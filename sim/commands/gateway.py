@@ -25,9 +25,11 @@ Commands (one per pump-protocol request, docs/protocol.md):
                 (a table: seq, time, type, details), confirm-status
   insulin       bolus UNITS, cancel-bolus, temp-basal, cancel-temp-basal, suspend, resume
   settings      basal-program (48 rates), limits NAME=VALUE..., time-sync
-  updates       update upload FILE, update confirm, update cancel
+  updates       update upload FILE, update install, update info, update confirm,
+                update cancel
   service       service-reset
-  home gateway  monitor [--db FILE] [--web HOST:PORT] [--interval S] [--speed X]
+  home gateway  monitor [--db FILE] [--web HOST:PORT] [--relay HOST:PORT]
+                [--interval S] [--speed X] [--cycles N]
 
 Units on the command line are human ones: insulin in units (U), rates in U/h, durations
 in minutes; they are converted to the pump's integers (mU, mU/h, ms) exactly, and a value
@@ -42,9 +44,13 @@ from a ``time_sync`` sent just before (which sets the pump's wall clock from thi
 A remote bolus may have to be confirmed on the pump's button: the command then polls
 ``confirm_status`` until it starts, is refused or expires, printing progress on stderr;
 if ``--timeout`` passes first it cancels the waiting bolus. ``update upload`` sends the
-image in chunks (begin_update, image_chunk); run again after an interruption, it asks
-the pump where it stopped and continues from there (the bootloader checks the image's
-signature before it boots it, so a resume can never make a mixed image boot).
+image in chunks (begin_update, image_chunk) while the pump goes on delivering; run again
+after an interruption or a pump reset, it asks the pump where it stopped (update_status)
+and continues from there (the pump checks the slot against the image's SHA-256 and the
+bootloader the signature before it boots it, so a resume can never make a mixed image
+boot). ``update install`` asks the patient to confirm the swap on the pump's button and
+waits for the press; ``update info`` shows the running version and the update's
+progress (docs/updates.md).
 
 A pump that is busy or backing off (an unprotected 5.03 with a retry time) is waited out
 ("pump busy, retrying in N s" on stderr), within ``--timeout``, for a handshake and for a
@@ -72,12 +78,10 @@ import argparse
 import copy
 import json
 import os
-import re
 import socket
 import sys
 import time
 
-from pump import therapy_table as T
 from secure_channel.protocol import schema as S
 from secure_channel.protocol import resources
 from secure_channel.errors import RecordError
@@ -91,6 +95,8 @@ from sim.gateway_input import (
     parse_rates, request_field, validated,
 )
 from sim.cli import CliError, host_port, positive_seconds, read_file
+from sim.gateway import update
+from sim.gateway.update import DeliveryError, ImageDelivery
 from sim.gateway_client import Gateway, GatewayError, tcp_nodelay
 
 EXIT_OK = 0
@@ -103,7 +109,7 @@ DEFAULT_TIMEOUT_S = 40.0
 POLL_S = 0.5                   # between confirm_status polls
 NOTE_EVERY_S = 5.0             # a progress line while a bolus awaits confirmation
 MAX_IMAGE = 1 << 24
-MAX_CHUNK = 512
+MAX_CHUNK = S.MAX_CHUNK
 LOG_PAGE = 32                  # read_log's largest count
 MAX_LOG_COUNT = 10000
 
@@ -459,11 +465,14 @@ class TimeSync(Command):
 
 class Update(Command):
     name = "update"
-    help = "software update: upload FILE (resumable), confirm, cancel (gateway, service)"
+    help = ("software update: upload FILE (resumable), install (the patient confirms on "
+            "the pump), info, confirm, cancel (gateway, service)")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=("upload", "confirm", "cancel"), metavar="ACTION",
-                            help="upload FILE, confirm (the running image), cancel")
+        parser.add_argument("action", choices=("upload", "install", "info", "confirm",
+                                               "cancel"), metavar="ACTION",
+                            help="upload FILE, install (the staged image), info (version "
+                                 "and progress), confirm (the running image), cancel")
         parser.add_argument("file", nargs="?", metavar="FILE", help="the signed image (upload)")
         parser.add_argument("--chunk", type=positive_int, default=MAX_CHUNK, metavar="BYTES",
                             help="bytes per image_chunk (1..%d, default %d)"
@@ -489,86 +498,105 @@ class Update(Command):
         self.chunk = args.chunk
         self.max_chunks = args.max_chunks
         self.restart = args.restart
-        validated("update upload", "begin_update", {"size": len(self.image)})
+        validated("update upload", "begin_update",
+                  {"size": len(self.image), "digest": b"\x00" * S.DIGEST_SIZE})
 
     def run(self, run):
         if self.action == "confirm":
             run.show("confirm_update", None, "update confirm")
         elif self.action == "cancel":
             run.show("cancel_update", None, "update cancel")
+        elif self.action == "info":
+            run.show("update_status", None, "update info")
+        elif self.action == "install":
+            self._install(run)
         else:
             self._upload(run)
 
+    def _delivery(self, run, image=None, chunk=MAX_CHUNK, progress=None):
+        """The gateway's one update path (sim.gateway.update), through this run's client;
+        a lost link ends the run (a later run resumes from what the pump holds)."""
+        client = _Asking(run)
+        return ImageDelivery(client, image, chunk, progress, link_errors=())
+
     def _upload(self, run):
         image = self.image
-        state = run.ask("status", None, "update upload").fields["state"]
-        offset = None
-        sent = 0
-        if state == S.STATE_CODES[T.UPDATE_PENDING]:
-            if self.restart:
-                run.ask("cancel_update", None, "update upload")
-            else:
-                offset, sent, answer = self._resume(run)
-        if offset is None:
-            run.ask("begin_update", {"size": len(image)}, "update upload", shown=True)
-            offset, answer = 0, None
-            run.note("update: uploading %d bytes in chunks of %d" % (len(image), self.chunk))
-        shown = -1
-        while offset < len(image) and not (answer is not None and answer.fields["staged"]):
-            if self.max_chunks is not None and sent >= self.max_chunks:
-                run.note("update: stopped after %d chunk%s at byte %d of %d; run "
-                         "`update upload` again to continue" % (
-                             sent, "" if sent == 1 else "s", offset, len(image)))
-                if answer is not None:
-                    run.emit("image_chunk", answer)
-                return
-            data = image[offset:offset + self.chunk]
-            answer = run.ask("image_chunk", {"offset": offset, "data": data},
-                             "update upload", shown=True)
-            sent += 1
-            received = answer.fields["received"]
-            if received != offset + len(data):
-                raise Refused("update upload", "the pump reports %d bytes received after "
-                              "a chunk ending at byte %d" % (received, offset + len(data)))
-            offset = received
-            percent = offset * 100 // len(image)
-            if percent // 10 != shown // 10:
-                run.note("update: %d of %d bytes (%d%%)" % (offset, len(image), percent))
-                shown = percent
-        if answer is None or not answer.fields["staged"]:
-            raise Refused("update upload", "all %d bytes sent but the pump did not stage "
-                          "the image" % len(image))
-        if run.json:
-            run.emit("image_chunk", answer)
-        run.say("update: image of %d bytes staged for a test boot; once the pump runs it, "
-                "`update confirm` keeps it" % len(image))
+        shown = [-1]
 
-    def _resume(self, run):
-        """(offset, chunks sent, last answer) to continue an upload the pump holds, or
-        (None, 0, None) if it must begin again. The pump says where it is: the first
-        chunk is taken (nothing received yet) or acknowledged again, else refused with
-        the offset it expects."""
-        image = self.image
-        first = image[:self.chunk]
-        answer = run.ask_raw("image_chunk", {"offset": 0, "data": first})
-        if not answer.is_error:
-            run.note("update: continuing the upload at byte %d of %d"
-                     % (answer.fields["received"], len(image)))
-            return answer.fields["received"], 1, answer
-        reason = answer.fields.get("reason", "")
-        expected = re.search(r"expected (\d+)", reason)
-        if answer.fields["code"] == S.UPDATE_REFUSED and expected:
-            offset = int(expected.group(1))
-            if offset > len(image):
-                raise Refused("update upload", "the pump holds %d bytes of a larger "
-                              "image: `update cancel` it or use --restart" % offset)
-            run.note("update: resuming the upload at byte %d of %d, where the pump "
-                     "stopped" % (offset, len(image)))
-            return offset, 0, None
-        if answer.fields["code"] == S.UPDATE_REFUSED and "begin_update" in reason:
-            run.ask("cancel_update", None, "update upload")      # nothing to resume
-            return None, 0, None
-        raise Refused("update upload", out.error_text(answer))
+        def progress(stage, done, total):
+            if stage == update.BEGIN:
+                run.note("update: uploading %d bytes in chunks of %d" % (total, self.chunk))
+            elif stage == update.RESUME:
+                run.note("update: resuming the upload at byte %d of %d, where the pump "
+                         "stopped" % (done, total))
+            elif stage == update.CHUNK:
+                percent = done * 100 // total
+                if percent // 10 != shown[0] // 10:
+                    run.note("update: %d of %d bytes (%d%%)" % (done, total, percent))
+                    shown[0] = percent
+        delivery = self._delivery(run, image, self.chunk, progress)
+        try:
+            result = delivery.upload(self.max_chunks, self.restart)
+        except DeliveryError as exc:
+            if run.json and exc.answer is not None:
+                run.emit(exc.request, exc.answer)
+            raise Refused("update upload", exc.reason)
+        if not result.staged:
+            run.note("update: stopped after %d chunk%s at byte %d of %d; run "
+                     "`update upload` again to continue" % (
+                         result.chunks, "" if result.chunks == 1 else "s", result.offset,
+                         len(image)))
+            if result.answer is not None:
+                run.emit("image_chunk", result.answer)
+            return
+        if run.json and result.answer is not None:
+            run.emit("image_chunk", result.answer)
+        run.say("update: image of %d bytes staged and checked by the pump; `update "
+                "install` asks the patient to confirm the swap on the pump" % len(image))
+
+    def _install(self, run):
+        """Ask for the install and wait (within --timeout) for the patient's press."""
+        delivery = self._delivery(run)
+        try:
+            wait_s = delivery.install()
+        except DeliveryError as exc:
+            raise Refused("update install", exc.reason)
+        deadline = time.monotonic() + min(run.timeout_s, wait_s + POLL_S)
+        run.note("update: install awaiting confirmation on the pump: press its button "
+                 "(the pump waits %d s)" % wait_s)
+        try:
+            while True:
+                time.sleep(POLL_S)
+                try:
+                    phase = delivery.outcome().phase
+                except (GatewayError, OSError):
+                    phase = update.INSTALLING          # the pump is resetting
+                if phase != update.AWAITING:
+                    break
+                if time.monotonic() >= deadline:
+                    run.say("update: still awaiting the patient's press; `update info` "
+                            "tells how it went, `update cancel` drops it")
+                    return
+        except KeyboardInterrupt:
+            try:
+                delivery.cancel()
+                run.note("update install interrupted: cancelled")
+            except (DeliveryError, GatewayError, OSError) as exc:
+                run.note("update install interrupted; cancelling it failed (%s): check "
+                         "the pump" % exc)
+            raise
+        if phase == update.DECLINED:
+            raise Refused("update install", "not confirmed on the pump in time; the image "
+                          "stays staged")
+        run.say("update: confirmed on the pump: it pauses therapy and resets into the "
+                "new image; `update info` tells how it went")
+
+
+class _Asking:
+    """``request(name, fields)`` through a Run (counted like every request it sends)."""
+
+    def __init__(self, run):
+        self.request = run.ask_raw
 
 
 class MonitorCommand(Command):
@@ -589,6 +617,9 @@ class MonitorCommand(Command):
                             help="stop after this many cycles (default: run until stopped)")
         parser.add_argument("--web", type=host_port, metavar="HOST:PORT",
                             help="also serve the caregiver's page (docs/gateway-web.md)")
+        parser.add_argument("--relay", type=host_port, metavar="HOST:PORT",
+                            help="also relay a clinician's CoAP client to the pump, end to "
+                                 "end (as pumpsim proxy)")
 
     def run(self, run):
         from sim.gateway.monitor import run_monitor

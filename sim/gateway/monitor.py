@@ -61,6 +61,7 @@ class Monitor:
         self.wait_s = interval_s / speed
         self.cycles = cycles
         self.stop = threading.Event()
+        self.idle = lambda seconds: self.stop.wait(seconds)   # between cycles
 
     def say(self, text):
         print(text, file=self.out, flush=True)
@@ -97,7 +98,7 @@ class Monitor:
                 done += 1
                 if self.cycles is not None and done >= self.cycles:
                     break
-                self.stop.wait(self.wait_s)
+                self.idle(self.wait_s)
         finally:
             self.store.close()
         return EXIT_OK
@@ -113,6 +114,9 @@ def run_monitor(run, args):
                           run.stdout, run.stderr)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+    proxy = None
+    if args.relay is not None:
+        proxy = _start_relay(monitor, run.client.gateway, args.relay, run.stdout)
     web = None
     if args.web is not None:
         web = _start_web(monitor, args.web, run.stdout)
@@ -130,9 +134,30 @@ def run_monitor(run, args):
             signal.signal(sig, handler)
         if web is not None:
             web.set()
+        if proxy is not None:
+            proxy.close()
+            counts = proxy.counts
+            print("relayed: forwarded %d, answered %d, refused %d"
+                  % (counts["forwarded"], counts["answered"], counts["refused"]),
+                  file=run.stdout, flush=True)
     if signal.SIGINT in stopped:
         return EXIT_INTERRUPTED
     return status
+
+
+def _start_relay(monitor, gateway, address, out):
+    """A clinician's app reaches the pump through this gateway (``sim.coap_proxy``), end to
+    end, between the gateway's own cycles on the same link."""
+    from sim.cli import CliError
+    from sim.coap_proxy import ForwardProxy
+    try:
+        proxy = ForwardProxy(gateway, address, "pump")
+    except OSError as exc:
+        raise CliError("cannot listen on %s:%d: %s"
+                       % (address + (exc.strerror or exc,))) from None
+    monitor.idle = lambda seconds: proxy.serve(monitor.stop.is_set, seconds)
+    print("relay for coap://pump on coap://%s:%d" % proxy.address, file=out, flush=True)
+    return proxy
 
 
 def _start_web(monitor, address, out):

@@ -71,11 +71,11 @@ class Device:
         return "".join(self.lines)
 
 
-def gateway(keys, device, db, *options):
+def gateway(keys, device, db, *options, speed=SPEED, timeout=10):
     return PUMPSIM + ["gateway", "--port", device.path, "--identity",
                       str(keys / "gateway.key"), "--pump", str(keys / "pump.ccs"),
-                      "--timeout", "10", "monitor", "--db", str(db), "--speed", str(SPEED)] \
-        + list(options)
+                      "--timeout", str(timeout), "monitor", "--db", str(db), "--speed",
+                      str(speed)] + list(options)
 
 
 def store_rows(db):
@@ -139,3 +139,105 @@ def test_a_gateway_killed_again_and_again_loses_nothing_and_ends_with_the_pumps_
     assert counts["deliveries"] == reservations > 50         # a day of basal
     assert counts["alarms"] == alarms
     assert counts["readings"] >= 200                          # a day of 5-minute readings
+
+
+AIOCOAP_CLIENT = pathlib.Path(sys.executable).parent / "aiocoap-client"
+
+
+def test_a_clinician_is_relayed_end_to_end_while_the_gateway_keeps_its_own_cycles(
+        keys, tmp_path):
+    if not AIOCOAP_CLIENT.exists():
+        pytest.fail("aiocoap-client is missing: make setup installs it")
+    device = Device(keys, "--speed", "60")
+    monitor = subprocess.Popen(gateway(keys, device, tmp_path / "g.db", "--relay",
+                                       "127.0.0.1:0", speed=60),
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = monitor.stdout.readline()
+        assert line.startswith("relay for coap://pump on coap://127.0.0.1:"), \
+            line + monitor.stderr.read()
+        creds = tmp_path / "clinician.diag"
+        assert cli.main(["keys", "aiocoap-credentials", "--identity",
+                         str(keys / "clinician.key"), "--pump", str(keys / "pump.ccs"),
+                         "--uri", "coap://pump*", "--out", str(creds)]) == 0
+        before = monitor.stdout.readline()
+        assert before.startswith("cycle "), before
+        through = subprocess.run([str(AIOCOAP_CLIENT), "--pretty-print", "--proxy",
+                                  line.split()[-1], "--credentials", str(creds),
+                                  "coap://pump/status"],
+                                 capture_output=True, text=True, timeout=DEADLINE)
+        assert through.returncode == 0, through.stderr
+        assert "2: 3" in through.stdout.replace(":", ": ").replace("  ", " ")  # delivering
+        after = [monitor.stdout.readline() for _ in range(2)]   # its own session goes on
+        assert all(a.startswith("cycle ") for a in after), after
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        out, err = monitor.communicate(timeout=DEADLINE)
+        printed = device.stop()
+    assert monitor.returncode == 0, err
+    assert "relayed: forwarded 2, answered 2, refused 0" in out, out
+    assert "sessions established 2" in printed, printed     # the gateway's and the clinician's
+
+
+def test_a_gateway_the_pump_does_not_trust_is_told_in_one_line(keys, tmp_path):
+    strangers = tmp_path / "strangers"
+    assert cli.main(["keys", "init", str(strangers)]) == 0
+    device = Device(keys)
+    try:
+        run = subprocess.run(
+            PUMPSIM + ["gateway", "--port", device.path, "--identity",
+                       str(strangers / "gateway.key"), "--pump", str(keys / "pump.ccs"),
+                       "--timeout", "5", "monitor", "--db", str(tmp_path / "g.db")],
+            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=DEADLINE)
+    finally:
+        device.stop()
+    assert run.returncode == 5
+    lines = run.stderr.strip().splitlines()
+    assert lines[0].startswith("gateway: the pump refused this gateway: handshake refused")
+    assert "Traceback" not in run.stderr
+
+
+def test_a_pump_that_goes_away_is_reported_and_retried_and_the_store_is_kept(keys, tmp_path):
+    device = Device(keys, "--speed", "600")
+    db = tmp_path / "g.db"
+    monitor = subprocess.Popen(gateway(keys, device, db, speed=600, timeout=1),
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert monitor.stdout.readline().startswith("cycle 1:")
+        device.stop()                                   # the pump is gone
+        deadline = time.monotonic() + DEADLINE
+        line = ""
+        while "pump not answering" not in line and time.monotonic() < deadline:
+            line = monitor.stderr.readline()
+        assert "pump not answering" in line and "retrying in" in line, line
+        assert monitor.poll() is None                   # still running, retrying
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        monitor.communicate(timeout=DEADLINE)
+    assert monitor.returncode == 0
+    integrity, seqs, counts = store_rows(db)
+    assert integrity == "ok" and counts["log_records"] == len(seqs) > 0
+
+
+@pytest.mark.parametrize("problem", ["not a database", "readable by others"])
+def test_a_bad_store_file_is_refused_in_one_line_before_anything_is_sent(keys, tmp_path,
+                                                                          problem):
+    db = tmp_path / "g.db"
+    if problem == "not a database":
+        db.write_bytes(os.urandom(4096))
+        db.chmod(0o600)
+    else:
+        db.touch()
+        db.chmod(0o644)
+    device = Device(keys)
+    try:
+        run = subprocess.run(gateway(keys, device, db), cwd=ROOT, stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=DEADLINE)
+    finally:
+        printed = device.stop()
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and str(db) in run.stderr, run.stderr
+    assert "requests 0" in printed                       # nothing was asked of the pump
