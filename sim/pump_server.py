@@ -68,7 +68,8 @@ class PumpNode(ServedNode):
         self._next_cgm = self.now()
         self._feed_cgm(self.now())
         self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal, cgm=self.cgm,
-                                     log_reader=verified_log_reader(self.flash, log_key),
+                                     log_reader=verified_log_reader(self.flash, log_key,
+                                                                     self.pump.log_head),
                                      remote_bolus=remote_bolus)
         self.manager = sessions.SessionManager(credential, private_key, trust,
                                                self.dispatcher, rng, **manager_options)

@@ -21,8 +21,14 @@ Services the pump object does not provide are passed in: ``cgm`` (a
 e.g. ``verified_log_reader``) and ``updater`` (``update_stager.UpdateStager``). A
 request needing one that is absent is answered ``unavailable``.
 
+Software updates (docs/updates.md): the transfer (begin_update, image_chunk) goes to the
+``updater`` while therapy runs; install_update waits, like a remote bolus, for the pump's
+button (a gate of its own, ``install_timeout_ms``, IL-UPDATE-CONSENT), and only then does
+the pump pause therapy and the updater write the swap request: ``tick`` then answers
+'install' and the main loop must reset the device into the image.
+
 Time: ``now`` is the pump's monotonic tick (ms); ``tick(now)`` must be called from the
-pump's main loop while a bolus awaits confirmation.
+pump's main loop (a bolus or an install awaiting the button, a trial image's self-test).
 """
 
 from pump import results, therapy_table as T
@@ -35,24 +41,38 @@ from secure_channel.protocol import roles
 from secure_channel.protocol import schema as S
 from secure_channel.protocol.messages import ProtocolError
 from secure_channel.protocol.telemetry import age_s, status_fields, telemetry_fields
-from secure_channel.protocol.update_stager import StageError
+from secure_channel.protocol.update_stager import CONSENT_MS, StageError
 
 MAX_OUTCOMES = 4          # finished confirmations kept for confirm_status
 _PAGE_MARGIN = 24         # bytes kept free for the envelope around a page of records
 _CHAIN_ROOM = 36          # the page's chain hash: key, byte-string head, 32 bytes
 
 
-def verified_log_reader(region, key):
+def verified_log_reader(region, key, head=None):
     """A log reader over the pump's audit-log region: every record, MACs and chain checked
-    (``pump.audit_log.verify``); raises LogIntegrityError if the log was tampered with."""
+    (``pump.audit_log.verify``); raises LogIntegrityError if the log was tampered with.
+
+    ``head``: the live log's ``head()`` (seq, chain). The log must then reach it, and the
+    records verified are kept until it moves: a gateway catching up page by page costs one
+    check of the whole log, not one per page. What is served was verified either way; a
+    change to the flash behind an unmoved head is found at the next record or boot."""
+    cache = [None, None]
+
     def read():
-        return L.verify(region, key)
+        if head is None:
+            return L.verify(region, key)
+        now = head()
+        if cache[0] != now:
+            cache[1] = L.verify(region, key, now)
+            cache[0] = now
+        return cache[1]
     return read
 
 
 class Dispatcher:
     def __init__(self, pump, audit, ui=None, cgm=None, log_reader=None, updater=None,
-                 remote_bolus=False, confirm_timeout_ms=confirm.DEFAULT_TIMEOUT_MS):
+                 remote_bolus=False, confirm_timeout_ms=confirm.DEFAULT_TIMEOUT_MS,
+                 install_timeout_ms=CONSENT_MS):
         if not callable(audit):
             raise ValueError("audit must be a callable audit(op, reason)")
         self.pump = pump
@@ -63,6 +83,7 @@ class Dispatcher:
         self.updater = updater
         self.remote_bolus = remote_bolus is True
         self.gate = confirm.ConfirmationGate(self.ui, confirm_timeout_ms)
+        self.install_gate = confirm.ConfirmationGate(self.ui, install_timeout_ms, "Update")
         self.outcomes = []         # [(role, ref, kind, payload)], newest last
         self.refusals = {}         # error code -> count, for every refusal answered
         self.audit_failures = 0
@@ -81,6 +102,7 @@ class Dispatcher:
             "time_sync": self._time_sync, "read_log": self._read_log,
             "begin_update": self._begin_update, "image_chunk": self._image_chunk,
             "confirm_update": self._confirm_update, "cancel_update": self._cancel_update,
+            "update_status": self._update_status, "install_update": self._install_update,
             "confirm_status": self._confirm_status,
             "service_reset": self._simple(lambda p: p.service_reset(True)),
             "cgm_reading": self._cgm_reading,
@@ -147,8 +169,19 @@ class Dispatcher:
                                 "dispatcher fault %s" % type(exc).__name__)
 
     def tick(self, now):
-        """Resolve a bolus awaiting confirmation; returns [(event, role, ref)] where event is
-        'started', 'refused' (by the pump) or 'expired'."""
+        """Resolve a bolus or an install awaiting confirmation, and an update's own steps;
+        returns [(event, role, ref)] where event is, for a bolus, 'started', 'refused' (by
+        the pump) or 'expired'; for an install, 'install' (reset now into the staged
+        image), 'install-refused' or 'install-expired'; and from the updater,
+        'install-withdrawn', 'update-confirmed' or 'update-revert' (reset now: the trial
+        image failed its self-test, the bootloader reverts it)."""
+        events = self._bolus_tick(now)
+        if self.updater is not None:
+            events.extend(self._install_tick(now))
+            events.extend(self.updater.tick(self.pump))
+        return events
+
+    def _bolus_tick(self, now):
         event, pending = self.gate.poll(now)
         if event is None:
             return []
@@ -356,28 +389,78 @@ class Dispatcher:
     def _begin_update(self, request, role, now, allowed):
         if self.updater is None:
             return self._unavailable(request, "no update stager")
-        result = self.pump.begin_update()
+        result = self.pump.begin_update(request.fields["size"])     # logged; therapy goes on
         if not result.ok:
             return self._pump_refused(request, result)
         try:
-            self.updater.begin(request.fields["size"])
+            self.updater.begin(request.fields["size"], request.fields["digest"])
         except StageError as exc:
-            self.pump.cancel_update()
             return self._stage_refused(request, exc)
+        self._drop_install("a new transfer began")
         return self._reply(request)
 
     def _image_chunk(self, request, role, now, allowed):
         if self.updater is None:
             return self._unavailable(request, "no update stager")
-        if self.pump.state != T.UPDATE_PENDING:
-            return self._refuse(request.id, request.message.code, "image_chunk",
-                                results.ERR_STATE, "image_chunk needs update_pending state")
         try:
             received, staged = self.updater.write(request.fields["offset"],
                                                   request.fields["data"])
         except StageError as exc:
             return self._stage_refused(request, exc)
         return self._reply(request, {"received": received, "staged": staged})
+
+    def _update_status(self, request, role, now, allowed):
+        if self.updater is None:
+            return self._unavailable(request, "no update stager")
+        fields = self.updater.status_fields()
+        if self.install_gate.pending is not None and fields["phase"] == S.UPDATE_STAGED:
+            fields["phase"] = S.UPDATE_AWAITING
+        return self._reply(request, fields)
+
+    def _install_update(self, request, role, now, allowed):
+        if self.updater is None:
+            return self._unavailable(request, "no update stager")
+        try:
+            self.updater.check_staged()
+        except StageError as exc:
+            return self._stage_refused(request, exc)
+        if not self.pump.can_install_update():
+            return self._refuse(request.id, request.message.code, "install_update",
+                                results.ERR_STATE, "install_update needs delivering, "
+                                "suspended or stopped state")
+        if not self.install_gate.begin(request.id, role, {}, now,
+                                       self.updater.install_prompt()):
+            return self._refuse(request.id, request.message.code, "install_update",
+                                S.CONFIRM_BUSY, "an install already awaits confirmation")
+        return self._reply(request, {"wait_s": self.install_gate.timeout_ms // 1000})
+
+    def _install_tick(self, now):
+        """The patient's press for an install: pause therapy, then write the request."""
+        event, pending = self.install_gate.poll(now)
+        if event is None:
+            return []
+        if event == confirm.EXPIRED:
+            self._count(S.CONFIRM_EXPIRED)
+            self._audit("install_update", S.CONFIRM_EXPIRED, "install %d from %s not "
+                        "confirmed on the pump" % (pending.ref, pending.role))
+            return [("install-expired", pending.role, pending.ref)]
+        result = self.pump.install_update(True)      # the pump logs its own refusal
+        if not result.ok:
+            self._count(result.code)
+            return [("install-refused", pending.role, pending.ref)]
+        try:
+            self.updater.install()
+        except StageError as exc:
+            self.pump.cancel_update()               # no request, no reset: therapy back
+            self._count(S.UPDATE_REFUSED)
+            self._audit("install_update", S.UPDATE_REFUSED, str(exc))
+            return [("install-refused", pending.role, pending.ref)]
+        return [("install", pending.role, pending.ref)]
+
+    def _drop_install(self, why):
+        if self.install_gate.cancel() is not None:
+            self._count(S.CONFIRM_CANCELLED)
+            self._audit("install_update", S.CONFIRM_CANCELLED, why)
 
     def _confirm_update(self, request, role, now, allowed):
         if self.updater is None:
@@ -389,9 +472,12 @@ class Dispatcher:
         return self._reply(request)
 
     def _cancel_update(self, request, role, now, allowed):
-        result = self.pump.cancel_update()
-        if not result.ok:
-            return self._pump_refused(request, result)
+        """Drop whatever the update holds; in the pause for a swap, therapy comes back."""
+        if self.pump.state == T.UPDATE_PENDING:
+            result = self.pump.cancel_update()
+            if not result.ok:
+                return self._pump_refused(request, result)
+        self._drop_install("cancelled by %s" % _role_text(role))
         if self.updater is not None:
             self.updater.cancel()
         return self._reply(request)

@@ -137,7 +137,8 @@ class World:
         self.cgm_buffer = CgmBuffer()
         self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
                                      cgm=self.cgm_buffer,
-                                     log_reader=verified_log_reader(self.flash, LOG_KEY))
+                                     log_reader=verified_log_reader(self.flash, LOG_KEY,
+                                                                     self.pump.log_head))
         private, credential = self._pump_identity
         served = self.dispatcher
         if self.host_time_sessions:

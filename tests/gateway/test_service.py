@@ -142,3 +142,14 @@ def test_a_log_that_restarted_is_a_security_event_not_a_merge(store):
                                           "WHERE source = 'gateway'")]
     assert "audit log diverged" in kinds
     assert [r[0] for r in store.log_records()] == [r.seq for r in pw.log()]
+
+
+def test_a_log_edited_in_flash_is_refused_by_the_pump_at_the_next_record(store):
+    pw = PumpWorld()
+    pw.run_minutes(60)
+    service = G.Service(pw.client, store, clock=lambda: pump_clock(pw))
+    service.cycle()
+    pw.world.flash._data[200] ^= 0x01           # inside the first records; no driver call
+    pw.run_minutes(30)                          # the pump logs on: its head moves
+    with pytest.raises(G.PumpRefused, match="log integrity"):
+        service.catch_up_log()
