@@ -97,9 +97,15 @@ def simulate(scenario, job, directory, progress=None):
     from sim.loop import output
     from sim.loop.simulation import Simulation
     patient, seed, days, controller = job
+    os.makedirs(directory, exist_ok=True)
+    store = os.path.join(directory, "gateway.db")
+    for stale in (store, store + "-wal", store + "-shm"):   # a new run, a new home gateway
+        if os.path.exists(stale):
+            os.remove(stale)
     run = Simulation(scenario, patient, seed=seed, days=days, controller=controller,
-                     progress=progress).run()
+                     progress=progress, gateway_db=store).run()
     paths = output.write(run, directory)
+    paths["gateway.db"] = store
     return job, run["metrics"], paths, run["ended"]
 
 
@@ -141,8 +147,8 @@ def headline(metrics):
 
 def main(args):
     if args.mode == "real":
-        raise CliError("--mode real needs the pump on a real link with the gateway service, "
-                       "which this version does not have yet; use --mode fast")
+        raise CliError("--mode real is two processes: `pumpsim device --pty` and "
+                       "`pumpsim gateway --port PTY ... monitor` (README, step by step)")
     scenario = _scenario(args)
     profile = args.profile or scenario.run.profile
     if profile not in PROFILES:
@@ -160,6 +166,8 @@ def main(args):
     for job, metrics, paths, ended in results:
         print("%s seed %d: %s" % (job[0], job[1], headline(metrics)))
         print("  report: %s" % os.path.abspath(paths["report.html"]))
+        print("  gateway store: %s (pumpsim web --db, pumpsim export --db)"
+              % os.path.abspath(paths["gateway.db"]))
         if ended:
             failed += 1
             print("  run ended early: %s" % ended)

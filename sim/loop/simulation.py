@@ -15,7 +15,7 @@ from pump import therapy_table as T
 from pump.units import MS_PER_MINUTE
 from sim.aid import AidController, Decision, Profile, pump_command
 from sim.loop.behaviour import Behaviour, PatientStuck
-from sim.loop.channel import ChannelDown
+from sim.loop.channel import ChannelDown, ServiceClient
 from sim.loop.insulin_history import InsulinHistory
 from sim.loop.kernel import Kernel
 from sim.loop.record import Recorder
@@ -24,15 +24,19 @@ from sim.patient import IntegrationError
 
 STEP_MS = 5 * MS_PER_MINUTE
 TIME_SYNC_MS = 24 * 60 * MS_PER_MINUTE
+GATEWAY_CYCLE_MS = 60 * MS_PER_MINUTE   # the store's pulls; telemetry comes every 5 min
 NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this in 6 h
 
 
 class Simulation:
     def __init__(self, scenario, patient_name, seed=None, days=None, controller=None,
-                 progress=None, remote_gateway=False, identity=None, trusted=None):
+                 progress=None, remote_gateway=False, identity=None, trusted=None,
+                 gateway_db=None):
         """``remote_gateway``: the gateway is another process (``pumpsim device``): no
         gateway here, the sensor is the pump's own; ``identity`` and ``trusted`` are then
-        the pump's key and trust list (otherwise both come from the seed)."""
+        the pump's key and trust list (otherwise both come from the seed).
+        ``gateway_db``: the gateway service (``sim.gateway``) files the pump's data in
+        this SQLite store every ``GATEWAY_CYCLE_MS``, as a home gateway does."""
         self.scenario = scenario
         self.seed = scenario.run.seed if seed is None else seed
         self.days = scenario.run.days if days is None else days
@@ -54,6 +58,9 @@ class Simulation:
         self._sensor_off = []             # (start, end) ticks of sensor failures
         self._end = self.days * 24 * 60 * MS_PER_MINUTE
         self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
+        self.service = None
+        if gateway_db is not None:
+            self._open_gateway(gateway_db)
         if self.controller_name == "aid":
             if remote_gateway:
                 raise ValueError("the AID controller runs on the gateway: not with a "
@@ -73,11 +80,31 @@ class Simulation:
                        target_mg_dl=float(self.scenario.therapy.target_high), max_iob_u=max(1.0, clinical["tdi_u"] / 12.0),
                        max_basal_u_h=4 * max(rates) / 1000.0, dia_hours=5.0)
 
+    def _open_gateway(self, path):
+        from sim.gateway.service import Service
+        from sim.gateway.store import Store
+        self.store = Store(path, clock=self._wall_now)
+        self.service = Service(ServiceClient(self.world.channel, lambda: self.kernel.now),
+                               self.store, clock=self._wall_now)
+
+    def _wall_now(self):
+        """True time (the gateway's clock, synchronised to a time server)."""
+        return self.world.wall_s + self.kernel.now // 1000
+
     # -- the run ------------------------------------------------------------------------
     def run(self):
         if self.start():
             self.advance(self._end)
-        return self.recorder.result(self)
+            if self.service is not None and self.ended is None:
+                try:
+                    self._gateway_cycle(again=False)     # the gateway has the whole run
+                except ChannelDown as exc:
+                    self.ended = "secure channel down: %s" % exc
+        result = self.recorder.result(self)
+        if self.service is not None:
+            result["gateway"] = self.store.counts()
+            self.store.close()
+        return result
 
     def start(self):
         """The clinician's settings, the first time sync, the schedule; False if the run
@@ -94,6 +121,8 @@ class Simulation:
         self.kernel.at(0, self._step)
         if not self.remote_gateway:
             self.kernel.at(TIME_SYNC_MS, self._daily_sync)
+        if self.service is not None:
+            self.kernel.at(GATEWAY_CYCLE_MS, self._gateway_cycle)
         return True
 
     def advance(self, until_ms):
@@ -211,6 +240,18 @@ class Simulation:
         answer = self.world.channel.request("time_sync", {"wall_s": wall}, now)
         if not answer.is_error:
             self._offset_ms = answer.fields["ticks_ms"] - now
+
+    def _gateway_cycle(self, again=True):
+        """The gateway service's cycle: status, clock, readings, the log since the last."""
+        from sim.gateway.service import LinkDown, PumpRefused
+        try:
+            self.service.cycle()
+        except PumpRefused as exc:
+            self.recorder.event(self.kernel.now, "security", "GATEWAY", str(exc))
+        except LinkDown as exc:
+            raise ChannelDown(str(exc)) from None
+        if again:
+            self.kernel.after(GATEWAY_CYCLE_MS, self._gateway_cycle)
 
     def _daily_sync(self):
         self._time_sync()

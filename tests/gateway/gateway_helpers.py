@@ -4,7 +4,7 @@ from pump import audit_log as L
 from pump.units import MS_PER_MINUTE
 from sim import scenario as S
 from sim.gateway.service import LinkDown
-from sim.loop.channel import ChannelDown
+from sim.loop.channel import ServiceClient
 from sim.loop.world import LOG_KEY, World
 
 
@@ -38,12 +38,12 @@ class PumpWorld:
         return L.verify(self.world.flash, LOG_KEY, self.pump.log_head())
 
 
-class Client:
-    """``request(name, fields)`` as the service expects; ``fail_after`` requests it
-    raises LinkDown (a cut link); ``tamper(name, answer)`` may change an answer."""
+class Client(ServiceClient):
+    """The simulator's service client; ``fail_after`` requests it raises LinkDown (a cut
+    link); ``tamper(name, answer)`` may change an answer."""
 
     def __init__(self, pump_world):
-        self.pump_world = pump_world
+        super().__init__(pump_world.world.channel, pump_world.now)
         self.sent = []
         self.fail_after = None
         self.tamper = None
@@ -54,10 +54,7 @@ class Client:
                 raise LinkDown("link cut")
             self.fail_after -= 1
         self.sent.append(name)
-        try:
-            answer = self.pump_world.world.channel.request(name, fields, self.pump_world.now())
-        except ChannelDown as exc:
-            raise LinkDown(str(exc))
+        answer = super().request(name, fields)
         if self.tamper is not None:
             self.tamper(name, answer)
         return answer

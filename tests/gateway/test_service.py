@@ -153,3 +153,23 @@ def test_a_log_edited_in_flash_is_refused_by_the_pump_at_the_next_record(store):
     pw.run_minutes(30)                          # the pump logs on: its head moves
     with pytest.raises(G.PumpRefused, match="log integrity"):
         service.catch_up_log()
+
+
+def test_in_fast_mode_the_same_service_files_a_simulated_day(tmp_path):
+    from sim import scenario as S
+    from sim.loop.simulation import Simulation
+    from sim.loop.world import LOG_KEY
+    simulation = Simulation(S.default(), "adult#001", days=1,
+                            gateway_db=str(tmp_path / "gateway.db"))
+    run = simulation.run()
+    assert run["ended"] is None
+    world = simulation.world
+    log = L.verify(world.flash, LOG_KEY, world.pump.log_head())
+    assert run["gateway"]["log_records"] == len(log)
+    assert run["gateway"]["readings"] >= 280            # a day of 5-minute readings
+    store = Store(str(tmp_path / "gateway.db"))
+    try:
+        assert [r[0] for r in store.log_records()] == [r.seq for r in log]
+        assert store.integrity() == "ok"
+    finally:
+        store.close()

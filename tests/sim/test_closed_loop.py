@@ -159,7 +159,7 @@ def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path):
     done = _pumpsim("--patient", "adult#99", "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "adult#001" in done.stderr and "adults" in done.stderr
     done = _pumpsim("--mode", "real", "--out", str(tmp_path / "o"))
-    assert done.returncode == 2 and "--mode fast" in done.stderr
+    assert done.returncode == 2 and "pumpsim device --pty" in done.stderr
 
 
 def test_several_patients_run_on_worker_processes(tmp_path):
