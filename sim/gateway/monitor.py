@@ -161,20 +161,37 @@ def _start_relay(monitor, gateway, address, out):
 
 
 def _start_web(monitor, address, out):
-    """The caregiver's page on a thread over the same store; an account is made first."""
+    """The caregiver's page on a thread over the same store; an account is made first. A
+    refused or busy address is one line (a CliError), before the first cycle."""
+    from sim.cli import CliError
     from sim.gateway import web
     host, port = address
-    web.first_start(monitor.store.path, sys.stdin, out)
+    try:
+        web.check_address(host)
+    except web.WebError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        web.first_start(monitor.store.path, sys.stdin, out)
+    except web.WebError as exc:
+        raise CliError(str(exc)) from None
     stop = threading.Event()
     ready = threading.Event()
-    where = []
+    where, failed = [], []
 
     def on_ready(actual_port):
         where.append(actual_port)
         ready.set()
-    thread = threading.Thread(target=web.serve, args=(monitor.store.path, host, port),
-                              kwargs={"ready": on_ready, "stop": stop}, daemon=True)
-    thread.start()
-    if ready.wait(10):
-        print("caregiver's page on http://%s:%d/" % (host, where[0]), file=out, flush=True)
+
+    def run():
+        try:
+            web.serve(monitor.store.path, host, port, ready=on_ready, stop=stop)
+        except Exception as exc:          # WebError, StoreError: reported by the caller
+            failed.append(exc)
+            ready.set()
+    threading.Thread(target=run, daemon=True).start()
+    ready.wait(30)
+    if failed or not where:
+        stop.set()
+        raise CliError(str(failed[0]) if failed else "the caregiver's page did not start")
+    print("caregiver's page on http://%s:%d/" % (host, where[0]), file=out, flush=True)
     return stop

@@ -241,3 +241,42 @@ def test_a_bad_store_file_is_refused_in_one_line_before_anything_is_sent(keys, t
     assert run.returncode == 2, run.stderr
     assert run.stderr.count("\n") == 1 and str(db) in run.stderr, run.stderr
     assert "requests 0" in printed                       # nothing was asked of the pump
+
+
+def test_the_gateway_serves_the_caregivers_page_from_what_it_filed(keys, tmp_path):
+    import http.cookiejar
+    import json
+    import urllib.parse
+    import urllib.request
+    device = Device(keys, "--speed", "600")
+    password = "correct horse battery staple 42\n"
+    monitor = subprocess.Popen(gateway(keys, device, tmp_path / "g.db", "--web",
+                                       "127.0.0.1:0", speed=600),
+                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        monitor.stdin.write(password)                   # the first start sets it
+        monitor.stdin.close()
+        line = ""
+        while not line.startswith("caregiver's page on "):
+            line = monitor.stdout.readline()
+            assert line, monitor.stderr.read()
+        url = line.split()[-1]
+        assert monitor.stdout.readline().startswith("cycle ")
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = opener.open(url + "login", timeout=DEADLINE).read().decode()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        data = urllib.parse.urlencode({"csrf": csrf, "name": "caregiver",
+                                       "password": password.strip()}).encode()
+        opener.open(url + "login", data, timeout=DEADLINE)
+        current = json.loads(opener.open(url + "api/current", timeout=DEADLINE).read())
+        assert current["pump"]["state"] == "delivering"
+        assert 40 <= current["glucose"]["mg_dl"] <= 400
+        day = json.loads(opener.open(url + "api/glucose", timeout=DEADLINE).read())
+        assert len(day["points"]) >= 1
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=DEADLINE)
+        device.stop()
+    assert monitor.returncode == 0, monitor.stderr.read()
