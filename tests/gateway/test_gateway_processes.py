@@ -280,3 +280,29 @@ def test_the_gateway_serves_the_caregivers_page_from_what_it_filed(keys, tmp_pat
         monitor.wait(timeout=DEADLINE)
         device.stop()
     assert monitor.returncode == 0, monitor.stderr.read()
+
+
+def test_the_same_gateway_over_coap_on_udp(keys, tmp_path):
+    device = subprocess.Popen(
+        PUMPSIM + ["device", "--identity", str(keys / "pump.key"), "--trust",
+                   str(keys / "trust.cbor"), "--udp", "127.0.0.1:0", "--speed", "600",
+                   "--idle-exit", str(DEADLINE)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        line = device.stdout.readline()
+        address = re.search(r"coap://(127\.0\.0\.1:\d+) \(UDP\)", line).group(1)
+        run = subprocess.run(
+            PUMPSIM + ["gateway", "--udp", address, "--identity", str(keys / "gateway.key"),
+                       "--pump", str(keys / "pump.ccs"), "monitor", "--db",
+                       str(tmp_path / "g.db"), "--speed", "600", "--cycles", "3"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=DEADLINE)
+    finally:
+        device.send_signal(signal.SIGTERM)
+        out, err = device.communicate(timeout=DEADLINE)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("cycle ") == 3
+    integrity, seqs, counts = store_rows(tmp_path / "g.db")
+    assert integrity == "ok" and seqs and seqs == list(range(1, len(seqs) + 1))
+    assert device.returncode == 0, err
