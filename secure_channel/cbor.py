@@ -64,9 +64,60 @@ def _head(major, n):
 def _encode(value, out, depth):
     if depth > MAX_DEPTH:
         raise CBORError("nesting too deep")
-    if type(value) is int and 0 <= value < 24:     # the commonest item: one byte
-        out.append(_ONE_BYTE[value])
-        return
+    kind = type(value)
+    # The exact built-in types first, commonest first; bool is not int here (its own
+    # type), and subclasses and the rarer types take the general path below.
+    if kind is int:
+        if 0 <= value < 24:
+            out.append(_ONE_BYTE[value])
+        elif value >= 0:
+            out.append(_head(0, value))
+        else:
+            out.append(_head(1, -1 - value))
+    elif kind is list or kind is tuple:
+        n = len(value)
+        out.append(_ONE_BYTE[0x80 | n] if n < 24 else _head(4, n))
+        for item in value:
+            _encode(item, out, depth + 1)
+    elif kind is str:
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeError:
+            raise CBORError("text is not encodable as UTF-8")
+        n = len(raw)
+        out.append(_ONE_BYTE[0x60 | n] if n < 24 else _head(3, n))
+        out.append(raw)
+    elif kind is bytes:
+        n = len(value)
+        out.append(_ONE_BYTE[0x40 | n] if n < 24 else _head(2, n))
+        out.append(value)
+    elif kind is dict:
+        _encode_map(value, out, depth)
+    else:
+        _encode_other(value, out, depth)
+
+
+def _encode_map(value, out, depth):
+    pairs = []
+    for key in value:
+        kind = type(key)
+        if kind is int and 0 <= key < 24:
+            kbytes = _ONE_BYTE[key]
+        elif _key_ok(key):
+            kparts = []
+            _encode(key, kparts, depth + 1)
+            kbytes = b"".join(kparts)
+        else:
+            raise CBORError("map keys must be int, str or bytes")
+        pairs.append((kbytes, key))
+    pairs.sort(key=lambda p: p[0])
+    out.append(_head(5, len(pairs)))
+    for kbytes, key in pairs:
+        out.append(kbytes)
+        _encode(value[key], out, depth + 1)
+
+
+def _encode_other(value, out, depth):
     # bool before int: on CPython bool is an int subclass.
     if value is True:
         out.append(b"\xf5")
@@ -84,29 +135,11 @@ def _encode(value, out, depth):
         out.append(_head(2, len(value)))
         out.append(value)
     elif isinstance(value, str):
-        try:
-            raw = value.encode("utf-8")
-        except UnicodeError:
-            raise CBORError("text is not encodable as UTF-8")
-        out.append(_head(3, len(raw)))
-        out.append(raw)
+        _encode(str(value), out, depth)
     elif isinstance(value, (list, tuple)):
-        out.append(_head(4, len(value)))
-        for item in value:
-            _encode(item, out, depth + 1)
+        _encode(list(value), out, depth)
     elif isinstance(value, dict):
-        pairs = []
-        for key in value:
-            if not _key_ok(key):
-                raise CBORError("map keys must be int, str or bytes")
-            kparts = []
-            _encode(key, kparts, depth + 1)
-            pairs.append((b"".join(kparts), key))
-        pairs.sort(key=lambda p: p[0])
-        out.append(_head(5, len(pairs)))
-        for kbytes, key in pairs:
-            out.append(kbytes)
-            _encode(value[key], out, depth + 1)
+        _encode_map(value, out, depth)
     elif isinstance(value, Tag):
         if not _is_uint(value.tag):
             raise CBORError("tag number must be an unsigned integer")
@@ -159,6 +192,10 @@ class _Reader:
     def item(self, depth):
         if depth > MAX_DEPTH:
             raise CBORError("nesting too deep")
+        pos = self.pos
+        if pos < len(self.data) and self.data[pos] < 24:    # the commonest item: 0..23
+            self.pos = pos + 1
+            return self.data[pos]
         major, info, n = self.head()
         if major == 0:
             return n
