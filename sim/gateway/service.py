@@ -75,7 +75,9 @@ class Service:
 
     # -- one cycle --------------------------------------------------------------------------
     def cycle(self):
-        """Pull status, clock, readings and log; returns what was stored."""
+        """Pull status, clock, readings and log; returns what was stored. Everything is
+        asked for first and then written in one transaction (no write lock is held while
+        the link is waited on); a backlog of log pages then commits page by page."""
         status = self._ask("status")
         pump_s = status.get("wall_s")
         if self._offset is None and pump_s is not None:
@@ -83,9 +85,16 @@ class Service:
             self.store.add_clock_sync(pump_s, 0, True, "gateway clock taken from the pump "
                                                       "(accelerated time)")
         self._check_clock(pump_s)
-        self.store.add_status(self._status_row(status), at_s=self.now())
-        readings = self._readings(pump_s)
-        records = self.catch_up_log()
+        history = self._ask("cgm_history", {"count": CGM_HISTORY})["readings"]
+        page, more = self._next_page()
+        with self.store.transaction():
+            self.store.add_status(self._status_row(status), at_s=self.now())
+            base = self.now() if pump_s is None else pump_s
+            readings = self.store.add_readings(
+                [(base - age, mg_dl, trend) for mg_dl, trend, age in history], source="pump")
+            if page:
+                self.store.add_log_page(page)
+        records = len(page) + (self.catch_up_log() if more else 0)
         self.cycles += 1
         return {"readings": readings, "records": records}
 
@@ -125,38 +134,38 @@ class Service:
         self._ask("time_sync", {"wall_s": now})
         self.store.add_clock_sync(pump_s, step, True, "pump clock stepped %+d s" % step)
 
-    # -- readings ---------------------------------------------------------------------------
-    def _readings(self, pump_s):
-        answer = self._ask("cgm_history", {"count": CGM_HISTORY})
-        base = self.now() if pump_s is None else pump_s
-        rows = [(base - age, mg_dl, trend) for mg_dl, trend, age in answer["readings"]]
-        return self.store.add_readings(rows, source="pump")
-
     # -- the audit log ----------------------------------------------------------------------
     def catch_up_log(self):
-        """Pages of the pump's log from the first record not stored, until its head.
-        Returns how many records were stored."""
-        if self.diverged:
-            return 0
+        """Pages of the pump's log from the first record not stored, until its head, each
+        committed on its own. Returns how many records were stored."""
         stored = 0
         while True:
-            last = self.store.last_log()
-            from_seq = 1 if last is None else last[0] + 1
-            page = self._ask("read_log", {"from_seq": from_seq, "count": LOG_PAGE})
-            if last is not None and page["head_seq"] < last[0]:
-                self._diverge("the pump's log ends at seq %d, before the %d already stored: "
-                              "restarted or rolled back" % (page["head_seq"], last[0]))
+            page, more = self._next_page()
+            if page:
+                self.store.add_log_page(page)
+                stored += len(page)
+            if not more:
                 return stored
-            records = page["records"]
-            if not records:
-                return stored
-            checked = self._check_page(last, records, page.get("chain"))
-            if checked is None:
-                return stored
-            self.store.add_log_page(checked)
-            stored += len(checked)
-            if page["next_seq"] > page["head_seq"]:
-                return stored
+
+    def _next_page(self):
+        """The next page of checked records to store, and whether more follow; ([], False)
+        once caught up or when the log no longer extends what is stored."""
+        if self.diverged:
+            return [], False
+        last = self.store.last_log()
+        from_seq = 1 if last is None else last[0] + 1
+        page = self._ask("read_log", {"from_seq": from_seq, "count": LOG_PAGE})
+        if last is not None and page["head_seq"] < last[0]:
+            self._diverge("the pump's log ends at seq %d, before the %d already stored: "
+                          "restarted or rolled back" % (page["head_seq"], last[0]))
+            return [], False
+        records = page["records"]
+        if not records:
+            return [], False
+        checked = self._check_page(last, records, page.get("chain"))
+        if checked is None:
+            return [], False
+        return checked, page["next_seq"] <= page["head_seq"]
 
     def _check_page(self, last, records, page_chain):
         """Records with their chain hashes and whether each was recomputed here; None

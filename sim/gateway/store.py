@@ -6,7 +6,12 @@ nothing acknowledged is lost:
 
 - every write is one transaction; a page of log records, the rows derived from it and the
   sequence number to ask for next commit together, so a restart after SIGKILL resumes at
-  exactly the first record not stored;
+  exactly the first record not stored; ``Store.transaction()`` makes several calls (a
+  cycle's status, readings and page) one commit;
+- a record stored again is skipped, a different one under a stored sequence number (a
+  restarted or replaced log) refuses its page: nothing is dropped without a word;
+- SQLite's failures (locked past the busy timeout, disk full, a damaged file) are one-line
+  ``StoreError``s naming the file, on reads as on writes; a failed write stores nothing;
 - WAL journal with ``synchronous=FULL``: a committed transaction survives a killed process
   and a power cut;
 - the file is created mode 0600 (it holds health data) and refused when it is readable by
@@ -15,6 +20,7 @@ nothing acknowledged is lost:
   from a newer version is refused rather than misread.
 """
 
+import bisect
 import json
 import os
 import sqlite3
@@ -72,18 +78,27 @@ MIGRATIONS = (
     CREATE INDEX alarms_by_time ON alarms(wall_s);
     CREATE INDEX security_by_time ON security_events(at_s);
     """,
-    # 2: the caregiver's web page: its accounts, sessions and login attempts
+    # 2: the caregiver's web page (sim/gateway/web): its account, sessions, login attempts
     """
     CREATE TABLE web_users (
-        name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, totp_secret TEXT,
-        created_s INTEGER NOT NULL);
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,           -- Argon2id, PHC string with its salt
+        totp_secret TEXT,                      -- base32 (RFC 6238); NULL: no second factor
+        totp_last_step INTEGER,                -- newest accepted step: each code works once
+        created_s INTEGER NOT NULL, changed_s INTEGER NOT NULL);
     CREATE TABLE web_sessions (
-        token_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES web_users(name),
-        csrf TEXT NOT NULL, created_s INTEGER NOT NULL, expires_s INTEGER NOT NULL);
+        token_hash TEXT PRIMARY KEY,           -- SHA-256 of the cookie's token, hex
+        name TEXT NOT NULL REFERENCES web_users(name) ON DELETE CASCADE,
+        csrf TEXT NOT NULL, remote TEXT NOT NULL,
+        created_s INTEGER NOT NULL, seen_s INTEGER NOT NULL,
+        expires_s INTEGER NOT NULL);           -- absolute; idle expiry counts from seen_s
     CREATE TABLE web_logins (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER NOT NULL, name TEXT NOT NULL,
-        remote TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL);
+        remote TEXT NOT NULL, ok INTEGER NOT NULL,
+        detail TEXT NOT NULL);                 -- ok, wrong password or code, rate-limited,
+                                               -- bad form (no CSRF token)
     CREATE INDEX web_logins_by_remote ON web_logins(remote, at_s);
+    CREATE INDEX web_logins_by_name ON web_logins(name, at_s);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -110,7 +125,9 @@ def _open_private(path):
 
 
 class Store:
-    def __init__(self, path, clock=time.time):
+    def __init__(self, path, clock=time.time, busy_timeout_ms=BUSY_TIMEOUT_MS):
+        """Open (creating it mode 0600) and migrate the store at ``path``. A write waits
+        up to ``busy_timeout_ms`` for another writer before it fails as locked."""
         self.path = os.path.expanduser(path)
         self.clock = clock
         folder = os.path.dirname(self.path)
@@ -120,26 +137,34 @@ class Store:
             except OSError as exc:
                 raise StoreError("cannot create %s: %s" % (folder, exc.strerror)) from None
         _open_private(self.path)
+        self.db = None
+        self._depth = 0                       # transactions open, the outermost first
         try:
-            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+            self.db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
                                       isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
+            self.db.execute("PRAGMA busy_timeout = %d" % busy_timeout_ms)
             mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError("%s: cannot use a WAL journal (%s)" % (self.path, mode))
             self.db.execute("PRAGMA synchronous = FULL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+            for suffix in ("-wal", "-shm"):       # the journal holds the same data
+                if os.path.exists(self.path + suffix):
+                    os.chmod(self.path + suffix, 0o600)
+        except (sqlite3.DatabaseError, OSError, StoreError) as exc:
+            if self.db is not None:
+                self.db.close()                   # no connection (and lock) left behind
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, OSError):
+                raise StoreError("%s: %s" % (self.path, exc.strerror or exc)) from None
             raise StoreError("%s: %s" % (self.path, _why(exc))) from None
-        for suffix in ("-wal", "-shm"):       # the journal holds the same data
-            if os.path.exists(self.path + suffix):
-                os.chmod(self.path + suffix, 0o600)
 
     # -- schema ---------------------------------------------------------------------------
     @property
     def version(self):
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        return self._rows("PRAGMA user_version")[0][0]
 
     def _migrate(self):
         version = self.version
@@ -151,16 +176,33 @@ class Store:
                 self.db.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[number] +
                                       ";PRAGMA user_version = %d; COMMIT;" % (number + 1))
             except sqlite3.DatabaseError:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                _rollback(self.db)
+                if self.version > number:
+                    # Another gateway opening the same file migrated it while this one
+                    # waited for the write lock: go on from the version it left.
+                    return self._migrate()
                 raise
 
     def close(self):
         self.db.close()
 
+    def _rows(self, sql, args=()):
+        """All rows of a query; SQLite's failures (a corrupt page found only now) become
+        one-line StoreErrors, as for writes."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError("%s: %s" % (self.path, _why(exc))) from None
+
     # -- writing --------------------------------------------------------------------------
-    def _transaction(self):
-        return _Transaction(self.db, self.path)
+    def transaction(self):
+        """``with store.transaction():`` the store's calls inside commit together, once,
+        at the end (as durable as each alone, at the cost of one commit). A call that
+        fails inside is undone alone (a savepoint) and raises its StoreError; an error
+        leaving the block rolls back everything in it."""
+        return _Transaction(self)
+
+    _transaction = transaction
 
     def _now(self):
         return int(self.clock())
@@ -170,8 +212,8 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
     def meta(self, key, default=None):
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else row[0]
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if not rows else rows[0][0]
 
     def add_readings(self, rows, source="pump"):
         """Readings ``[(measured_s, mg_dl, trend)]``; one already stored (within
@@ -180,17 +222,22 @@ class Store:
         rows = sorted(rows)
         if not rows:
             return 0
-        near = [r[0] for r in self.db.execute(
-            "SELECT measured_s FROM readings WHERE measured_s BETWEEN ? AND ?",
-            (rows[0][0] - READING_SAME_S, rows[-1][0] + READING_SAME_S))]
-        fresh = []
-        for measured, mg_dl, trend in rows:
-            if any(abs(measured - other) < READING_SAME_S for other in near):
-                continue
-            near.append(measured)
-            fresh.append((measured, mg_dl, trend, source, self._now()))
-        with self._transaction():
-            self.db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?)", fresh)
+        with self._transaction():           # the check and the insert see the same rows
+            near = [r[0] for r in self.db.execute(
+                "SELECT measured_s FROM readings WHERE measured_s BETWEEN ? AND ? "
+                "ORDER BY measured_s",
+                (rows[0][0] - READING_SAME_S, rows[-1][0] + READING_SAME_S))]
+            fresh = []
+            now = self._now()
+            for measured, mg_dl, trend in rows:
+                # the nearest stored time above measured - READING_SAME_S, if any
+                index = bisect.bisect_right(near, measured - READING_SAME_S)
+                if index < len(near) and near[index] < measured + READING_SAME_S:
+                    continue
+                bisect.insort(near, measured)
+                fresh.append((measured, mg_dl, trend, source, now))
+            if fresh:
+                self.db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?)", fresh)
         return len(fresh)
 
     def add_status(self, status, glucose=None, at_s=None):
@@ -204,14 +251,19 @@ class Store:
 
     def last_log(self):
         """(seq, chain) of the newest stored record, or None."""
-        row = self.db.execute(
-            "SELECT seq, chain FROM log_records ORDER BY seq DESC LIMIT 1").fetchone()
-        return None if row is None else (row[0], bytes(row[1]))
+        rows = self._rows("SELECT seq, chain FROM log_records ORDER BY seq DESC LIMIT 1")
+        if not rows:
+            return None
+        seq, chain = rows[0]
+        return seq, None if chain is None else bytes(chain)
 
     def add_log_page(self, records):
         """Store one page of checked records ``[(seq, tick, wall, type, data, chain,
         verified)]`` with the deliveries, alarms and security events they hold, in one
-        transaction. A record already stored is skipped."""
+        transaction. A record already stored (the same record again) is skipped; one
+        whose seq is stored with other contents belongs to another log and refuses the
+        whole page, as does a record the schema refuses: nothing of the page is stored,
+        nothing is dropped silently."""
         log_rows, deliveries, alarms, events = [], [], [], []
         for seq, tick, wall, rtype, data, chain, verified in records:
             blob = None if data is None else cbor.encode(data)
@@ -225,16 +277,44 @@ class Store:
             event = log_views.security_event(rtype, data)
             if event is not None:
                 events.append((wall, "pump", event[0], event[1], seq))
+        if not log_rows:
+            return
         with self._transaction():
+            stored = {row[0]: row for row in self.db.execute(
+                "SELECT * FROM log_records WHERE seq BETWEEN ? AND ?",
+                (min(r[0] for r in log_rows), max(r[0] for r in log_rows)))}
+            if stored or len(set(r[0] for r in log_rows)) < len(log_rows):
+                log_rows = self._unstored(log_rows, stored)
+                new = set(row[0] for row in log_rows)
+                deliveries = [row for row in deliveries if row[0] in new]
+                alarms = [row for row in alarms if row[0] in new]
+                events = [row for row in events if row[4] in new]
             cursor = self.db.cursor()
-            cursor.executemany("INSERT OR IGNORE INTO log_records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            cursor.executemany("INSERT INTO log_records VALUES (?, ?, ?, ?, ?, ?, ?)",
                                log_rows)
-            cursor.executemany("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?)",
-                               deliveries)
-            cursor.executemany("INSERT OR IGNORE INTO alarms VALUES (?, ?, ?, ?, ?)", alarms)
-            cursor.executemany("INSERT OR IGNORE INTO security_events "
-                               "(at_s, source, kind, detail, seq) VALUES (?, ?, ?, ?, ?)",
-                               events)
+            if deliveries:
+                cursor.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
+            if alarms:
+                cursor.executemany("INSERT INTO alarms VALUES (?, ?, ?, ?, ?)", alarms)
+            if events:
+                cursor.executemany("INSERT INTO security_events "
+                                   "(at_s, source, kind, detail, seq) VALUES (?, ?, ?, ?, ?)",
+                                   events)
+
+    def _unstored(self, log_rows, stored):
+        """The rows not stored yet (nor earlier in the page); StoreError for a record
+        whose seq is stored with other contents."""
+        fresh = []
+        for row in log_rows:
+            if row[0] in stored:
+                if not _same_record(stored[row[0]], row):
+                    raise StoreError("%s: log record seq %d differs from the one stored "
+                                     "(another log: restarted or replaced); page not "
+                                     "stored" % (self.path, row[0]))
+                continue
+            stored[row[0]] = row
+            fresh.append(row)
+        return fresh
 
     def add_security_event(self, kind, detail, source="gateway", at_s=None):
         with self._transaction():
@@ -258,62 +338,116 @@ class Store:
         """Rows per table: what a check against the pump's own log compares."""
         tables = ("readings", "status", "log_records", "deliveries", "alarms",
                   "security_events", "sessions", "clock_syncs")
-        return {t: self.db.execute("SELECT COUNT(*) FROM %s" % t).fetchone()[0]
-                for t in tables}
+        return {t: self._rows("SELECT COUNT(*) FROM %s" % t)[0][0] for t in tables}
 
     def integrity(self):
         """``PRAGMA integrity_check``: "ok" or the problems found."""
-        return "; ".join(r[0] for r in self.db.execute("PRAGMA integrity_check"))
+        try:
+            return "; ".join(r[0] for r in self.db.execute("PRAGMA integrity_check"))
+        except sqlite3.DatabaseError as exc:      # too damaged to be checked at all
+            return _why(exc)
 
     def readings_since(self, since_s):
-        return self.db.execute("SELECT measured_s, mg_dl, trend FROM readings "
-                               "WHERE measured_s >= ? ORDER BY measured_s",
-                               (since_s,)).fetchall()
+        return self._rows("SELECT measured_s, mg_dl, trend FROM readings "
+                          "WHERE measured_s >= ? ORDER BY measured_s", (since_s,))
 
     def latest_status(self):
-        row = self.db.execute("SELECT * FROM status ORDER BY at_s DESC LIMIT 1").fetchone()
-        if row is None:
+        rows = self._rows("SELECT * FROM status ORDER BY at_s DESC LIMIT 1")
+        if not rows:
             return None
         names = ("at_s", "state", "alarm", "iob_mu", "reservoir_mu", "battery_percent",
                  "basal_mu_h", "glucose")
-        return dict(zip(names, row))
+        return dict(zip(names, rows[0]))
 
     def log_records(self, from_seq=0):
         """Stored records from ``from_seq``: (seq, tick, wall, type, data, chain, verified)."""
-        for seq, tick, wall, rtype, blob, chain, verified in self.db.execute(
-                "SELECT * FROM log_records WHERE seq >= ? ORDER BY seq", (from_seq,)):
-            yield (seq, tick, wall, rtype, None if blob is None else cbor.decode(blob),
-                   None if chain is None else bytes(chain), bool(verified))
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` .. ``COMMIT``, rolled back on an error; SQLite's failures
-    (disk full, locked, corrupt) become one-line StoreErrors naming the file."""
-
-    def __init__(self, db, path):
-        self.db = db
-        self.path = path
-
-    def __enter__(self):
         try:
-            if not self.db.in_transaction:
-                self.db.execute("BEGIN IMMEDIATE")
+            for seq, tick, wall, rtype, blob, chain, verified in self.db.execute(
+                    "SELECT * FROM log_records WHERE seq >= ? ORDER BY seq", (from_seq,)):
+                try:
+                    data = None if blob is None else cbor.decode(blob)
+                except (cbor.CBORError, ValueError, TypeError):
+                    raise StoreError("%s: log record seq %d: its data is not CBOR: "
+                                     "the store is corrupt" % (self.path, seq)) from None
+                yield (seq, tick, wall, rtype, data, None if chain is None else bytes(chain),
+                       bool(verified))
         except sqlite3.DatabaseError as exc:
             raise StoreError("%s: %s" % (self.path, _why(exc))) from None
 
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` .. ``COMMIT``, rolled back on an error; inside another one, a
+    savepoint. SQLite's failures (disk full, locked, corrupt) become one-line StoreErrors
+    naming the file."""
+
+    def __init__(self, store):
+        self.store = store
+        self.db = store.db
+        self.path = store.path
+        self.savepoint = None
+
+    def __enter__(self):
+        try:
+            if self.store._depth == 0 and not self.db.in_transaction:
+                self.db.execute("BEGIN IMMEDIATE")
+            else:                                 # inside one (ours, or the caller's)
+                if not self.db.in_transaction:
+                    raise StoreError("%s: the enclosing transaction was rolled back by "
+                                     "SQLite after an earlier error" % self.path)
+                self.savepoint = "store_%d" % self.store._depth
+                self.db.execute("SAVEPOINT " + self.savepoint)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError("%s: %s" % (self.path, _why(exc))) from None
+        self.store._depth += 1
+
     def __exit__(self, kind, exc, trace):
+        self.store._depth -= 1
         if kind is None:
             try:
-                if self.db.in_transaction:
+                if self.savepoint is not None:
+                    self.db.execute("RELEASE " + self.savepoint)
+                elif self.db.in_transaction:
                     self.db.execute("COMMIT")
+                else:
+                    raise StoreError("%s: the transaction was rolled back by SQLite after "
+                                     "an earlier error; nothing in it was stored" % self.path)
                 return False
             except sqlite3.DatabaseError as error:
                 exc = error
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+        if self.savepoint is None:
+            _rollback(self.db)
+        elif self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK TO " + self.savepoint)
+                self.db.execute("RELEASE " + self.savepoint)
+            except sqlite3.DatabaseError:
+                pass
         if isinstance(exc, sqlite3.DatabaseError):
             raise StoreError("%s: %s" % (self.path, _why(exc))) from None
         return False
+
+
+def _same_record(stored, row):
+    """Is ``row`` the stored record again? Same tick, wall time and type, and the same
+    data and chain hash wherever both are known (data too large to send, or a hash not
+    recomputed here, is NULL on one side)."""
+    if tuple(stored[1:4]) != tuple(row[1:4]):
+        return False
+    for index in (4, 5):
+        known = stored[index] is not None and row[index] is not None
+        if known and bytes(stored[index]) != bytes(row[index]):
+            return False
+    return True
+
+
+def _rollback(db):
+    """End a failed transaction; the error reported is the one that failed it, not a
+    second one from the rollback (SQLite may have rolled back by itself already)."""
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass
 
 
 def _why(exc):
