@@ -242,6 +242,7 @@ class SessionClient:
         self.clock = time.monotonic
         self.waits = []                # (seconds, refusal code) of every wait, for reports
         self.retransmissions = 0
+        self.sessions = 0              # handshakes completed
         self._outstanding = None       # the Confirmable request awaiting its answer
 
     def _send_request(self, data):
@@ -300,6 +301,7 @@ class SessionClient:
         if event.kind == P.REFUSED:
             raise GatewayError("handshake refused: %s" % _refusal(event), event.code,
                                event.retry_ms, HANDSHAKE)
+        self.sessions += 1
 
     def key_update(self):
         now = self.gateway.now_ms()

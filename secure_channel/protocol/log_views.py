@@ -35,11 +35,13 @@ def alarm(rtype, data):
 
 def security_event(rtype, data):
     """(kind, detail) for a record a caregiver should see as a security event: a refused
-    command, a change of the pump's clock, a service reset; else None."""
+    command, a change of the pump's clock (a set that changed nothing is not), a service
+    reset; else None."""
     if rtype == L.EV_REFUSAL and isinstance(data, dict):
         return "refused " + str(data.get("op", "?"))[:32], str(data.get("why", ""))[:64]
-    if rtype == L.EV_CLOCK and isinstance(data, list) and len(data) == 2:
-        return "clock set", "%s -> %s" % (data[0], data[1])
+    if rtype == L.EV_CLOCK and isinstance(data, list) and len(data) == 2 and \
+            data[0] != data[1]:
+        return "clock set", "%s -> %s (%+d s)" % (data[0], data[1], data[1] - data[0])
     if rtype == L.EV_SERVICE:
         return "service reset", str(data)[:64]
     return None

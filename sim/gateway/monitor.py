@@ -30,6 +30,10 @@ class SessionLink:
         self.client = session_client
         self.requests = 0
 
+    @property
+    def sessions(self):
+        return self.client.sessions
+
     def request(self, name, fields):
         self.requests += 1
         try:

@@ -63,6 +63,7 @@ class Service:
         self._refused_step = None
         self.diverged = store.meta("log_diverged")
         self.cycles = 0
+        self._sessions = None
 
     def now(self):
         return int(self._clock() + (self._offset or 0))
@@ -79,6 +80,7 @@ class Service:
         asked for first and then written in one transaction (no write lock is held while
         the link is waited on); a backlog of log pages then commits page by page."""
         status = self._ask("status")
+        self._note_sessions()
         pump_s = status.get("wall_s")
         if self._offset is None and pump_s is not None:
             self._offset = pump_s - self._clock()
@@ -101,6 +103,20 @@ class Service:
     def new_session(self):
         """The pump may have rebooted: check its clock at the next cycle."""
         self._clock_checked = None
+
+    def _note_sessions(self):
+        """A session the client set up since the last cycle (``client.sessions`` counts
+        its handshakes): stored, and the clock checked again (the pump may have
+        rebooted)."""
+        count = getattr(self.client, "sessions", None)
+        if count is None or count == self._sessions:
+            return
+        if self._sessions is not None or count:
+            self.store.add_session("pump", "established", "EDHOC handshake %d of this "
+                                   "gateway run" % count)
+        if self._sessions is not None:
+            self.new_session()
+        self._sessions = count
 
     @staticmethod
     def _status_row(status):

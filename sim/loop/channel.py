@@ -92,6 +92,10 @@ class ServiceClient:
         self.channel = channel
         self.now = now
 
+    @property
+    def sessions(self):
+        return self.channel.stats["handshakes"]
+
     def request(self, name, fields):
         from sim.gateway.service import LinkDown
         try:

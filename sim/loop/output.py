@@ -43,6 +43,8 @@ def metrics_json(run):
                 "scenario": run["scenario"], "sensor": run["sensor"],
                 "cgm_transport": run["cgm_transport"], "ended": run["ended"],
                 "metrics": run["metrics"], "channel": run["channel"]}
+    if "gateway" in run:                      # rows the gateway service filed
+        document["gateway_store"] = run["gateway"]
     return json.dumps(metrics.rounded(document), indent=2) + "\n"
 
 

@@ -465,7 +465,8 @@ def test_derived_rows_are_what_the_real_pump_did(path):
     refusal = day().of_type(L.EV_REFUSAL)[0]
     clock = day().of_type(L.EV_CLOCK)[0]
     assert events == [
-        (clock.wall, "pump", "clock set", "%d -> %d" % (clock.data[0], WALL0), clock.seq),
+        (clock.wall, "pump", "clock set",
+         "%d -> %d (%+d s)" % (clock.data[0], WALL0, WALL0 - clock.data[0]), clock.seq),
         (refusal.wall, "pump", "refused bolus", "mu=100000 outside 25..25000", refusal.seq)]
 
     # And the records themselves, as the pump logged them.
