@@ -214,14 +214,22 @@ class Bootloader:
         self.swapper.run(tr.LOG_REVERT, self._swap_count())
         self.primary_trailer.set_flag(tr.OFF_REVERT_DONE)
 
-    def _try_update(self, swap_type):
+    def vet_update(self):
+        """What the next boot decides about the image in the secondary slot: (ImageInfo,
+        None) to install it, (None, ImageError) to refuse it (signature by a provisioned,
+        unrevoked key; hash; security counter; no version downgrade). The running
+        application asks the same before it offers an update to the patient."""
         current, _ = self.check(self.primary)
         new, err = self.check(self.secondary)
         if err is None and current is not None and not self.policy.allow_downgrade:
             try:
                 vf.check_version(new, current, self.policy.compare_build)
             except ImageError as exc:
-                err = exc
+                return None, exc
+        return new, err
+
+    def _try_update(self, swap_type):
+        new, err = self.vet_update()
         if err is not None:
             self._event(EV_UPDATE_REJECTED, "update refused: %s" % err, err.code)
             self.secondary_trailer.erase()          # cancel the request

@@ -17,6 +17,19 @@ image_ok for a permanent update), the way ``imgtool sign --pad [--confirm]`` lea
 The primary slot's trailer records the install, the test boot and a revert. Every field is
 written once between two erases of the trailer, and the magic is written last when a
 trailer is opened, so each power cut leaves a state the boot flow can read and resume.
+
+Staging record. The swap logs of the secondary trailer are never used (the swap logs in
+the primary's), so while an update is received their space holds what a reset must not
+forget (``app_api.UpdateWriter``), from the start of the revert log up:
+
+    +0   size          u32 LE and its complement: the image announced
+    +8   digest        SHA-256 the whole image must have (32 bytes)
+    +40  sector marks  one ``align``-byte entry per image sector, 0x01 once it is written
+
+The digest is programmed before the size, so a cut leaves either a whole record or one
+whose size check fails. The record goes with the trailer: erased by a new transfer, by the
+install that consumes the request and by a refusal, like the request itself. A map whose
+trailer is too small for it (``stage_fits``) simply cannot resume a transfer.
 """
 
 BOOT_MAGIC = (b"\x77\xc2\x95\xf3\x60\xd2\xef\x7f"
@@ -38,6 +51,9 @@ SWAP_NAMES = {SWAP_TEST: "test", SWAP_PERM: "permanent"}
 LOG_INSTALL = 0
 LOG_REVERT = 1
 STEPS = 3
+
+STAGE_DIGEST_SIZE = 32
+STAGE_HEADER = 8 + STAGE_DIGEST_SIZE
 
 MAGIC_GOOD = "good"
 MAGIC_BLANK = "blank"
@@ -71,6 +87,7 @@ class Trailer:
         self.sectors = flash_map.trailer_sectors
         self.end = region.size
         log_size = STEPS * self.swap_sectors * self.align
+        self.log_size = log_size
         self.log_base = (self.end - OFF_REVERT_DONE - log_size,
                          self.end - OFF_REVERT_DONE - 2 * log_size)
 
@@ -157,3 +174,41 @@ class Trailer:
     def mark(self, log, index):
         self.region.program(self._entry_addr(log, index),
                             bytes((FLAG_SET,)) + b"\xff" * (self.align - 1))
+
+    # -- staging record (secondary slot only) ------------------------------------------
+    def stage_fits(self):
+        """Whether the record (header and a mark per sector) fits the unused swap logs."""
+        return STAGE_HEADER + self.swap_sectors * self.align <= 2 * self.log_size
+
+    def _stage_base(self):
+        return self.log_base[LOG_REVERT]
+
+    def open_stage(self, size, digest):
+        """Write the record of a transfer into an erased trailer: digest, then size."""
+        if len(digest) != STAGE_DIGEST_SIZE or not 0 < size < 0xFFFFFFFF:
+            raise ValueError("staging record needs a size and a 32-byte digest")
+        base = self._stage_base()
+        self.region.program(base + 8, bytes(digest))
+        self.region.program(base, size.to_bytes(4, "little") +
+                            (size ^ 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def read_stage(self):
+        """(size, digest) of the transfer recorded here, or None."""
+        raw = self.region.read(self._stage_base(), STAGE_HEADER)
+        size = int.from_bytes(raw[:4], "little")
+        if int.from_bytes(raw[4:8], "little") != size ^ 0xFFFFFFFF or size == 0:
+            return None
+        return size, raw[8:]
+
+    def mark_staged(self, index):
+        """Sector ``index`` of the image is written."""
+        self.region.program(self._stage_base() + STAGE_HEADER + index * self.align,
+                            bytes((FLAG_SET,)) + b"\xff" * (self.align - 1))
+
+    def staged_sectors(self, count):
+        """How many of the first ``count`` sectors are marked written, in order."""
+        raw = self.region.read(self._stage_base() + STAGE_HEADER, count * self.align)
+        for index in range(count):
+            if raw[index * self.align] != FLAG_SET:
+                return index
+        return count

@@ -3,7 +3,8 @@
 Part of ``TherapyController`` (a mixin over its state; MicroPython has multiple inheritance).
 
 - What a reboot must resume (delivering or suspended, a temporary basal, an alarm, a
-  reservoir change, a bolus under way) is logged as a small therapy record whenever it
+  reservoir change, a bolus under way, the therapy a software update's swap paused:
+  ``pump.update_install``) is logged as a small therapy record whenever it
   changes; ``resume_after_boot`` restores it once self-test passes, reports a bolus the
   reboot cut, and counts the basal the reboot cost.
 - Missing basal (``pump.basal_watch``) is supervised at every tick: beyond the clinician's
@@ -43,6 +44,8 @@ class Continuity:
             record["susp"] = [self.suspend_end, self.suspend_confirmed]
         if state == T.ALARM:
             record["alarm"] = [self.alarm_id, self.alarm_resume]
+        if state == T.UPDATE_PENDING:
+            record["upd"] = self.install_record()
         if self.running_bolus is not None:
             record["bolus"] = list(self.running_bolus[:4])
         if self.plgs.held:
@@ -85,6 +88,8 @@ class Continuity:
             self._refund_block_cut_by_reboot(now, block)
         if not record or self.state != T.STOPPED:
             return None
+        if record.get("mode") == T.UPDATE_PENDING:      # reset into, or out of, an update
+            record = self.resumed_after_install(record)
         self.tubing_left = record.get("tube", 0)
         bolus = record.get("bolus")
         if bolus is not None:

@@ -29,6 +29,7 @@ from pump.reservoir_change import ReservoirChange
 from pump.results import Refused
 from pump.safety_monitor import PulseChannel
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE, PULSE_MU
+from pump.update_install import UpdateInstall
 
 BASAL_BLOCK_MS = 15 * MS_PER_MINUTE      # basal is reserved a quarter hour at a time
 MAX_TRACKED_IDS = 64                     # remote commands tracked within their age limit
@@ -36,7 +37,7 @@ BOLUS_SLACK_MS = 2 * MS_PER_MINUTE       # a bolus reservation's end beyond its 
 OCCLUSION_TREND_PULSES = 4
 
 
-class TherapyController(Continuity, ReservoirChange, LowGlucose):
+class TherapyController(Continuity, ReservoirChange, LowGlucose, UpdateInstall):
     """Decides every dose; asks the safety monitor (through ``channel``) for each pulse."""
 
     def __init__(self, hw, channel, limits, log, now, state=None):
@@ -173,6 +174,9 @@ class TherapyController(Continuity, ReservoirChange, LowGlucose):
         if before == T.SUSPENDED and after != T.SUSPENDED:
             self.suspend_end = None
             self.suspend_confirmed = False
+        if before == T.UPDATE_PENDING and after != T.UPDATE_PENDING:
+            self.install_prior = None             # an alarm or a fault ends the pause too
+            self.install_deadline = None
         self.log(log_types.EV_STATE, [before, after, trigger])
         return after
 
@@ -202,7 +206,9 @@ class TherapyController(Continuity, ReservoirChange, LowGlucose):
     def raise_alarm(self, now, alarm_id):
         if not self.machine.can_fire("raise_alarm"):
             return
-        resume = self.machine.state == T.DELIVERING
+        resume = self.machine.state == T.DELIVERING or (
+            self.machine.state == T.UPDATE_PENDING and self.install_prior is not None
+            and self.install_prior[0] == T.DELIVERING)
         self.alarm_id = alarm_id
         self.log(log_types.EV_ALARM, [alarm_id, 1])
         self.fire("raise_alarm", now)
@@ -587,6 +593,8 @@ class TherapyController(Continuity, ReservoirChange, LowGlucose):
                 return self._fill(now)
         elif state == T.SUSPENDED:
             return self._suspended(now)
+        elif state == T.UPDATE_PENDING:
+            return self._installing(now)
         self.note_therapy()
         limit = now + SUPERVISION_MS
         return limit if wake is None or wake > limit else max(wake, now + 1)

@@ -69,6 +69,11 @@ HAZARDS = {
     "H-HYPO-BOLUS": ("use", "Bolus into hypoglycaemia",
                      "insulin suggested while glucose is already low",
                      "severe hypoglycaemia"),
+    "H-UPDATE": ("software", "Software update disrupts therapy",
+                 "the swap to a new image stops the motor; an image installed without the "
+                 "patient knowing, one mixed from two transfers, unsigned, older or "
+                 "tampered, or one that does not come back",
+                 "hyperglycaemia from lost basal; any dosing error of unvetted software"),
 }
 
 # id: (hazard ids, what is checked, response)
@@ -196,6 +201,24 @@ INTERLOCKS = {
     "IL-CGM-URGENT-LOW": (("H-HYPO-BASAL", "H-HYPO-BOLUS"),
                           "trusted reading below 55 mg/dL", "alert, repeated every 30 min "
                           "while it lasts"),
+    # Software updates (pump/update_install.py, secure_channel/protocol/update_stager.py)
+    "IL-UPDATE-IMAGE": (("H-UPDATE",),
+                        "a received image whose bytes differ from the SHA-256 announced "
+                        "before the transfer, or that the bootloader would refuse "
+                        "(signature, key, hash, security counter, version)",
+                        "refuse and drop it; never offered to the patient; the bootloader "
+                        "checks again at boot and keeps the running image"),
+    "IL-UPDATE-CONSENT": (("H-UPDATE", "H-THERAPY-LOSS"),
+                          "the swap into a staged image without the patient pressing the "
+                          "pump's button for it within 5 min (receiving never touches "
+                          "therapy)",
+                          "no swap: the running image and its therapy go on"),
+    "IL-UPDATE-SWAP": (("H-UPDATE", "H-THERAPY-LOSS", "H-UNDERDOSE"),
+                       "therapy paused for the swap for 2 min without the reset into the "
+                       "new image",
+                       "resume the therapy that ran, take the swap request back, alert; "
+                       "after the reset the therapy resumes at once and the power-off time "
+                       "counts as missing basal"),
     # Independent safety monitor (its own accounting; gates the motor power stage)
     "SM-OVER-1H": (("H-OVERDOSE", "H-SOFTWARE"),
                    "pulses in the monitor's 1 h envelope above the limit", "latch safe-stop"),

@@ -37,6 +37,7 @@ MAX_EXTENDED_MS = 8 * MS_PER_HOUR
 MIN_TEMP_MS = 15 * MS_PER_MINUTE
 EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between extended ones
 HEARTBEAT_MS = MS_PER_MINUTE                   # "alive" written to the secure store
+MAX_IMAGE_BYTES = 1 << 24                      # the largest software image announced
 
 
 _int = results.check_int
@@ -69,15 +70,28 @@ def _command_id(cmd_id, issued_ms):
     _int("issued_ms", issued_ms, 0, (1 << 63) - 1)
 
 
+def _shown(code):
+    """A character that may stand in a one-line log text: no control characters, line or
+    paragraph separators, zero-width or direction-changing marks (a peer's text must not
+    forge lines or reorder what a reader sees)."""
+    return not (code < 0x20 or 0x7F <= code < 0xA0 or 0x200B <= code <= 0x200F or
+                0x2028 <= code <= 0x202E or 0x2066 <= code <= 0x2069 or code == 0xFEFF)
+
+
 def _text(value, limit):
-    """``str(value)`` cut to ``limit``; a value whose ``__str__`` fails is named by type."""
+    """``str(value)`` cut to ``limit``, on one line (see ``_shown``: others become "?");
+    a value whose ``__str__`` fails is named by type."""
     try:
         text = str(value)
     except Exception:
         text = "<%s>" % type(value).__name__
     if type(text) is not str:
         text = "?"
-    return text[:limit]
+    text = text[:limit]
+    for ch in text:
+        if not _shown(ord(ch)):
+            return "".join(ch if _shown(ord(ch)) else "?" for ch in text)
+    return text
 
 
 class LogPort:
@@ -410,13 +424,48 @@ class Pump:
             return state
         return self._run("acknowledge", {"resume": resume is True}, action)
 
-    def begin_update(self):
-        return self._run("begin_update", {},
-                         lambda now: self.controller.fire("begin_update", now))
+    # -- software update (pump.update_install) --------------------------------------------
+    def begin_update(self, size):
+        """A transfer of an image of ``size`` bytes begins (logged). Therapy is not touched:
+        the image goes to the secondary slot while basal runs."""
+        def action(now):
+            _int("size", size, 1, MAX_IMAGE_BYTES)
+        return self._run("begin_update", {"size": size}, action)
+
+    def can_install_update(self):
+        """Whether therapy may pause for a swap now (delivering, suspended or stopped)."""
+        return self.state != T.SAFE_STOP and \
+            self.controller.machine.can_fire("install_update")
+
+    def install_update(self, confirmed):
+        """Pause therapy for the swap into a staged image, only once the patient pressed
+        the pump's button for it (``confirmed`` True, IL-UPDATE-CONSENT). The pause ends
+        with the reset into the image, or by itself after ``INSTALL_MAX_MS``
+        (IL-UPDATE-SWAP); either way the therapy that ran comes back. Returns the tick the
+        pause ends at at the latest."""
+        def action(now):
+            if confirmed is not True:
+                raise Refused(results.ERR_GUARD, "IL-UPDATE-CONSENT")
+            before = self.controller.state
+            deadline = self.controller.begin_install(now)
+            if before == T.DELIVERING:         # the monitor's own bound on the pause
+                self.monitor.suspended(deadline, False)
+            return deadline
+        return self._run("install_update", {}, action)
 
     def cancel_update(self):
-        return self._run("cancel_update", {},
-                         lambda now: self.controller.fire("cancel_update", now))
+        """End the pause for a swap that will not happen: the therapy that ran comes back."""
+        def action(now):
+            state = self.controller.end_install(now)
+            if state == T.DELIVERING:
+                self.monitor.therapy_started()
+            return state
+        return self._run("cancel_update", {}, action)
+
+    def note_update(self, op, args):
+        """Log a step of an update the secure channel took (``update_staged``,
+        ``update_confirmed``, ...) with the pump's commands."""
+        return self._run(_text(op, 32), args if type(args) is dict else {}, lambda now: None)
 
     # -- reservoir change ----------------------------------------------------------------
     def rewind(self):

@@ -21,7 +21,7 @@ DELIVERING = "delivering"
 SUSPENDED = "suspended"
 ALARM = "alarm"                   # recoverable: needs acknowledgement
 SAFE_STOP = "safe_stop"           # latched: needs service
-UPDATE_PENDING = "update_pending"
+UPDATE_PENDING = "update_pending"  # therapy paused for the swap into a new image
 
 STATES = (SELF_TEST, STOPPED, PRIMING, DELIVERING, SUSPENDED, ALARM, SAFE_STOP,
           UPDATE_PENDING, REWOUND, LOADED, CONNECTED, FILLING_CANNULA)
@@ -53,8 +53,12 @@ TRANSITIONS = (
      ("alarm_cleared", "reservoir_ok", "battery_ok", "program_set")),
     ("fault", (SELF_TEST,) + _RUNNING + (ALARM,), SAFE_STOP, ()),
     ("service_reset", (SAFE_STOP,), SELF_TEST, ("service_authorized",)),
-    ("begin_update", (STOPPED,), UPDATE_PENDING, ("battery_ok",)),
+    # The swap into a staged image, once the patient confirmed it on the pump: therapy
+    # pauses (bounded, IL-UPDATE-SWAP) and comes back as it was, after the reset or not.
+    ("install_update", (STOPPED, DELIVERING, SUSPENDED), UPDATE_PENDING, ("battery_ok",)),
     ("cancel_update", (UPDATE_PENDING,), STOPPED, ()),
+    ("update_resume", (UPDATE_PENDING,), DELIVERING,
+     ("reservoir_ok", "battery_ok", "program_set")),
 )
 
 TRIGGERS = tuple(sorted(set(row[0] for row in TRANSITIONS)))

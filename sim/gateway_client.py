@@ -88,6 +88,14 @@ class Router:
     def c_i_in_use(self, but=None):
         return [c_i for c_i in self.by_c_i if self.by_c_i[c_i] != but]
 
+    def release(self, endpoint, c_r=True):
+        """Forget the identifiers ``endpoint`` holds (its C_I, and its C_R unless
+        ``c_r`` is False): it is starting a new handshake, so its earlier ones are over.
+        Without this every reconnection would hold one more of the 48 identifiers."""
+        for table in (self.by_c_i, self.by_c_r) if c_r else (self.by_c_i,):
+            for cid in [cid for cid, owner in table.items() if owner == endpoint]:
+                del table[cid]
+
     def _claim(self, table, cid, endpoint, what):
         if table.get(cid, endpoint) != endpoint:
             raise ValueError("%s in use by another endpoint" % what)
@@ -109,7 +117,9 @@ class Router:
             elif message.path == W.EDHOC_PATH:
                 c_r, body = W.split_edhoc_payload(message.payload)
                 if c_r is None:
-                    self._claim(self.by_c_i, msgs.decode_message_1(body)[3], endpoint, "C_I")
+                    c_i = msgs.decode_message_1(body)[3]
+                    self.release(endpoint, c_r=False)    # its earlier handshake is over
+                    self._claim(self.by_c_i, c_i, endpoint, "C_I")
                 else:
                     self._claim(self.by_c_r, c_r, endpoint, "C_R")
             else:
@@ -167,7 +177,7 @@ class Gateway:
         self.tamper = None
         self._inbox = []
         self.endpoints[SELF] = self._inbox.append
-        self.client = SessionClient(peer, self._send_own, self._inbox, self)
+        self.client = SessionClient(peer, self._send_own, self._inbox, self, SELF)
 
     def _send_own(self, payload):
         data = self.router.upstream(SELF, payload)
@@ -196,7 +206,8 @@ class Gateway:
         """A SessionClient for ``peer`` whose traffic goes through this gateway's relay."""
         inbox = []
         self.attach(endpoint, inbox.append)
-        return SessionClient(peer, lambda payload: self.relay(endpoint, payload), inbox, self)
+        return SessionClient(peer, lambda payload: self.relay(endpoint, payload), inbox, self,
+                             endpoint)
 
     def turn(self, timeout=0.02):
         """Let I/O happen once: run an in-process pump, read the link, route what came."""
@@ -214,7 +225,7 @@ class Gateway:
 
 # Requests that change nothing in the pump: safe to send again after a lost session.
 READ_ONLY = frozenset(("status", "telemetry", "cgm_history", "delivery_records", "alarms",
-                       "read_log", "confirm_status"))
+                       "read_log", "confirm_status", "update_status"))
 
 
 class SessionClient:
@@ -230,8 +241,9 @@ class SessionClient:
     RETRY_MARGIN_S = 0.05       # past the pump's announced end of the block
     PROMPT_S = 5.0              # an Echo challenge later than this: the command was held
 
-    def __init__(self, peer, send, inbox, gateway):
+    def __init__(self, peer, send, inbox, gateway, endpoint=SELF):
         self.peer = peer
+        self.endpoint = endpoint       # whose identifiers on the link (Router)
         self._send = send
         self._inbox = inbox
         self.gateway = gateway
@@ -293,7 +305,10 @@ class SessionClient:
     def connect(self):
         """Run a handshake; returns once the pump took message_3 (or, combined, once
         message_2 verified: message_3 then rides on the first request)."""
-        avoid = self.gateway.router.c_i_in_use()
+        router = self.gateway.router
+        if self.endpoint == SELF:
+            router.release(SELF)           # the gateway's own earlier session is over
+        avoid = router.c_i_in_use(but=self.endpoint)
         self._inbox[:] = []
         self._send_request(self.peer.connect(avoid))
         done = (P.ESTABLISHED,) if self.peer.combined else (P.CONFIRMED,)

@@ -1,7 +1,8 @@
 """Pending confirmation of a remote bolus on the pump's button, on monotonic ticks. Sans-IO.
 
 A remote bolus never starts on the message alone: ``begin`` shows the dose on the pump's
-display and waits; each ``poll(now)`` (from the pump's main loop) reads the button
+display and waits (the swap into a software update waits the same way, with its own
+gate and ``subject``); each ``poll(now)`` (from the pump's main loop) reads the button
 through the HAL (``ui.confirm_pressed()``) and answers CONFIRMED, EXPIRED or nothing yet.
 One request waits at a time. Time is the monotonic tick passed in, never the wall clock,
 so setting the clock cannot stretch or end the window.
@@ -40,32 +41,36 @@ def units_text(mu):
 
 
 class ConfirmationGate:
-    def __init__(self, ui, timeout_ms=DEFAULT_TIMEOUT_MS):
+    def __init__(self, ui, timeout_ms=DEFAULT_TIMEOUT_MS, subject="Remote bolus"):
         if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) \
                 or not 1000 <= timeout_ms <= 300000:
             raise ValueError("confirmation timeout must be 1..300 s in ms")
         self.ui = ui
         self.timeout_ms = timeout_ms
+        self.subject = subject
         self.pending = None
 
     @property
     def state(self):
         return IDLE if self.pending is None else AWAITING
 
-    def begin(self, ref, role, fields, now):
-        """Start waiting for ``fields`` (a bolus request); False if one already waits."""
+    def begin(self, ref, role, fields, now, prompt=None):
+        """Start waiting for ``fields`` (a bolus request); False if one already waits.
+        ``prompt``: what the display asks instead of the bolus dose."""
         if self.pending is not None:
             return False
         self.ui.confirm_pressed()                 # discard a press made before the request
         self.pending = Pending(ref, role, fields, now + self.timeout_ms)
-        self.ui.show("Remote bolus %s: press OK to confirm" % units_text(fields["mu"]))
+        if prompt is None:
+            prompt = "%s %s: press OK to confirm" % (self.subject, units_text(fields["mu"]))
+        self.ui.show(prompt)
         return True
 
     def cancel(self):
         """Stop waiting; returns the Pending that was dropped, or None."""
         pending, self.pending = self.pending, None
         if pending is not None:
-            self.ui.show("Remote bolus cancelled")
+            self.ui.show("%s cancelled" % self.subject)
         return pending
 
     def poll(self, now):
@@ -76,7 +81,7 @@ class ConfirmationGate:
         pressed = self.ui.confirm_pressed()
         if now >= pending.deadline:
             self.pending = None
-            self.ui.show("Remote bolus not confirmed: expired")
+            self.ui.show("%s not confirmed: expired" % self.subject)
             return EXPIRED, pending
         if pressed:
             self.pending = None

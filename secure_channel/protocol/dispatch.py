@@ -403,11 +403,10 @@ class Dispatcher:
         if self.updater is None:
             return self._unavailable(request, "no update stager")
         try:
-            received, staged = self.updater.write(request.fields["offset"],
-                                                  request.fields["data"])
+            self.updater.write(request.fields["offset"], request.fields["data"])
         except StageError as exc:
             return self._stage_refused(request, exc)
-        return self._reply(request, {"received": received, "staged": staged})
+        return self._reply(request)           # held up to the chunk's end (staged if last)
 
     def _update_status(self, request, role, now, allowed):
         if self.updater is None:

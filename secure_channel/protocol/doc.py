@@ -215,8 +215,8 @@ def document():
     out += ["## Error codes", "",
             "Codes 1..6 are the pump's `Result` codes: a pump refusal passes through with "
             "the pump's reason (an interlock ID or a message). The dispatcher uses 3 for "
-            "`image_chunk` outside update mode and 6 for an unreadable audit log or an "
-            "internal fault. Codes from 16 are the secure channel's; 24..27 refuse the CoAP "
+            "`install_update` when therapy cannot pause for it and 6 for an unreadable "
+            "audit log or an internal fault. Codes from 16 are the secure channel's; 24..27 refuse the CoAP "
             "request around a message. The CoAP column is the response code an error "
             "gets (`secure_channel/resources.py`, `ERRORS`).", "",
             "| code | name | meaning | CoAP | why that CoAP code |", "|---|---|---|---|---|"]
@@ -237,6 +237,10 @@ def document():
             "| code | state |", "|---|---|"]
     for name, code in _sorted_items(S.STATE_CODES):
         out.append("| %d | %s |" % (code, name))
+    out += ["", "Update phases in `update_status` (docs/updates.md):", "",
+            "| code | phase | meaning |", "|---|---|---|"]
+    for code, name, meaning in S.UPDATE_STATES:
+        out.append("| %d | %s | %s |" % (code, name, meaning))
     out += ["", "Alarm codes in `telemetry` (0: an ID not listed; `status` has it as text):",
             "", "| code | ID |", "|---|---|"]
     for name, code in _sorted_items(S.ALARM_CODES):

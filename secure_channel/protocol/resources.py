@@ -66,6 +66,8 @@ _TABLE = (
     ("image_chunk", N.POST, "/update/chunk"),
     ("confirm_update", N.POST, "/update/confirm"),
     ("cancel_update", N.POST, "/update/cancel"),
+    ("update_status", N.GET, "/update"),
+    ("install_update", N.POST, "/update/install"),
     ("service_reset", N.POST, "/service/reset"),
     ("cgm_reading", N.POST, "/cgm"),
 )

@@ -14,8 +14,9 @@ Principles behind the rows: reading therapy data is for those who care for the p
 is open to every therapy role; settings (basal program, limits) are the clinician's alone,
 so a gateway, even a compromised one, cannot change them; the gateway may run temporary
 basals and suspend/resume (closed loop, low-glucose suspend) inside the pump's limits,
-but cannot bolus; software updates come from the gateway or service, and the bootloader
-still checks their signatures. Start, stop, prime and alarm acknowledgement are never
+but cannot bolus; software updates come from the gateway or service, the patient
+confirms each swap on the pump's button, and the bootloader still checks their
+signatures. Start, stop, prime and alarm acknowledgement are never
 remote: they stay on the pump's buttons.
 """
 
@@ -54,6 +55,10 @@ MATRIX = {
     "image_chunk": ((_D, _D, _A, _A), "updates come from the gateway or service"),
     "confirm_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
     "cancel_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
+    "update_status": ((_A, _A, _A, _A), "the software version and an update's progress: "
+                      "no health data"),
+    "install_update": ((_D, _D, _A, _A), "updates come from the gateway or service; the "
+                       "patient still confirms the swap on the pump's button"),
     "confirm_status": ((_A, _A, _D, _D), "who may bolus may ask how it went"),
     "service_reset": ((_D, _D, _D, _A), "clearing a safe-stop is a service action"),
     "cgm_reading": ((_A, _A, _A, _D), "sensor data relayed to the pump; it can only hold "

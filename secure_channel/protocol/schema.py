@@ -113,6 +113,7 @@ ALARM_CODES = {
     "IL-CALC-BG-RANGE": 44, "IL-CALC-HYPO": 45, "IL-CALC-IOB": 46, "IL-CALC-BOLUS-MAX": 47,
     "IL-CALC-ADVICE-STALE": 48, "IL-PLGS": 49, "IL-PLGS-LIMIT": 50, "IL-CGM-STALE": 51,
     "IL-CGM-ORDER": 52, "IL-CGM-IMPLAUSIBLE": 53, "IL-CGM-LOST": 54, "IL-CGM-URGENT-LOW": 55,
+    "IL-UPDATE-IMAGE": 56, "IL-UPDATE-CONSENT": 57, "IL-UPDATE-SWAP": 58,
 }
 ALARM_OTHER = 0
 
@@ -129,6 +130,25 @@ FLAGS = ((FLAG_TEMP_BASAL, "a temporary basal is running"),
 # Bolus / confirm_status ``status`` values.
 BOLUS_STARTED = 0
 BOLUS_AWAITING = 1
+
+# update_status ``state`` values (secure_channel.protocol.update_stager).
+UPDATE_IDLE = 0
+UPDATE_RECEIVING = 1
+UPDATE_STAGED = 2
+UPDATE_AWAITING = 3
+UPDATE_INSTALLING = 4
+UPDATE_STATES = (
+    (UPDATE_IDLE, "idle", "no image held"),
+    (UPDATE_RECEIVING, "receiving", "a transfer is under way: the next chunk goes at "
+     "`received`"),
+    (UPDATE_STAGED, "staged", "the whole image is in the secondary slot, checked; "
+     "install_update asks the patient"),
+    (UPDATE_AWAITING, "awaiting", "waiting for the patient's press on the pump"),
+    (UPDATE_INSTALLING, "installing", "therapy paused; the pump resets into the image"),
+)
+MAX_IMAGE = 1 << 24
+MAX_CHUNK = 864        # the largest image_chunk stays inside MAX_MESSAGE and a frame
+DIGEST_SIZE = 32
 
 # -- error codes -------------------------------------------------------------------------------
 # 1..6: the pump's own Result codes, passed through with the pump's reason.
@@ -215,6 +235,9 @@ def _from_seq(key):
 def _next_seq(key):
     return _f(key, "next_seq", UINT, 0, U32, "from_seq for the next page (head + 1: done)")
 
+
+_VERSION = (_f(0, "major", UINT, 0, 0xFF), _f(1, "minor", UINT, 0, 0xFF),
+            _f(2, "revision", UINT, 0, 0xFFFF), _f(3, "build", UINT, 0, U32))
 
 _GLUCOSE = _f(0, "mg_dl", UINT, 20, 600, "sensor glucose, mg/dL")
 _TREND = _f(1, "trend", INT, -3, 3, "rate of change: -3 falling > 3 mg/dL/min .. "
@@ -356,20 +379,27 @@ MESSAGES = (
                      "(pump.audit_log): a reader holding the hash before the page "
                      "recomputes it; a page ends after a record sent without its data"),
             )),
-    Message(16, "begin_update", "Enter update mode (pump stopped) and erase room for an "
-            "image of `size` bytes.", request=(
-                _f(2, "size", UINT, 1, 1 << 24, "image size, bytes"),
+    Message(16, "begin_update", "Start receiving an image of `size` bytes whose SHA-256 "
+            "is `digest` into the secondary slot (a transfer or staged image held is "
+            "dropped). Therapy goes on.", request=(
+                _f(2, "size", UINT, 1, MAX_IMAGE, "image size, bytes"),
+                _f(3, "digest", BYTES, DIGEST_SIZE, DIGEST_SIZE,
+                   "SHA-256 of the whole image: what the pump checks the slot against, "
+                   "and which transfer update_status says it holds"),
             )),
-    Message(17, "image_chunk", "The next piece of the image, in order. After the last one "
-            "the image is checked and staged for a test boot.", request=(
-                _f(2, "offset", UINT, 0, 1 << 24, "offset of this chunk in the image"),
-                _f(3, "data", BYTES, 1, 512, "image bytes"),
-            ), response=(
-                _f(2, "received", UINT, 0, 1 << 24, "bytes received so far"),
-                _f(3, "staged", BOOL, doc="the whole image is in flash, staged for test boot"),
+    Message(17, "image_chunk", "The next piece of the image, at `received` (a repeat of "
+            "the last one is acknowledged again). The answer, empty, means the pump holds "
+            "the image up to the end of this chunk. After the last one the pump checks the "
+            "slot against the digest and vets the image as its bootloader will: refused, "
+            "it is dropped (IL-UPDATE-IMAGE); answered, it is staged. Nothing is installed "
+            "before install_update.", request=(
+                _f(2, "offset", UINT, 0, MAX_IMAGE, "offset of this chunk in the image"),
+                _f(3, "data", BYTES, 1, MAX_CHUNK, "image bytes"),
             )),
-    Message(18, "confirm_update", "Confirm the running (test-booted) image so it stays."),
-    Message(19, "cancel_update", "Leave update mode without staging."),
+    Message(18, "confirm_update", "Confirm the running test-booted image so it stays (the "
+            "pump confirms it by itself once its self-test passed)."),
+    Message(19, "cancel_update", "Drop the image being received or staged, or the install "
+            "awaiting the patient; in the pause for the swap, resume therapy."),
     Message(20, "confirm_status", "Outcome of a remote bolus that awaited confirmation: "
             "awaiting, started, or an error (expired, cancelled, the pump's refusal).",
             request=(
@@ -389,6 +419,34 @@ MESSAGES = (
                 _f(3, "measured_ms", UINT, 0, U63,
                    "pump tick (from time_sync) the sensor measured it at"),
                 _opt(4, "trend", INT, -3, 3, "the sensor's trend arrow", default=0),
+            )),
+    Message(23, "update_status", "The software running and an update's progress: the "
+            "version, whether it is on trial, where a transfer stopped (send on from "
+            "`received`), whether an image is staged, awaits the patient or is being "
+            "installed.", response=(
+                _f(2, "phase", UINT, 0, 4, "where the update is (table below)"),
+                _opt(3, "version", TUPLE, doc="version of the running image",
+                     items=_VERSION),
+                _f(4, "trial", BOOL, doc="the running image is on trial: not confirmed "
+                   "yet, the bootloader reverts it at the next reset"),
+                _opt(5, "security_counter", UINT, 0, U32,
+                     "the device's security counter (OTP)"),
+                _opt(6, "size", UINT, 1, MAX_IMAGE, "size of the image held"),
+                _opt(7, "received", UINT, 0, MAX_IMAGE, "bytes of it in the slot"),
+                _opt(8, "digest", BYTES, DIGEST_SIZE, DIGEST_SIZE,
+                     "its SHA-256, as announced"),
+                _opt(9, "staged_version", TUPLE, doc="version of the image staged",
+                     items=_VERSION),
+                _opt(10, "note", TEXT, 0, 64, "what the last reset did with an update: "
+                     "installed, refused and why, reverted"),
+            )),
+    Message(24, "install_update", "Install the staged image: the pump shows it and waits "
+            "`wait_s` for the patient's press (IL-UPDATE-CONSENT); pressed, therapy "
+            "pauses and the pump resets into the image on trial (the pause ends by "
+            "itself after 2 min without the reset, IL-UPDATE-SWAP); after its self-test "
+            "the new image confirms itself. update_status tells how it went.",
+            response=(
+                _f(2, "wait_s", UINT, 1, 300, "how long the pump waits for the press, s"),
             )),
 )
 

@@ -549,8 +549,8 @@ class Update(Command):
             if result.answer is not None:
                 run.emit("image_chunk", result.answer)
             return
-        if run.json and result.answer is not None:
-            run.emit("image_chunk", result.answer)
+        if run.json:
+            run.emit("update_status", result.answer)      # the pump's word: staged
         run.say("update: image of %d bytes staged and checked by the pump; `update "
                 "install` asks the patient to confirm the swap on the pump" % len(image))
 

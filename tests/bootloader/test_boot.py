@@ -4,6 +4,7 @@ import pytest
 
 from bootloader import app_api, boot, flash_map as fm, image as fmt, image_sign, trailer as tr
 from bootloader.otp import KEY_ED25519, KEY_P256
+from secure_channel import crypto
 
 from bootloader_fixtures import Device, factory_device, private_key
 
@@ -157,7 +158,7 @@ def test_refuses_truncated_image_in_slot():
     dev = factory_device()
     image = dev.sign((2, 0, 0, 0), 2)
     writer = app_api.UpdateWriter(dev.flash, dev.map)
-    writer.begin(len(image))
+    writer.begin(len(image), crypto.sha256(image))
     writer.write(image[:len(image) - 70])
     # Simulate a staging agent that writes the request anyway.
     tr.Trailer(dev.map.region(dev.flash, fm.SECONDARY), dev.map).write_magic()

@@ -277,6 +277,6 @@ def test_log_pages_and_services_missing():
     assert [r[0] for r in tail.fields["records"]] == [head]
     assert tail.fields["next_seq"] == head + 1
     assert ask(d, hw, "patient", "cgm_history").fields["code"] == S.UNAVAILABLE
-    assert ask(d, hw, "gateway", "begin_update", {"size": 100}).fields["code"] == \
-        S.UNAVAILABLE
+    assert ask(d, hw, "gateway", "begin_update", {"size": 100, "digest": b"\x00" * 32}
+               ).fields["code"] == S.UNAVAILABLE
     assert [a[1].split(":")[0] for a in audit] == ["unavailable", "unavailable"]

@@ -284,3 +284,12 @@ def test_tampered_log_boots_to_safe_stop():
     assert rebooted.status()["alarm"] == "IL-LOG-INTEGRITY"
     assert rebooted.start().code == results.ERR_STATE
     assert rebooted.service_reset(True).ok and rebooted.state == T.STOPPED
+
+
+def test_a_peer_text_is_logged_on_one_line_without_marks_that_reorder_it():
+    pump, hw, flash = make_pump()
+    pump.record_refusal("op\nforged", "no resource /a\nb\r\nc\x00\u202eevil\u2028x\u200by")
+    record = [r for r in audit_log.verify(region(flash), KEY)
+              if r.type == audit_log.EV_REFUSAL][-1]
+    assert record.data["op"] == "op?forged"
+    assert record.data["why"] == "no resource /a?b??c??evil?x?y"

@@ -22,13 +22,15 @@ VALID = {
     "set_limits": {"values": {"max_bolus_mu": 6000}},
     "time_sync": {"wall_s": 1767229200},
     "read_log": {"from_seq": 1, "count": 2},
-    "begin_update": {"size": 4096},
+    "begin_update": {"size": 4096, "digest": b"\x00" * 32},
     "image_chunk": {"offset": 0, "data": b"\x01" * 16},
     "confirm_update": {},
     "cancel_update": {},
     "confirm_status": {"ref": 1},
     "service_reset": {},
     "cgm_reading": {"mg_dl": 120, "measured_ms": 0},
+    "update_status": {},
+    "install_update": {},
 }
 
 

@@ -14,6 +14,7 @@ from conftest import examples
 from proto_helpers import VALID, Harness
 from pump import results
 from secure_channel import cbor
+from secure_channel.crypto import sha256
 from secure_channel.protocol import messages as protocol
 from secure_channel.protocol import resources as R
 from secure_channel.protocol import roles
@@ -29,7 +30,7 @@ FUZZ = settings(max_examples=examples(1000), deadline=None,
 
 # What only reads, written out independently of the table: these must be GET.
 READ_ONLY = {"status", "telemetry", "cgm_history", "delivery_records", "alarms", "read_log",
-             "confirm_status"}
+             "confirm_status", "update_status"}
 SCHEMA_CODES = (S.MALFORMED, S.UNKNOWN_TYPE, S.BAD_FIELD_TYPE, S.OUT_OF_RANGE,
                 S.MISSING_FIELD, S.UNKNOWN_FIELD, S.CONFLICT, S.TOO_LARGE, S.BAD_METHOD,
                 S.BAD_CONTENT_FORMAT, S.BAD_OPTION, S.NOT_ACCEPTABLE)
@@ -215,10 +216,16 @@ def test_an_update_over_coap_is_staged_and_confirmed():
         response = serve(harness, R.request_message(name, fields), role)
         assert response.code == N.CHANGED, answer(response)
         return R.parse_response(name, response)
-    post("begin_update", {"size": len(image)})
+    post("begin_update", {"size": len(image), "digest": sha256(image)})
     for offset in range(0, len(image), 500):
         last = post("image_chunk", {"offset": offset, "data": image[offset:offset + 500]})
-    assert last.fields == {"received": len(image), "staged": True}
+    assert last.fields == {}                        # held to its end: staged
+    status = R.parse_response("update_status", serve(harness, R.request_message(
+        "update_status", {}), "patient"))
+    assert status.fields["phase"] == S.UPDATE_STAGED
+    assert post("install_update").fields == {"wait_s": 300}
+    harness.hw.ui.pressed = True
+    assert [e[0] for e in harness.dispatcher.tick(harness.hw.clock.ticks_ms())] == ["install"]
     dev.boot()
     post("confirm_update", role="service")
     assert harness.audit == [] and harness.dispatcher.faults == 0

@@ -35,6 +35,8 @@ begin_update       D D A A
 image_chunk        D D A A
 confirm_update     D D A A
 cancel_update      D D A A
+update_status      A A A A
+install_update     D D A A
 confirm_status     A A D D
 service_reset      D D D A
 cgm_reading        A A A D

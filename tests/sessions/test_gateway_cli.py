@@ -90,7 +90,9 @@ class Pump:
         return locked
 
     def _hook(self):
-        if self.confirm and self.node.dispatcher.gate.pending is not None:
+        dispatcher = self.node.dispatcher
+        if self.confirm and (dispatcher.gate.pending is not None or
+                             dispatcher.install_gate.pending is not None):
             self.node.hw.ui.pressed = True
         return self._stop.is_set()
 
@@ -351,8 +353,8 @@ def test_no_answer_and_untrusted_peers_have_their_own_exit_status(capsys, keys, 
 def test_update_upload_resumes_where_the_pump_stopped(capsys, keys, pump):
     dev = factory_device()
     stager = UpdateStager(app_api.UpdateWriter(dev.flash, dev.map),
-                          confirm=lambda: dev.loader().confirm())
-    p = pump(updater=stager, start=False)            # updates only from STOPPED
+                          loader=boot.Bootloader(dev.flash, dev.map))
+    p = pump(updater=stager)                         # delivering all along
     image = dev.sign((2, 0, 0, 0), 2)
     path = keys / "image.bin"
     path.write_bytes(image)
@@ -361,16 +363,25 @@ def test_update_upload_resumes_where_the_pump_stopped(capsys, keys, pump):
                              "--chunk", "128", "--max-chunks", "3")
     assert code == 0, err
     assert "stopped after 3 chunks at byte 384 of %d" % len(image) in err
-    assert stager.received == 384 and p.status()["state"] == T.UPDATE_PENDING
+    assert stager.received == 384 and p.status()["state"] == T.DELIVERING
     # A second run asks the pump where it is and continues from there.
     code, out, err = gateway(capsys, keys, p.udp, "gateway", "--json", "update", "upload",
                              str(path), "--chunk", "128")
     assert code == 0, err
     assert "resuming the upload at byte 384 of %d" % len(image) in err
     assert "%d of %d bytes (100%%)" % (len(image), len(image)) in err
-    assert json_lines(out)[-1]["fields"] == {"received": len(image), "staged": True}
-    chunks = [r for r in p.records() if r.type == audit_log.EV_REFUSAL]
-    assert [r.data["op"] for r in chunks] == ["image_chunk"]       # the one probe
+    last = json_lines(out)[-1]                          # the pump's word: staged
+    assert last["request"] == "update_status" and last["fields"]["phase"] == S.UPDATE_STAGED
+    assert last["fields"]["received"] == len(image)
+    assert [r for r in p.records() if r.type == audit_log.EV_REFUSAL] == []   # no probing
+    code, out, err = gateway(capsys, keys, p.udp, "gateway", "update", "info")
+    assert code == 0 and "phase=2" in out and "staged_version=(major=2 minor=0" in out, out
+    with p.lock:
+        assert dev.boot().image.version == (1, 0, 0, 0)     # staged is not installed
+    p.confirm = True                                     # the patient presses the button
+    code, out, err = gateway(capsys, keys, p.udp, "gateway", "update", "install")
+    assert code == 0, err
+    assert "confirmed on the pump" in out and p.status()["state"] == T.UPDATE_PENDING
     with p.lock:
         result = dev.boot()
     assert result.mode == boot.MODE_TEST and result.image.version == (2, 0, 0, 0)
@@ -379,9 +390,22 @@ def test_update_upload_resumes_where_the_pump_stopped(capsys, keys, pump):
     with p.lock:
         assert dev.boot().mode == boot.MODE_CONFIRMED
     code, out, err = gateway(capsys, keys, p.udp, "service", "update", "cancel", "status")
-    assert code == 0 and "state=stopped" in out
+    assert code == 0 and "state=delivering" in out               # the pause undone
     code, out, err = gateway(capsys, keys, p.udp, "patient", "update", "cancel")
     assert code == G.EXIT_REFUSED and "forbidden" in one_line(err)
+
+
+def test_update_upload_of_a_refused_image_exits_3(capsys, keys, pump):
+    dev = factory_device()
+    stager = UpdateStager(app_api.UpdateWriter(dev.flash, dev.map),
+                          loader=boot.Bootloader(dev.flash, dev.map))
+    p = pump(updater=stager)
+    path = keys / "old.bin"
+    path.write_bytes(dev.sign((0, 5, 0, 0), 1))
+    code, out, err = gateway(capsys, keys, p.udp, "gateway", "update", "upload", str(path))
+    assert code == G.EXIT_REFUSED
+    assert "IL-UPDATE-IMAGE downgrade" in one_line(err.splitlines()[-1])
+    assert stager.state == S.UPDATE_IDLE
 
 
 # -- back-off ----------------------------------------------------------------------------------

@@ -228,3 +228,22 @@ def test_clinician_session_in_backoff_does_not_block_the_gateway():
     assert bench.manager.counts["RECORD-AUTH"] == 3
     assert RECORD_AUTH in clinician.peer.refused
     assert P.REFUSED in [e.kind for e in clinician.events]
+
+
+def test_a_gateway_that_sets_up_its_session_again_and_again_never_runs_out_of_identifiers():
+    bench, clinician, recorder = relayed_bench()
+    for _ in range(60):                     # more than the 48 one-byte identifiers
+        bench.gateway.client.connect()
+        assert_gateway_still_works(bench)
+    assert clinician.request("status").name == "status"        # the relayed one is kept
+    router = bench.gateway.router
+    assert list(router.by_c_i.values()).count("self") == 1
+    assert list(router.by_c_i.values()).count("clinician") == 1
+
+
+def test_a_relayed_client_that_starts_over_again_and_again_is_not_refused():
+    bench, clinician, recorder = relayed_bench()
+    for _ in range(60):
+        clinician.connect()
+        assert clinician.request("status").name == "status"
+    assert_gateway_still_works(bench)
