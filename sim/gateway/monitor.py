@@ -18,6 +18,7 @@ from sim.gateway.store import Store, StoreError
 from sim.gateway_client import HANDSHAKE, GatewayError
 
 EXIT_OK = 0
+EXIT_LAST_FAILED = 4         # --cycles ran out and the last cycle failed
 EXIT_SESSION = 5
 EXIT_INTERRUPTED = 130
 
@@ -74,12 +75,17 @@ class Monitor:
         print("gateway: " + text, file=self.err, flush=True)
 
     def run(self):
+        """Cycles until stopped; 0, or EXIT_SESSION for a pump that refuses this gateway,
+        or EXIT_LAST_FAILED when ``cycles`` ran out on a failed cycle."""
         done = 0
         down = False
+        failed = False
         try:
             while not self.stop.is_set():
+                failed = True
                 try:
                     summary = self.service.cycle()
+                    failed = False
                     if down:
                         self.say("pump answering again")
                         down = False
@@ -87,6 +93,10 @@ class Monitor:
                     self.say("cycle %d: %d new readings, %d new log records (log at seq %s)"
                              % (self.service.cycles, summary["readings"], summary["records"],
                                 last[0] if last else "-"))
+                    if self.service.diverged:
+                        self.say_error("the pump's log is not filed: %s; readings and "
+                                       "status still are; start a new --db to file the log"
+                                       % self.service.diverged)
                 except G.LinkDown as exc:
                     self.say_error("pump not answering (%s): retrying in %g s"
                                    % (exc, self.wait_s))
@@ -98,14 +108,26 @@ class Monitor:
                     self.say_error("store: %s" % exc)
                 except GatewayError as exc:
                     self.say_error("the pump refused this gateway: %s" % exc)
+                    self._record("handshake refused", str(exc))
                     return EXIT_SESSION
+                except Exception as exc:       # a fault here must not end the monitoring
+                    self.say_error("unexpected %s: %s: retrying in %g s"
+                                   % (type(exc).__name__, exc, self.wait_s))
+                    self.service.new_session()
                 done += 1
                 if self.cycles is not None and done >= self.cycles:
                     break
                 self.idle(self.wait_s)
         finally:
             self.store.close()
-        return EXIT_OK
+        return EXIT_LAST_FAILED if failed and self.cycles is not None else EXIT_OK
+
+    def _record(self, kind, detail):
+        """A security event the caregiver sees (a refused handshake: perhaps not our pump)."""
+        try:
+            self.store.add_security_event(kind, detail[:200], at_s=self.service.now())
+        except StoreError as exc:
+            self.say_error("store: %s" % exc)
 
 
 def run_monitor(run, args):

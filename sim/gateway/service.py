@@ -91,9 +91,11 @@ class Service:
         page, more = self._next_page()
         with self.store.transaction():
             self.store.add_status(self._status_row(status), at_s=self.now())
-            base = self.now() if pump_s is None else pump_s
+            # dated on the gateway's clock: a reading's age is counted on the pump's
+            # monotonic tick, so a wrong pump wall clock cannot misdate it
+            now = self.now()
             readings = self.store.add_readings(
-                [(base - age, mg_dl, trend) for mg_dl, trend, age in history], source="pump")
+                [(now - age, mg_dl, trend) for mg_dl, trend, age in history], source="pump")
             if page:
                 self.store.add_log_page(page)
         records = len(page) + (self.catch_up_log() if more else 0)

@@ -197,6 +197,10 @@ def test_a_gateway_the_pump_does_not_trust_is_told_in_one_line(keys, tmp_path):
     lines = run.stderr.strip().splitlines()
     assert lines[0].startswith("gateway: the pump refused this gateway: handshake refused")
     assert "Traceback" not in run.stderr
+    connection = sqlite3.connect(str(tmp_path / "g.db"))       # the caregiver sees it
+    kinds = [k for k, in connection.execute("SELECT kind FROM security_events")]
+    connection.close()
+    assert kinds == ["handshake refused"]
 
 
 def test_a_pump_that_goes_away_is_reported_and_retried_and_the_store_is_kept(keys, tmp_path):

@@ -173,3 +173,20 @@ def test_in_fast_mode_the_same_service_files_a_simulated_day(tmp_path):
         assert store.integrity() == "ok"
     finally:
         store.close()
+
+
+def test_readings_are_dated_on_the_gateways_clock_when_the_pumps_is_wrong(store):
+    pw = PumpWorld()
+    pw.run_minutes(10)
+    for minute in range(0, 30, 5):              # readings the pump's own sensor took
+        now = pw.now()
+        pw.world.cgm_buffer.add(now, 120 + minute, 0)
+        pw.run_minutes(5)
+    gateway_s = pump_clock(pw)
+    assert pw.pump.set_wall_clock(gateway_s + 3600).ok      # an hour ahead, refused below
+    service = G.Service(pw.client, store, clock=lambda: gateway_s)
+    service.cycle()
+    assert store.db.execute("SELECT accepted FROM clock_syncs").fetchall() == [(0,)]
+    times = [t for t, _, _ in store.readings_since(0)]
+    assert times and max(times) <= gateway_s                 # none in the future
+    assert gateway_s - max(times) == 5 * 60                  # the newest: 5 min old

@@ -507,9 +507,29 @@ def test_markup_in_an_event_is_escaped_in_html_and_json(client, db):
     assert page.count("<script") == 1                    # the page's own, with src
     answer = client.get("/api/current")
     assert b"<" not in answer.data and b">" not in answer.data
-    events = answer.json["events"]
+    events, logins = answer.json["events"], answer.json["logins"]
     assert HOSTILE in [e["detail"] for e in events] and HOSTILE in [e["kind"] for e in events]
-    assert any(HOSTILE[:64] in e["detail"] for e in events if e["kind"] == "web login failed")
+    assert any(HOSTILE[:64] in e["detail"] for e in logins if e["kind"] == "web login failed")
+
+
+def test_a_flood_of_logins_cannot_push_the_pumps_events_off_the_page(client, db):
+    add_hostile_event(db)                                 # a gateway event
+    for _ in range(30):
+        client.post("/login", data={"name": "caregiver", "password": "x"})   # no token
+    login(client)
+    now = client.get("/api/current").json
+    assert HOSTILE in [e["kind"] for e in now["events"]]
+    assert all(e["source"] != "web" for e in now["events"])
+    assert now["logins"] and all(e["source"] == "web" for e in now["logins"])
+
+
+def test_a_store_that_no_longer_files_the_log_says_so_on_the_page(client, db):
+    store = Store(db)
+    store.set_meta("log_diverged", "the pump's log ends at seq 3, before the 40 stored")
+    store.close()
+    login(client)
+    assert "no longer filed" in client.get("/api/current").json["store_problem"]
+    assert "no longer filed" in client.get("/").get_data(as_text=True)
 
 
 def test_an_empty_store_shows_that_nothing_came_yet(tmp_path):

@@ -15,6 +15,7 @@ GAP_S = 15 * 60               # the plot's line breaks where readings are furthe
 TARGET = (70, 180)            # mg/dL: the band drawn on the plot
 PLOT_RANGE = (40, 400)
 LISTED = 10                   # alarms and security events shown
+LOGINS_LISTED = 5             # the page's own login events, in their own list
 LOW_RESERVOIR_MU = 20000
 LOW_BATTERY_PERCENT = 20
 
@@ -92,12 +93,21 @@ def alarms(db, now):
                 (LISTED,))]
 
 
-def security_events(db, now):
+def security_events(db, now, web=False):
+    """The pump's and the gateway's events, or (``web``) this page's own logins: apart,
+    so a flood of login attempts cannot push the pump's events off the page."""
     return [{"at_s": at_s, "time": clock_text(at_s, now), "source": source, "kind": kind,
              "detail": detail}
             for at_s, source, kind, detail in db.execute(
-                "SELECT at_s, source, kind, detail FROM security_events "
-                "ORDER BY at_s DESC, id DESC LIMIT ?", (LISTED,))]
+                "SELECT at_s, source, kind, detail FROM security_events WHERE "
+                "(source = 'web') = ? ORDER BY at_s DESC, id DESC LIMIT ?",
+                (1 if web else 0, LISTED if not web else LOGINS_LISTED))]
+
+
+def store_problem(db):
+    """Why the store no longer files the pump's log (it diverged), or None."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'log_diverged'").fetchone()
+    return None if row is None else "The pump's log is no longer filed: " + row[0]
 
 
 def current(db, now):
@@ -105,7 +115,8 @@ def current(db, now):
     now = int(now)
     return {"now_s": now, "time": clock_text(now, now), "glucose": glucose_now(db, now),
             "pump": pump_now(db, now), "alarms": alarms(db, now),
-            "events": security_events(db, now)}
+            "events": security_events(db, now), "logins": security_events(db, now, True),
+            "store_problem": store_problem(db)}
 
 
 def glucose_day(db, now):

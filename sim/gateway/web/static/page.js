@@ -168,6 +168,10 @@
       fillRows("alarms", now.alarms,
                (a) => [a.time, a.id, a.kind, a.active ? "raised" : "cleared"]);
       fillRows("events", now.events, (e) => [e.time, e.source, e.kind, e.detail]);
+      fillRows("logins", now.logins, (e) => [e.time, e.kind, e.detail]);
+      const problem = document.getElementById("store-problem");
+      problem.textContent = now.store_problem || "";
+      problem.hidden = !now.store_problem;
       drawPlot(day);
       setText("updated", "updated " + now.time);
       connection(null, false);
