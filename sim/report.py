@@ -72,6 +72,7 @@ LANES = (
     ("refusals", ("refusal",), "#37474f", "square"),
     ("security", ("security",), "#7b3fb5", "diamond"),
     ("faults", ("fault",), "#00838f", "square"),
+    ("updates", ("update",), "#2e7d32", "triangle"),
 )
 OTHER_LANE = ("other", (), "#8a96a3", "circle")
 KIND_ORDER = tuple(kind for _label, kinds, _colour, _shape in LANES for kind in kinds)

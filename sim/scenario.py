@@ -41,7 +41,7 @@ CONTROLLERS = ("none", "aid")
 FAULT_KINDS = ("occlusion", "reboot", "sensor-failure", "battery-drain")
 PATIENT_BASAL = None                # a basal segment rate of None: the patient's own basal
 
-__all__ = ["Meal", "Exercise", "Fault", "Therapy", "Behaviour", "Cgm", "Run", "Scenario",
+__all__ = ["Meal", "Exercise", "Fault", "Update", "Therapy", "Behaviour", "Cgm", "Run", "Scenario",
            "ScenarioError", "load", "loads", "default", "MAX_FILE_BYTES", "BOLUS_KINDS",
            "SENSORS", "TRANSPORTS", "CONTROLLERS", "DEFAULT_MEALS", "KEYS"]
 
@@ -164,6 +164,21 @@ class Fault:
     duration_min: int = 60
 
 
+@dataclass(frozen=True)
+class Update:
+    """A software update the gateway delivers at ``time_min`` of day ``day``: the signed
+    image of ``version`` in chunks over the secure channel while therapy runs, then the
+    pump asks the patient, who presses its button ``press_after_min`` later (or never,
+    ``press = false``: the image stays staged). ``self_test = "fail"``: the new image
+    fails its self-test and the bootloader reverts it."""
+    time_min: int
+    day: int = 1
+    version: tuple = (1, 1, 0, 0)
+    press: bool = True
+    press_after_min: int = 2
+    self_test: str = "pass"
+
+
 DEFAULT_MEALS = (Meal(7 * 60, 45), Meal(12 * 60 + 30, 70), Meal(19 * 60, 80))
 
 
@@ -179,6 +194,7 @@ class Scenario:
     behaviour: Behaviour = Behaviour()
     cgm: Cgm = Cgm()
     faults: tuple = ()
+    updates: tuple = ()
     source: str = field(default="<default>", compare=False)
 
 
@@ -357,6 +373,17 @@ def _boolean(reader, path, value):
     return value
 
 
+def _version(reader, path, value):
+    """"MAJOR.MINOR.REVISION" (as imgtool writes it) to the image's version tuple."""
+    found = type(value) is str and re.fullmatch(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,5})",
+                                                value)
+    if not found or int(found.group(1)) > 255 or int(found.group(2)) > 255:
+        reader.fail(path, "%s is not a version \"MAJOR.MINOR.REVISION\" (e.g. \"1.1.0\")"
+                    % _show(value) if type(value) is str else
+                    "expected a version string, got %s" % _got(value))
+    return (int(found.group(1)), int(found.group(2)), int(found.group(3)), 0)
+
+
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
@@ -502,15 +529,23 @@ _FAULT = (
     ("day", "day", _integer(1, 3660)),
     ("duration_min", "duration_min", _integer(1, 1440, " min")),
 )
+_UPDATE = (
+    ("time", "time_min", _clock),
+    ("day", "day", _integer(1, 3660)),
+    ("version", "version", _version),
+    ("press", "press", _boolean),
+    ("press_after_min", "press_after_min", _integer(0, 4, " min")),
+    ("self_test", "self_test", _choice(("pass", "fail"))),
+)
 _TOP = ("name", "description", "run", "meals", "exercise", "therapy", "behaviour", "cgm",
-        "faults")
+        "faults", "updates")
 
 # Every TOML key, by section (docs/scenarios.md documents each; a test checks it).
 KEYS = {"": _TOP, "run": tuple(k for k, _, _ in _RUN), "meals": tuple(k for k, _, _ in _MEAL),
         "exercise": tuple(k for k, _, _ in _EXERCISE),
         "therapy": tuple(k for k, _, _ in _THERAPY),
         "behaviour": tuple(k for k, _, _ in _BEHAVIOUR), "cgm": tuple(k for k, _, _ in _CGM),
-        "faults": tuple(k for k, _, _ in _FAULT)}
+        "faults": tuple(k for k, _, _ in _FAULT), "updates": tuple(k for k, _, _ in _UPDATE)}
 
 
 def _suggest(word, options, quote=False):
@@ -602,6 +637,8 @@ class _Reader:
         cgm = Cgm(**self.table(("cgm",), document.get("cgm", {}), _CGM))
         faults = tuple(self.fault(index, entry) for index, entry in enumerate(
             self.entries("faults", document.get("faults", []))))
+        updates = tuple(self.update(index, entry) for index, entry in enumerate(
+            self.entries("updates", document.get("updates", []))))
         self.check_overlap("meals", meals)
         self.check_overlap("exercise", exercise)
         if therapy.target_low > therapy.target_high:
@@ -613,7 +650,15 @@ class _Reader:
                                                + behaviour.late_bolus_pct))
         return Scenario(name=name, description=description, run=run, meals=meals,
                         exercise=exercise, therapy=therapy, behaviour=behaviour, cgm=cgm,
-                        faults=faults, source=self.source)
+                        faults=faults, updates=updates, source=self.source)
+
+    def update(self, index, entry):
+        path = ("updates", index)
+        update = Update(**self.table(path, entry, _UPDATE, ("time",)))
+        if update.day > self.run_days:
+            self.fail(path + ("day",), "day %d is after the run's %d days"
+                      % (update.day, self.run_days))
+        return update
 
     def fault(self, index, entry):
         path = ("faults", index)

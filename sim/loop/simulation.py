@@ -57,6 +57,8 @@ class Simulation:
         self._exercise = 0.0
         self._sensor_off = []             # (start, end) ticks of sensor failures
         self._end = self.days * 24 * 60 * MS_PER_MINUTE
+        self._updating = False            # an update under way: its timers run
+        self._paused_until = 0.0          # minute the last reset into the bootloader ended
         self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
         self.service = None
         if gateway_db is not None:
@@ -118,6 +120,7 @@ class Simulation:
                 return False
         self.behaviour.schedule()
         self._schedule_faults()
+        self._schedule_updates()
         self.kernel.at(0, self._step)
         if not self.remote_gateway:
             self.kernel.at(TIME_SYNC_MS, self._daily_sync)
@@ -161,6 +164,61 @@ class Simulation:
             world.boot_pump()
             self.recorder.attach(world.pump)
 
+    # -- software updates from the scenario ---------------------------------------------
+    def _schedule_updates(self):
+        for update in self.scenario.updates:
+            if update.day <= self.days:
+                at = ((update.day - 1) * 1440 + update.time_min) * MS_PER_MINUTE
+                self.kernel.at(at, self._update, update)
+
+    def _update(self, update):
+        """The gateway delivers the image over the secure channel while therapy runs,
+        then asks the pump to install it; the patient presses, or not."""
+        from sim.gateway.update import DeliveryError, ImageDelivery
+        world, now = self.world, self.kernel.now
+        world.software.failing_self_test = update.self_test == "fail"
+        delivery = ImageDelivery(ServiceClient(world.channel, lambda: self.kernel.now),
+                                 world.software.image(update.version))
+        try:
+            sent = delivery.upload()
+            wait_s = delivery.install()
+        except DeliveryError as exc:
+            self.recorder.event(now, "update", "UPDATE", "refused: %s" % exc)
+            return
+        self.recorder.event(now, "update", "UPDATE", "%s delivered (%d chunks); the pump "
+                            "asks the patient (%d s)" % (_version(update.version),
+                                                          sent.chunks, wait_s))
+        self._updating = True
+        if update.press:
+            self.kernel.after(update.press_after_min * MS_PER_MINUTE + 1000, self._press)
+
+    def _press(self):
+        self.world.hw.ui.pressed = True
+
+    def _update_events(self):
+        """The dispatcher's timers while an update is under way: the patient's press, the
+        reset into the new image, its self-test, a revert."""
+        world = self.world
+        for event, _, _ in world.dispatcher.tick(world.pump.clock.ticks_ms()):
+            now = self.kernel.now
+            if event in ("install", "update-revert"):
+                self.recorder.event(now, "update", event.upper(), "the pump resets: the "
+                                    "bootloader %s" % ("swaps in the new image"
+                                                       if event == "install" else "reverts"))
+                world.boot_pump()
+                self.recorder.attach(world.pump)
+                start = max(now / MS_PER_MINUTE, self._paused_until)   # a revert follows
+                self._paused_until = start + world.last_boot_ms / MS_PER_MINUTE
+                self.recorder.suspends.append({"start_min": start, "why": "update",
+                                               "end_min": self._paused_until})
+                self.recorder.event(now, "update", "RUNNING", "running %s after %.1f s "
+                                    "in the bootloader" % (_version(world.software.running),
+                                                           world.last_boot_ms / 1000.0))
+            elif event in ("update-confirmed", "install-expired", "install-refused",
+                           "install-withdrawn"):
+                self.recorder.event(now, "update", event.upper(), event.replace("-", " "))
+                self._updating = event == "install-withdrawn"
+
     def _advance(self, tick):
         """The pump's main loop up to ``tick``: tick, then sleep until the tick it asked
         for (the battery drains with the time)."""
@@ -168,6 +226,9 @@ class Simulation:
         pump = self.world.pump
         while True:
             wake = pump.tick()
+            if self._updating:
+                self._update_events()
+                pump = self.world.pump              # a new one after the reset
             now = hw.clock.ticks_ms()
             if wake >= tick or now >= tick:
                 if tick > now:
@@ -311,3 +372,6 @@ class Simulation:
         answer = self.world.channel.request(name, fields, now)
         self.recorder.aid_decision(now, decision, answer)
 
+
+def _version(version):
+    return ".".join(str(part) for part in version[:3])

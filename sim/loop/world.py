@@ -97,6 +97,12 @@ def calculator_segments(scenario, name):
 class World:
     def __init__(self, scenario, patient_name, seed, identity=None, trusted=None,
                  host_time_sessions=False):
+        # A scenario with updates runs the pump's software from bootloader flash, so
+        # every power-up runs the real bootloader (sim.loop.software).
+        self.software = None
+        if getattr(scenario, "updates", ()):
+            from sim.loop.software import Software
+            self.software = Software(seed)
         """``identity`` (private key, credential) and ``trusted`` (a trust list) are the
         pump's when it serves a gateway in another process; by default both, and the
         in-memory gateway's key, come from the seed. ``host_time_sessions``: the session
@@ -133,10 +139,16 @@ class World:
         lost, sessions too; flash, secure store, clock, plunger and reservoir are not).
         Each boot draws fresh randomness: an EDHOC ephemeral key is never used twice."""
         self.boots += 1
+        updater = None
+        if self.software is not None:           # the bootloader first: it may swap
+            self.last_boot_ms = self.software.power_up()
+            self.hw.advance_to(self.hw.clock.ticks_ms() + self.last_boot_ms)
         self.pump = Pump(self.hw, self.flash, LOG_KEY)
+        if self.software is not None:
+            updater = self.software.stager()
         self.cgm_buffer = CgmBuffer()
         self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
-                                     cgm=self.cgm_buffer,
+                                     cgm=self.cgm_buffer, updater=updater,
                                      log_reader=verified_log_reader(self.flash, LOG_KEY,
                                                                      self.pump.log_head))
         private, credential = self._pump_identity

@@ -62,12 +62,13 @@ def test_default_toml_equals_default():
 
 def test_default_toml_spells_out_every_field():
     """default.toml is the reference: each key of each section appears in it (except the
-    two the patient model supplies, the every-day meal `days`, and exercise and faults:
+    two the patient model supplies, the every-day meal `days`, and exercise, faults and
+    updates:
     there are none)."""
     text = (SCENARIOS / "default.toml").read_text()
-    implicit = {"carb_ratio_g_u", "isf_mg_dl_u", "days", "exercise", "faults"}
+    implicit = {"carb_ratio_g_u", "isf_mg_dl_u", "days", "exercise", "faults", "updates"}
     for section, keys in scenario.KEYS.items():
-        for key in keys if section not in ("exercise", "faults") else ():
+        for key in keys if section not in ("exercise", "faults", "updates") else ():
             if key not in implicit:
                 assert re.search(r"^%s = |^\[+%s\]+" % (key, key), text, re.M), (section, key)
 
@@ -409,7 +410,7 @@ def test_unknown_field_without_a_near_one_lists_the_known_ones():
         "drift_pct_per_day, noise, transport)")
     assert refused('# c\n\nzzz = 1\n') == (
         "late.toml:3: zzz: unknown field (known: name, description, run, meals, exercise, "
-        "therapy, behaviour, cgm, faults)")
+        "therapy, behaviour, cgm, faults, updates)")
 
 
 def test_unknown_field_in_a_subtable_of_an_array_entry():
