@@ -136,7 +136,7 @@ def test_first_start_with_a_second_factor_prints_its_uri_once(tmp_path):
     ("", "no password"),
     ("Xk3#pL9q", "too short (8 characters): at least 12"),
     ("x" * 129, "too long"),
-    ("tab\tin the middle of it", "control characters"),
+    ("tab\tin the middle of it", "control, format or separator characters"),
     ("my caregiver is here", "account name"),
     ("revigerac-2024-xyz", "account name"),                   # backwards
     ("1qaz2wsx3edc4rfv", "commonly used password"),
@@ -148,6 +148,11 @@ def test_first_start_with_a_second_factor_prints_its_uri_once(tmp_path):
     ("insulinpump123", "words about the pump"),
     ("1nsul1nPump!!", "words about the pump"),                # l33t
     ("glucosesensorbolus", "words about the pump"),
+    ("\uff23\uff21\uff32\uff25\uff27\uff29\uff36\uff25\uff32xk#82pq", "account name"),
+    ("care\u200bgiverxk#82pq", "format or separator"),             # zero-width space
+    ("pass\u200bword\u200b1234\u200b5678", "format or separator"),
+    ("Zk#82pq\u202emmmqqwq", "format or separator"),               # right-to-left override
+    ("Zk#82pq\u2028mmmqqwq", "format or separator"),               # line separator
 ])
 def test_policy_refuses_with_a_reason(password, reason):
     with pytest.raises(PolicyError) as refused:

@@ -3,7 +3,8 @@
 A password is refused, with the first reason that applies, when it is
 
 - shorter than MIN_LENGTH (12) or longer than MAX_LENGTH (128) characters, or holds
-  control characters;
+  control, format or separator characters (zero-width spaces, direction marks); the rest
+  is judged in its NFKC form, so fullwidth letters disguise nothing;
 - the account name (or contains it, or it backwards);
 - one pattern from end to end, as zxcvbn (the maintained Python port of Dropbox's
   estimator, MIT licence) finds them: a common password from its frequency list (30,000
@@ -26,6 +27,9 @@ from sim.gateway.web.errors import PolicyError
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_SCORE = 3
+# Unicode categories refused outright: control, format (zero-width, direction marks), line
+# and paragraph separators, surrogates, private use, unassigned.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
 PRODUCT_WORDS = ("pump", "insulin", "pumpsim", "glucose", "diabetes", "diabetic", "bolus",
                  "basal", "sensor", "caregiver", "gateway", "monitor", "password")
 
@@ -47,8 +51,11 @@ def check(password, name=""):
                           % (len(password), MIN_LENGTH))
     if len(password) > MAX_LENGTH:
         raise PolicyError("too long: at most %d characters" % MAX_LENGTH)
-    if any(unicodedata.category(c) == "Cc" for c in password):
-        raise PolicyError("contains control characters")
+    if any(unicodedata.category(c) in _INVISIBLE for c in password):
+        raise PolicyError("contains control, format or separator characters (invisible "
+                          "ones such as zero-width spaces or direction marks)")
+    # Judged as NFKC, so a fullwidth or otherwise compatible spelling is no disguise.
+    password = unicodedata.normalize("NFKC", password)
     lower = password.lower()
     name = (name or "").lower()
     if len(name) >= 3 and (name in lower or name[::-1] in lower):
