@@ -34,47 +34,48 @@ DEFAULT_PATH = os.path.join("~", ".local", "share", "pumpsim", "gateway.db")
 BUSY_TIMEOUT_MS = 5000
 
 # Each migration takes the schema from version N to N + 1; never edit one that shipped.
+# Tables are STRICT: a value of the wrong type is refused, never stored to trip a reader.
 MIGRATIONS = (
     # 1: the pump's data
     """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
     CREATE TABLE readings (
         measured_s INTEGER PRIMARY KEY,        -- pump wall clock of the measurement, s
         mg_dl INTEGER NOT NULL,
         trend INTEGER NOT NULL,                -- -3..3
         source TEXT NOT NULL,                  -- 'sensor' (sent by the gateway) or 'pump'
-        stored_s INTEGER NOT NULL);
+        stored_s INTEGER NOT NULL) STRICT;
     CREATE TABLE status (
         at_s INTEGER PRIMARY KEY,              -- gateway wall clock, s
         state TEXT NOT NULL, alarm TEXT, iob_mu INTEGER NOT NULL,
         reservoir_mu INTEGER NOT NULL, battery_percent INTEGER NOT NULL,
-        basal_mu_h INTEGER NOT NULL, glucose INTEGER);
+        basal_mu_h INTEGER NOT NULL, glucose INTEGER) STRICT;
     CREATE TABLE log_records (
         seq INTEGER PRIMARY KEY, tick_ms INTEGER NOT NULL, wall_s INTEGER NOT NULL,
         type INTEGER NOT NULL,
         data BLOB,                             -- CBOR as logged; NULL: too large to send
         chain BLOB,                            -- chain hash after it; NULL: not known here
-        verified INTEGER NOT NULL);            -- 1: recomputed here from an earlier hash
+        verified INTEGER NOT NULL) STRICT;     -- 1: recomputed here from an earlier hash
     CREATE TABLE deliveries (
         seq INTEGER PRIMARY KEY REFERENCES log_records(seq), wall_s INTEGER NOT NULL,
         mu INTEGER NOT NULL,                   -- reserved (> 0) or refunded (< 0)
-        bolus INTEGER NOT NULL);
+        bolus INTEGER NOT NULL) STRICT;
     CREATE TABLE alarms (
         seq INTEGER PRIMARY KEY REFERENCES log_records(seq), wall_s INTEGER NOT NULL,
         id TEXT NOT NULL, kind TEXT NOT NULL,  -- alarm, safe-stop, warning
-        active INTEGER NOT NULL);
+        active INTEGER NOT NULL) STRICT;
     CREATE TABLE security_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER NOT NULL,
         source TEXT NOT NULL,                  -- pump (from its log), gateway, web
         kind TEXT NOT NULL, detail TEXT NOT NULL,
-        seq INTEGER UNIQUE REFERENCES log_records(seq));
+        seq INTEGER UNIQUE REFERENCES log_records(seq)) STRICT;
     CREATE TABLE sessions (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER NOT NULL,
-        peer TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+        peer TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL) STRICT;
     CREATE TABLE clock_syncs (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER NOT NULL,
         pump_s INTEGER NOT NULL, step_s INTEGER NOT NULL, accepted INTEGER NOT NULL,
-        detail TEXT NOT NULL);
+        detail TEXT NOT NULL) STRICT;
     CREATE INDEX alarms_by_time ON alarms(wall_s);
     CREATE INDEX security_by_time ON security_events(at_s);
     """,
@@ -85,17 +86,17 @@ MIGRATIONS = (
         password_hash TEXT NOT NULL,           -- Argon2id, PHC string with its salt
         totp_secret TEXT,                      -- base32 (RFC 6238); NULL: no second factor
         totp_last_step INTEGER,                -- newest accepted step: each code works once
-        created_s INTEGER NOT NULL, changed_s INTEGER NOT NULL);
+        created_s INTEGER NOT NULL, changed_s INTEGER NOT NULL) STRICT;
     CREATE TABLE web_sessions (
         token_hash TEXT PRIMARY KEY,           -- SHA-256 of the cookie's token, hex
         name TEXT NOT NULL REFERENCES web_users(name) ON DELETE CASCADE,
         csrf TEXT NOT NULL, remote TEXT NOT NULL,
         created_s INTEGER NOT NULL, seen_s INTEGER NOT NULL,
-        expires_s INTEGER NOT NULL);           -- absolute; idle expiry counts from seen_s
+        expires_s INTEGER NOT NULL) STRICT;    -- absolute; idle expiry counts from seen_s
     CREATE TABLE web_logins (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER NOT NULL, name TEXT NOT NULL,
         remote TEXT NOT NULL, ok INTEGER NOT NULL,
-        detail TEXT NOT NULL);                 -- ok, wrong password or code, rate-limited,
+        detail TEXT NOT NULL) STRICT;          -- ok, wrong password or code, rate-limited,
                                                -- bad form (no CSRF token)
     CREATE INDEX web_logins_by_remote ON web_logins(remote, at_s);
     CREATE INDEX web_logins_by_name ON web_logins(name, at_s);
@@ -110,9 +111,12 @@ class StoreError(Exception):
 
 
 def _open_private(path):
-    """Create the file mode 0600 if absent; refuse an existing one others can read."""
+    """Create the file mode 0600 if absent; refuse an existing one others can read, and a
+    symbolic link (it could point the gateway's writes at another file)."""
+    if os.path.islink(path):
+        raise StoreError("%s is a symbolic link: give the store's own path" % path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
         raise StoreError("cannot open %s: %s" % (path, exc.strerror or exc)) from None
     try:

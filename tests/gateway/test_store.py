@@ -520,3 +520,18 @@ def test_a_call_refused_inside_a_transaction_is_undone_alone(path):
     assert counts["log_records"] == len(pages[0]) + len(pages[1])
     assert list(store.log_records()) == day().rows()[:counts["log_records"]]
     store.close()
+
+
+def test_a_symbolic_link_as_the_store_is_refused_and_its_target_left_alone(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"not the store's")
+    link = tmp_path / "gateway.db"
+    link.symlink_to(target)
+    with pytest.raises(G.StoreError, match="symbolic link"):
+        G.Store(str(link))
+    assert target.read_bytes() == b"not the store's"
+    dangling = tmp_path / "dangling.db"
+    dangling.symlink_to(tmp_path / "nowhere.db")
+    with pytest.raises(G.StoreError, match="symbolic link"):
+        G.Store(str(dangling))
+    assert not (tmp_path / "nowhere.db").exists()

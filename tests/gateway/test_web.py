@@ -14,6 +14,7 @@ import io
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -713,3 +714,28 @@ def test_no_login_form_logs_in_without_the_password_or_breaks_the_page(client, f
     answer = client.post("/login", data=form)
     assert answer.status_code in (401, 403, 429)
     assert client.get("/api/current").status_code == 401
+
+
+def test_options_is_refused_like_any_other_method_with_the_headers(client):
+    answer = client.open("/", method="OPTIONS")
+    assert answer.status_code == 405
+    assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_damaged_store_found_by_a_query_is_a_503_not_a_traceback(client, db, monkeypatch):
+    login(client)
+
+    def damaged(*args, **kwargs):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+    monkeypatch.setattr(web_app.views, "current", damaged)
+    answer = client.get("/api/current")
+    assert answer.status_code == 503
+    assert answer.json == {"error": "the gateway's store is unavailable"}
+    assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_value_of_the_wrong_type_cannot_be_stored_to_trip_the_page(db):
+    connection = sqlite3.connect(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE readings SET mg_dl = 'x'")      # STRICT tables
+    connection.close()

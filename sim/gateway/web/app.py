@@ -19,6 +19,7 @@ script, no framing, no sniffing, no referrer, no caching).
 
 import hmac
 import secrets
+import sqlite3
 import time
 from urllib.parse import urlsplit
 
@@ -111,6 +112,8 @@ def make_app(db_path, clock=time.time, *, idle_s=sessions.IDLE_S,
 
     @app.before_request
     def load_session():
+        if request.method == "OPTIONS":        # nothing here is for other origins
+            abort(405)
         g.now = int(clock())
         g.session = None
         if hosts is not None and host_name(request.host).lower() not in hosts:
@@ -138,9 +141,11 @@ def make_app(db_path, clock=time.time, *, idle_s=sessions.IDLE_S,
             response.headers[name] = value
         return response
 
+    @app.errorhandler(sqlite3.DatabaseError)
     @app.errorhandler(StoreError)
     def store_unavailable(exc):
-        app.logger.error("store: %s", exc)
+        # a damaged store found by a view's own query, too: one line, never a traceback
+        app.logger.error("store: %s", str(exc).splitlines()[0] if str(exc) else exc)
         if request.path.startswith("/api/"):
             return jsonify(error="the gateway's store is unavailable"), 503
         return refused(503, "The gateway's store is unavailable; try again shortly.")
