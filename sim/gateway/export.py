@@ -510,8 +510,9 @@ def write_files(files, out):
     out = os.path.abspath(os.path.expanduser(out))
     check_out(out)
     parent = os.path.dirname(out)
+    if not os.path.isdir(parent):        # made by whom, with which mode? the user's call
+        raise ExportError("cannot create %s: its folder %s does not exist" % (out, parent))
     try:
-        os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".%s-" % os.path.basename(out), dir=parent)
     except OSError as exc:
         raise ExportError("cannot create %s: %s" % (out, exc.strerror or exc)) from None

@@ -535,3 +535,11 @@ def test_records_of_any_shape_export_without_an_error(records):
         treatments = json.load(open(os.path.join(folder, "nightscout", "treatments.json")))
         for i, treatment in enumerate(treatments):
             check(treatment, TREATMENT, "treatments[%d]" % i)
+
+
+def test_an_out_whose_folder_does_not_exist_is_refused_and_nothing_is_made(db, tmp_path):
+    out = tmp_path / "missing" / "folder" / "ns"
+    result = pumpsim("export", "--db", db, "nightscout", "--out", str(out))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "missing").exists()
