@@ -739,3 +739,36 @@ def test_a_value_of_the_wrong_type_cannot_be_stored_to_trip_the_page(db):
     with pytest.raises(sqlite3.IntegrityError):
         connection.execute("UPDATE readings SET mg_dl = 'x'")      # STRICT tables
     connection.close()
+
+
+def test_a_flood_of_logins_leaves_threads_for_the_page_and_is_told_busy(db, clock,
+                                                                       monkeypatch):
+    app = make_app(db, clock)
+    held = threading.Event()
+    release = threading.Event()
+    slow = []
+
+    def slow_verify(stored, password):
+        slow.append(1)
+        held.set()
+        release.wait(10)
+        return False
+    monkeypatch.setattr(web_app.passwords, "verify", slow_verify)
+    monkeypatch.setattr(web_app, "HASH_WAIT_S", 0.2)
+    threads = [threading.Thread(target=login, args=(app.test_client(),),
+                                kwargs={"remote": "127.0.0.%d" % (i + 2)})
+               for i in range(web_app.HASHING_AT_ONCE)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(slow) < web_app.HASHING_AT_ONCE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        busy = login(app.test_client(), remote="127.0.0.9")
+        assert busy.status_code == 503 and "busy" in busy.get_data(as_text=True)
+        logged = _rows(db, "SELECT detail FROM web_logins ORDER BY id DESC LIMIT 1")
+        assert logged[0][0].startswith("busy")
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)

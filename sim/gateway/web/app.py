@@ -20,6 +20,7 @@ script, no framing, no sniffing, no referrer, no caching).
 import hmac
 import secrets
 import sqlite3
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -36,6 +37,10 @@ LOGIN_COOKIE = "pumpsim_login"         # the login form's CSRF token (double sub
 LOGIN_FORM_S = 3600
 MAX_FORM_BYTES = 4096
 POLL_S = 5
+# Logins checked at once (each an Argon2id hash of 64 MiB): fewer than the server's
+# threads, so a flood of logins never leaves the caregiver's page without one.
+HASHING_AT_ONCE = 2
+HASH_WAIT_S = 2.0
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -71,6 +76,7 @@ def make_app(db_path, clock=time.time, *, idle_s=sessions.IDLE_S,
     app.json = _EscapedJSON(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_FORM_BYTES, MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES)
     hosts = None if trusted_hosts is None else {h.strip("[]").lower() for h in trusted_hosts}
+    hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
 
     def store():
         if "store" not in g:
@@ -172,6 +178,16 @@ def make_app(db_path, clock=time.time, *, idle_s=sessions.IDLE_S,
             attempts.refuse(store(), name, remote, g.now, attempts.BAD_FORM)
             return login_page(403, "The form had expired or did not come from this page: "
                                    "please try again.")
+        if not hashing.acquire(timeout=HASH_WAIT_S):
+            attempts.refuse(store(), name, remote, g.now, attempts.BUSY)
+            return login_page(503, "The gateway is busy checking other logins: try again "
+                                   "in a moment.", retry_s=1)
+        try:
+            return check_login(name, password, code, remote)
+        finally:
+            hashing.release()
+
+    def check_login(name, password, code, remote):
         attempt, wait_s = attempts.begin(store(), name, remote, g.now)
         if attempt is None:
             return login_page(429, "Too many failed logins: try again in %d min."

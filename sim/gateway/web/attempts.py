@@ -26,6 +26,7 @@ OK = "ok"
 WRONG = "wrong password or code"
 LIMITED = "rate-limited"
 BAD_FORM = "bad form"
+BUSY = "busy: other logins being checked"
 _CHECKING = "checking"
 _FAILURES = (WRONG, _CHECKING)
 

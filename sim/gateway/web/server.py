@@ -7,7 +7,7 @@ from sim.gateway.web.addresses import is_loopback
 from sim.gateway.web.app import make_app
 from sim.gateway.web.errors import WebError
 
-THREADS = 4                  # at most 4 logins hash at once: 4 x 64 MiB
+THREADS = 4                  # requests at once; logins hash in at most 2 (app.HASHING_AT_ONCE)
 LOOP_S = 0.25                # how soon a set stop event is seen
 MAX_HEADER_BYTES = 16384
 MAX_BODY_BYTES = 65536
