@@ -43,6 +43,9 @@ def cmd_device(args):
         raise CliError(str(exc)) from None
     if len(names) != 1:
         raise CliError("a device has one patient; %r is a cohort" % patient)
+    if scenario.updates:
+        raise CliError("%s: [[updates]] are delivered by the simulator's own gateway "
+                       "(pumpsim run); this device has no bootloader flash" % scenario.source)
     if scenario.run.controller != "none":
         raise CliError("%s: the AID controller runs on the gateway, not on the device"
                        % scenario.source)
