@@ -1,15 +1,19 @@
-"""bootloader on CPython and MicroPython: flash map, OTP fuses, swap, image parsing.
+"""bootloader on CPython and MicroPython: flash map, OTP fuses, swap, image parsing, and
+a boot that verifies Ed25519 and ECDSA-P256 signatures.
 
-Plain asserts only: tools/micropython/run.py runs this module under MicroPython too. It
-uses only SHA-256 from the crypto seam, so it runs before the pure backend has signatures;
-signature checks are covered by the CPython tests in tests/bootloader.
+Plain asserts only: tools/micropython/run.py runs this module under MicroPython too, where
+the crypto seam is the pure-Python backend, so the signed boot below is the check that
+the firmware's own signature verification works on the interpreter it ships on. The
+full boot matrix (revocation, rollback, power cuts, imgtool) is in tests/bootloader.
 """
 
+from bootloader import app_api, boot, provision
 from bootloader import flash_map as fm
 from bootloader import image as fmt
 from bootloader import image_sign, otp as otpm, swap, trailer as tr
 from bootloader import verify as vf
 from bootloader.flash import NorFlash, PowerCut
+from bootloader.otp import KEY_ED25519, KEY_P256
 
 
 def _counter_rng():
@@ -112,3 +116,65 @@ def test_image_parse_and_hash_rejections():
             raise AssertionError("accepted")
         except fmt.ImageError as exc:
             assert exc.code == code, (exc.code, code)
+
+
+# Signing keys for the signed boot: an Ed25519 seed and a P-256 scalar in [1, n - 1].
+ED25519_KEY = bytes(range(32))
+P256_KEY = bytes(range(1, 33))
+
+
+def _signed_device():
+    flash_map = fm.small_map(slot_sectors=16)
+    flash = flash_map.new_flash()
+    provision.provision_device(flash, flash_map, _counter_rng(), [
+        (KEY_ED25519, image_sign.public_of(KEY_ED25519, ED25519_KEY)),
+        (KEY_P256, image_sign.public_of(KEY_P256, P256_KEY))])
+    return flash_map, flash
+
+
+def _body(version):
+    return bytes((version * 13 + i) & 0xFF for i in range(700 + 50 * version))
+
+
+def test_boot_verifies_ed25519_then_an_ecdsa_p256_update():
+    flash_map, flash = _signed_device()
+    factory = image_sign.sign_image(_body(1), KEY_ED25519, ED25519_KEY, (1, 0, 0, 0), 1)
+    provision.write_image(flash, flash_map, fm.PRIMARY, factory)
+    result = boot.Bootloader(flash, flash_map).boot()
+    assert result.mode == boot.MODE_CONFIRMED and result.image.key_kind == KEY_ED25519
+    assert result.image.version == (1, 0, 0, 0) and result.security_counter == 1
+    update = image_sign.sign_image(_body(2), KEY_P256, P256_KEY, (2, 0, 0, 0), 2)
+    app_api.stage_update(flash, flash_map, update, permanent=True)
+    result = boot.Bootloader(flash, flash_map).boot()
+    assert result.image is not None, result.events
+    assert result.image.version == (2, 0, 0, 0) and result.image.key_kind == KEY_P256
+    assert result.image.key_index == 1 and result.security_counter == 2
+
+
+def test_signature_checks_refuse_altered_and_foreign_signatures():
+    keyring = vf.Keyring()
+    keyring.add(KEY_ED25519, image_sign.public_of(KEY_ED25519, ED25519_KEY))
+    keyring.add(KEY_P256, image_sign.public_of(KEY_P256, P256_KEY))
+    for kind, private, sig_tlv in ((KEY_ED25519, ED25519_KEY, fmt.TLV_ED25519),
+                                   (KEY_P256, P256_KEY, fmt.TLV_ECDSASIG)):
+        image = image_sign.sign_image(_body(3), kind, private, (3, 0, 0, 0), 3)
+        info = vf.verify(image, keyring)
+        assert info.key_kind == kind and info.security_counter == 3
+        parsed = fmt.parse(image)
+        offset, length = [(off, n) for t, off, n in parsed.tlvs if t == sig_tlv][0]
+        assert length >= 64
+        # Flip a bit in the last byte of the signature (the end of s for ECDSA's DER).
+        end = offset + length - 1
+        altered = image[:end] + bytes((image[end] ^ 1,)) + image[end + 1:]
+        try:
+            vf.verify(altered, keyring)
+            raise AssertionError("altered signature accepted")
+        except fmt.ImageError as exc:
+            assert exc.code == fmt.REJECT_BAD_SIGNATURE, exc.code
+    # A signature by a key the device does not hold.
+    stranger = image_sign.sign_image(_body(3), KEY_ED25519, b"\x07" * 32, (3, 0, 0, 0), 3)
+    try:
+        vf.verify(stranger, keyring)
+        raise AssertionError("foreign key accepted")
+    except fmt.ImageError as exc:
+        assert exc.code == fmt.REJECT_UNKNOWN_KEY, exc.code
