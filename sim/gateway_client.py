@@ -71,7 +71,9 @@ class Router:
     own. A retransmission (same endpoint, same Message ID) keeps its Message ID on the
     link, so the pump de-duplicates it and a command runs once. An endpoint may send
     OSCORE requests only on sessions it set up itself (C_R from its message_3) and may not
-    take a C_I or C_R another endpoint holds. The gateway needs no key for any of this.
+    take a C_I or C_R another endpoint holds (the gateway's own handshake may: the pump
+    never gives out the identifier of a live session). The gateway needs no key for any
+    of this.
     """
 
     MAX_EXCHANGES = 256
@@ -97,8 +99,10 @@ class Router:
                 del table[cid]
 
     def _claim(self, table, cid, endpoint, what):
-        if table.get(cid, endpoint) != endpoint:
+        if table.get(cid, endpoint) != endpoint and endpoint != SELF:
             raise ValueError("%s in use by another endpoint" % what)
+        # The gateway's own handshake takes an identifier whoever held it: the pump gives
+        # out only identifiers of no live session, so another endpoint's claim is stale.
         table[cid] = endpoint
 
     def upstream(self, endpoint, payload):

@@ -6,7 +6,7 @@ the pump's session with the gateway itself keeps working."""
 import pytest
 
 from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
-from secure_channel import cbor
+from secure_channel import cbor, numbers
 from secure_channel.oscore import context as oscore
 from secure_channel.sessions import peer as P
 from secure_channel.protocol import resources
@@ -246,4 +246,13 @@ def test_a_relayed_client_that_starts_over_again_and_again_is_not_refused():
     for _ in range(60):
         clinician.connect()
         assert clinician.request("status").name == "status"
+    assert_gateway_still_works(bench)
+
+
+def test_the_gateways_own_handshake_takes_an_identifier_a_dead_relayed_session_held():
+    bench, clinician, recorder = relayed_bench()
+    router = bench.gateway.router
+    for cid in list(numbers.IDENTIFIERS):         # stale claims of sessions long gone
+        router.by_c_r.setdefault(cid, "clinician")
+    bench.gateway.client.connect()                # whatever C_R the pump chooses
     assert_gateway_still_works(bench)
