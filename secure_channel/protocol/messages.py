@@ -249,6 +249,16 @@ def parse_response(raw):
 
 
 def _encode(name, msg_id, fields, request):
+    return _checked(name, msg_id, fields, request)[1]
+
+
+def checked_request(name, msg_id, fields=None):
+    """(the request as a map by key, its encoding): ``encode_request`` that also gives
+    the map, so a caller that needs the fields need not decode them again."""
+    return _checked(name, msg_id, fields, True)
+
+
+def _checked(name, msg_id, fields, request):
     message = S.BY_NAME.get(name)
     if message is None or (request and message is S.ERROR):
         raise ProtocolError(S.UNKNOWN_TYPE, "no message type %r" % (name,))
@@ -284,7 +294,7 @@ def _encode(name, msg_id, fields, request):
     if len(data) > S.MAX_MESSAGE:
         raise ProtocolError(S.TOO_LARGE, "message of %d bytes exceeds %d"
                             % (len(data), S.MAX_MESSAGE))
-    return data
+    return out, data
 
 
 def encode_request(name, msg_id, fields=None):

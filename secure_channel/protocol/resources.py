@@ -340,7 +340,7 @@ def _is_decimal(text):
 def request_message(name, fields=None):
     """The inner CoAP request for request ``name`` with ``fields`` (by name); raises
     ProtocolError, as ``protocol.encode_request`` does, for what the pump would refuse."""
-    raw = cbor.decode(protocol.encode_request(name, REQUEST_ID, fields))
+    raw = protocol.checked_request(name, REQUEST_ID, fields)[0]
     resource = BY_NAME[name]
     request = M.Message(N.CON, resource.method).set_path(resource.path)
     body = {}

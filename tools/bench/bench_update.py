@@ -33,8 +33,7 @@ from secure_channel.protocol.update_stager import UpdateStager
 from secure_channel.sessions import manager as sessions, trust
 from secure_channel.sessions.peer import PeerSession
 from sim.gateway.update import ImageDelivery
-from sim.loop.channel import ServiceClient
-from sim.loop.channel import FastChannel
+from sim.loop.channel import FastChannel, ServiceClient
 
 SIZE = 1 << 20
 ROUNDS = 5
