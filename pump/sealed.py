@@ -27,6 +27,16 @@ SETTINGS = "settings"
 TAG_LEN = 16
 
 
+_ARRAY_8 = b"\x88"                  # CBOR head of the anchor's 8-item array
+
+
+def _copy(value):
+    """A copy of a field as written (a list the caller keeps may change later)."""
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return value
+
+
 class SealError(Exception):
     """A sealed record fails its tag or does not decode: the store was tampered with."""
 
@@ -87,6 +97,7 @@ class SealedStore:
         # derived once: the anchor is sealed every minute and after every log record
         self._keys = {ANCHOR: record_key(log_key, ANCHOR),
                       SETTINGS: record_key(log_key, SETTINGS)}
+        self._anchor_parts = None        # [(field value, its encoding)] of the last write
 
     def _read(self, name):
         return unseal(self._keys[name], name, self._store.read(name))
@@ -103,7 +114,22 @@ class SealedStore:
         return Anchor(*value)
 
     def write_anchor(self, anchor):
-        self._write(ANCHOR, anchor.as_list())
+        """Sealed every minute, while mostly only ``alive`` changes: each field's encoding
+        is kept and made again only when the field changed (the same bytes as encoding
+        the whole list; fields are ints, bytes, None and lists of them)."""
+        fields = anchor.as_list()
+        cached = self._anchor_parts
+        parts = []
+        for index in range(len(fields)):
+            value = fields[index]
+            if cached is not None and type(cached[index][0]) is type(value) and \
+                    cached[index][0] == value:
+                parts.append(cached[index])
+            else:
+                parts.append((_copy(value), cbor.encode(value)))
+        self._anchor_parts = parts
+        body = _ARRAY_8 + b"".join(part[1] for part in parts)
+        self._store.write(ANCHOR, body + hmac_sha256(self._keys[ANCHOR], body)[:TAG_LEN])
 
     def settings(self):
         """{"limits": {name: value}, "program": [48], "program_set": bool} or None."""

@@ -293,3 +293,24 @@ def test_a_peer_text_is_logged_on_one_line_without_marks_that_reorder_it():
               if r.type == audit_log.EV_REFUSAL][-1]
     assert record.data["op"] == "op?forged"
     assert record.data["why"] == "no resource /a?b??c??evil?x?y"
+
+
+def test_the_anchor_sealed_field_by_field_is_the_whole_list_sealed():
+    from pump import sealed as sealed_records
+    from pump.hal import MemoryHardware as Hardware
+    hw = Hardware()
+    store = sealed_records.SealedStore(hw.secure_store, KEY)
+    anchor = sealed_records.Anchor(1, 5, b"\x07" * 32, 2, 1000, 900, [5, 6], [[[1, 2, 3]], []])
+    for change in (None, "alive", "volatile", "volatile-in-place", "basal"):
+        if change == "alive":
+            anchor.alive += 60000
+        elif change == "volatile":
+            anchor.volatile = [[[1, 2, 3], [4, 5, 6]], ["IL-X"]]
+        elif change == "volatile-in-place":
+            anchor.volatile[1].append("IL-Y")          # the same list, changed
+        elif change == "basal":
+            anchor.basal = None
+        store.write_anchor(anchor)
+        whole = sealed_records.seal(store._keys[sealed_records.ANCHOR], anchor.as_list())
+        assert hw.secure_store.read(sealed_records.ANCHOR) == whole
+        assert store.anchor().as_list() == anchor.as_list()
