@@ -15,6 +15,7 @@ The hash is passed in (``hash512(data) -> 64 bytes``); it defaults to the pure S
 of this package so the module also works where ``hashlib`` has none.
 """
 
+from secure_channel.pure.ladder import combined, ladder
 from secure_channel.pure.sha512 import sha512 as _pure_sha512
 
 P = (1 << 255) - 19
@@ -92,38 +93,12 @@ def multiply(k, point):
     """[k]point for a secret scalar and a point of order L (the base point's multiples):
     a ladder of 256 fixed steps over k mod L + 8L, which lies in [2^255, 2^256), so bit
     255 is always set and the bit length of k (the nonce r's, above all) does not show."""
-    k = k % L + 8 * L
-    r0, r1 = IDENTITY, point
-    swap = 0
-    for i in range(255, -1, -1):
-        bit = (k >> i) & 1
-        r0, r1 = _cswap(swap ^ bit, r0, r1)
-        swap = bit
-        r1 = add(r0, r1)
-        r0 = double(r0)
-    r0, r1 = _cswap(swap, r0, r1)
-    return r0
-
-
-def _top_bit(n):
-    """Index of the highest set bit of 0 <= n < 2^256, -1 for 0 (MicroPython ints have
-    no bit_length)."""
-    i = 255
-    while i >= 0 and not (n >> i) & 1:
-        i -= 1
-    return i
+    return ladder(k % L + 8 * L, point, 255, IDENTITY, add, double, _cswap)
 
 
 def _combined(s, k, a):
     """[s]B + [k]A for public scalars (verification only)."""
-    table = (IDENTITY, BASE, a, add(BASE, a))
-    r = IDENTITY
-    for i in range(_top_bit(s | k), -1, -1):
-        r = double(r)
-        index = ((s >> i) & 1) | ((k >> i) & 1) << 1
-        if index:
-            r = add(r, table[index])
-    return r
+    return combined(s, k, BASE, a, IDENTITY, add, double)
 
 
 def encode(point):

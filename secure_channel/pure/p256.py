@@ -20,6 +20,8 @@ are 64-byte r||s. ``sign_digest`` takes the HMAC-SHA256 function from the caller
 package imports no hash module).
 """
 
+from secure_channel.pure.ladder import combined, ladder
+
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
@@ -134,38 +136,12 @@ def _fixed_length(k):
 def multiply(k, point):
     """[k]point for a secret scalar and a point of order n (every point on P-256): a
     ladder of 257 fixed steps over the fixed-length form of k."""
-    k = _fixed_length(k)
-    r0, r1 = IDENTITY, point
-    swap = 0
-    for i in range(256, -1, -1):
-        bit = (k >> i) & 1
-        r0, r1 = _cswap(swap ^ bit, r0, r1)
-        swap = bit
-        r1 = add(r0, r1)
-        r0 = double(r0)
-    r0, r1 = _cswap(swap, r0, r1)
-    return r0
-
-
-def _top_bit(n):
-    """Index of the highest set bit of 0 <= n < 2^256, -1 for 0 (MicroPython ints have
-    no bit_length)."""
-    i = 255
-    while i >= 0 and not (n >> i) & 1:
-        i -= 1
-    return i
+    return ladder(_fixed_length(k), point, 256, IDENTITY, add, double, _cswap)
 
 
 def _combined(u1, u2, q):
     """u1*G + u2*Q for public scalars (verification only)."""
-    table = (IDENTITY, G, q, add(G, q))
-    r = IDENTITY
-    for i in range(_top_bit(u1 | u2), -1, -1):
-        r = double(r)
-        index = ((u1 >> i) & 1) | ((u2 >> i) & 1) << 1
-        if index:
-            r = add(r, table[index])
-    return r
+    return combined(u1, u2, G, q, IDENTITY, add, double)
 
 
 def affine(point):
