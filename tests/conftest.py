@@ -53,3 +53,26 @@ def real_tool(name):
                         "test must run in CI" % name)
         pytest.skip("%s not installed (make setup installs it)" % name)
     return path
+
+
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync")
+
+
+def headless_chromium(profile_dir, width, height):
+    """A Selenium driver for Debian's headless Chromium and chromium-driver (real
+    components, by the rule of ``real_component``), its console log kept."""
+    webdriver = real_component("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = real_tool("chromium")
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    options.add_argument("--user-data-dir=%s" % profile_dir)
+    options.add_argument("--window-size=%d,%d" % (width, height))
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(
+        service=webdriver.ChromeService(executable_path=real_tool("chromedriver")),
+        options=options)
+    driver.set_page_load_timeout(10)
+    return driver

@@ -13,14 +13,11 @@ import time
 
 import pytest
 
-from conftest import real_component, real_tool
+from conftest import headless_chromium
 from web_fixture import HOSTILE, NAME, PASSWORD, add_hostile_event, fill_day
 from sim.gateway.store import Store
 from sim.gateway.web import serve
 
-CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync")
 WAIT_S = 15                    # the page polls every second here
 NEW_READING = 345
 
@@ -43,18 +40,7 @@ return {width: box.width, height: box.height, points: Number(svg.dataset.points)
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = real_component("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = real_tool("chromium")
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    options.add_argument("--user-data-dir=%s" % tmp_path_factory.mktemp("chromium-profile"))
-    options.add_argument("--window-size=1200,1000")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(
-        service=webdriver.ChromeService(executable_path=real_tool("chromedriver")),
-        options=options)
-    driver.set_page_load_timeout(10)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), 1200, 1000)
     try:
         yield driver
     finally:

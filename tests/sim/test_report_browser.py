@@ -11,14 +11,11 @@ import io
 
 import pytest
 
-from conftest import real_component, real_tool
+from conftest import headless_chromium, real_component
 from report_fixture import sample_run
 from sim import report
 
 WIDTH = 1200
-CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync")
 
 # What each plot must draw: its data, found by a selector, with a non-empty box.
 DRAWN = {
@@ -54,19 +51,7 @@ return out;
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = real_component("selenium.webdriver")
-    chromium = real_tool("chromium")
-    chromedriver = real_tool("chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    options.add_argument("--user-data-dir=%s" % tmp_path_factory.mktemp("chromium-profile"))
-    options.add_argument("--window-size=%d,900" % WIDTH)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=chromedriver),
-                              options=options)
-    driver.set_page_load_timeout(10)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), WIDTH, 900)
     try:
         yield driver
     finally:
