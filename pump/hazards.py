@@ -213,6 +213,11 @@ INTERLOCKS = {
                           "pump's button for it within 5 min (receiving never touches "
                           "therapy)",
                           "no swap: the running image and its therapy go on"),
+    "IL-UPDATE-BOLUS": (("H-UPDATE", "H-UNDERDOSE"),
+                        "a swap asked for, or pressed for, while a bolus runs or a bolus "
+                        "suggestion awaits the patient (the pause would end the bolus and "
+                        "its rest would never be given)",
+                        "refuse the install; the gateway asks again after the bolus"),
     "IL-UPDATE-SWAP": (("H-UPDATE", "H-THERAPY-LOSS", "H-UNDERDOSE"),
                        "therapy paused for the swap for 2 min without the reset into the "
                        "new image",

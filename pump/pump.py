@@ -36,6 +36,8 @@ MAX_BOLUS_MU = HARD_RANGES["max_bolus_mu"][2]
 MAX_EXTENDED_MS = 8 * MS_PER_HOUR
 MIN_TEMP_MS = 15 * MS_PER_MINUTE
 EXTENDED_SPACING_MS = 4 * PULSE_INTERVAL_MS   # room for basal pulses between extended ones
+UPDATE_BOLUS = "IL-UPDATE-BOLUS"
+SUGGESTION_HOLDS_UPDATE_MS = 5 * MS_PER_MINUTE   # a suggestion the patient may still confirm
 HEARTBEAT_MS = MS_PER_MINUTE                   # "alive" written to the secure store
 MAX_IMAGE_BYTES = 1 << 24                      # the largest software image announced
 
@@ -194,6 +196,7 @@ class Pump:
             base = Limits(settings["limits"])
         self.calculator = None
         self._suggestion = None
+        self._suggested_at = 0
         self.monitor = SafetyMonitor(hw.motor, self.clock, base, hw.reservoir)
         self.channel = PulseChannel()
         self._logport = LogPort(log, self.clock)
@@ -432,10 +435,23 @@ class Pump:
             _int("size", size, 1, MAX_IMAGE_BYTES)
         return self._run("begin_update", {"size": size}, action)
 
+    def install_blocked(self):
+        """Why therapy may not pause for a swap now, or "": a safe-stop, a state the swap
+        cannot leave, or a bolus (IL-UPDATE-BOLUS: running, or suggested and not yet
+        confirmed): the pause would end it and its rest would never be given."""
+        if self.state == T.SAFE_STOP or not self.controller.machine.can_fire("install_update"):
+            return "install_update needs delivering, suspended or stopped state"
+        engine = self.controller.engine
+        now = self.clock.ticks_ms()
+        if engine.bolus_pulses or engine.ext_pulses or (
+                self._suggestion is not None and
+                now - self._suggested_at < SUGGESTION_HOLDS_UPDATE_MS):
+            return UPDATE_BOLUS
+        return ""
+
     def can_install_update(self):
-        """Whether therapy may pause for a swap now (delivering, suspended or stopped)."""
-        return self.state != T.SAFE_STOP and \
-            self.controller.machine.can_fire("install_update")
+        """Whether therapy may pause for a swap now (``install_blocked`` says why not)."""
+        return not self.install_blocked()
 
     def install_update(self, confirmed):
         """Pause therapy for the swap into a staged image, only once the patient pressed
@@ -446,6 +462,8 @@ class Pump:
         def action(now):
             if confirmed is not True:
                 raise Refused(results.ERR_GUARD, "IL-UPDATE-CONSENT")
+            if self.install_blocked() == UPDATE_BOLUS:   # a bolus began after the prompt
+                raise Refused(results.ERR_GUARD, UPDATE_BOLUS)
             before = self.controller.state
             deadline = self.controller.begin_install(now)
             if before == T.DELIVERING:         # the monitor's own bound on the pause
@@ -559,6 +577,7 @@ class Pump:
                 minute_of_day(self.clock.wall_s()), carbs_g, mg_dl, age_ms,
                 controller.insulin_on_board(now), controller.limits, now)
             self._suggestion = suggestion
+            self._suggested_at = now
             self.hw.ui.show("bolus %d.%03d U? press to confirm" % (
                 suggestion.total_mu // 1000, suggestion.total_mu % 1000))
             return suggestion

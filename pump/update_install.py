@@ -16,8 +16,9 @@ the new image:
   takes the swap request back);
 - the missing basal of the pause is counted from its first millisecond, like any other.
 
-A temporary basal and a running bolus end with the pause (as with any stop of delivery);
-a suspend comes back with the end it had.
+A temporary basal ends with the pause (as with any stop of delivery); a running bolus
+never meets it (IL-UPDATE-BOLUS, ``Pump.install_blocked``); a suspend comes back with the
+end it had.
 """
 
 from pump import results, therapy_table as T

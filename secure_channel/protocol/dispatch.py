@@ -423,10 +423,11 @@ class Dispatcher:
             self.updater.check_staged()
         except StageError as exc:
             return self._stage_refused(request, exc)
-        if not self.pump.can_install_update():
+        blocked = self.pump.install_blocked()
+        if blocked:
             return self._refuse(request.id, request.message.code, "install_update",
-                                results.ERR_STATE, "install_update needs delivering, "
-                                "suspended or stopped state")
+                                results.ERR_GUARD if blocked.startswith("IL-")
+                                else results.ERR_STATE, blocked)
         if not self.install_gate.begin(request.id, role, {}, now,
                                        self.updater.install_prompt()):
             return self._refuse(request.id, request.message.code, "install_update",

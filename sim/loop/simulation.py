@@ -25,6 +25,7 @@ from sim.patient import IntegrationError
 STEP_MS = 5 * MS_PER_MINUTE
 TIME_SYNC_MS = 24 * 60 * MS_PER_MINUTE
 GATEWAY_CYCLE_MS = 60 * MS_PER_MINUTE   # the store's pulls; telemetry comes every 5 min
+INSTALL_RETRY_MS = 10 * MS_PER_MINUTE   # an install held for a bolus is asked again
 NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this in 6 h
 
 
@@ -59,6 +60,7 @@ class Simulation:
         self._end = self.days * 24 * 60 * MS_PER_MINUTE
         self._updating = False            # an update under way: its timers run
         self._paused_until = 0.0          # minute the last reset into the bootloader ended
+        self._pending_install = None      # (delivery, update) awaiting the patient
         self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
         self.service = None
         if gateway_db is not None:
@@ -181,13 +183,32 @@ class Simulation:
                                  world.software.image(update.version))
         try:
             sent = delivery.upload()
-            wait_s = delivery.install()
         except DeliveryError as exc:
             self.recorder.event(now, "update", "UPDATE", "refused: %s" % exc)
             return
-        self.recorder.event(now, "update", "UPDATE", "%s delivered (%d chunks); the pump "
-                            "asks the patient (%d s)" % (_version(update.version),
-                                                          sent.chunks, wait_s))
+        self.recorder.event(now, "update", "UPDATE", "%s delivered (%d chunks)"
+                            % (_version(update.version), sent.chunks))
+        self._install(delivery, update)
+
+    def _install(self, delivery, update):
+        """Ask the pump to install; held while a bolus runs (IL-UPDATE-BOLUS), the gateway
+        asks again ``INSTALL_RETRY_MS`` later."""
+        from sim.gateway.update import DeliveryError
+        now = self.kernel.now
+        try:
+            wait_s = delivery.install()
+        except DeliveryError as exc:
+            if "IL-UPDATE-BOLUS" in str(exc):
+                self.recorder.event(now, "update", "IL-UPDATE-BOLUS", "install held: a "
+                                    "bolus runs; asked again in %d min"
+                                    % (INSTALL_RETRY_MS // MS_PER_MINUTE))
+                self.kernel.after(INSTALL_RETRY_MS, self._install, delivery, update)
+            else:
+                self.recorder.event(now, "update", "UPDATE", "install refused: %s" % exc)
+            return
+        self.recorder.event(now, "update", "PROMPT", "the pump asks the patient (%d s)"
+                            % wait_s)
+        self._pending_install = (delivery, update)
         self._updating = True
         if update.press:
             self.kernel.after(update.press_after_min * MS_PER_MINUTE + 1000, self._press)
@@ -214,8 +235,12 @@ class Simulation:
                 self.recorder.event(now, "update", "RUNNING", "running %s after %.1f s "
                                     "in the bootloader" % (_version(world.software.running),
                                                            world.last_boot_ms / 1000.0))
-            elif event in ("update-confirmed", "install-expired", "install-refused",
-                           "install-withdrawn"):
+            elif event == "install-refused":      # a bolus began after the prompt
+                self.recorder.event(now, "update", "IL-UPDATE-BOLUS", "install held at "
+                                    "the press: a bolus runs; asked again in %d min"
+                                    % (INSTALL_RETRY_MS // MS_PER_MINUTE))
+                self.kernel.after(INSTALL_RETRY_MS, self._install, *self._pending_install)
+            elif event in ("update-confirmed", "install-expired", "install-withdrawn"):
                 self.recorder.event(now, "update", event.upper(), event.replace("-", " "))
                 self._updating = event == "install-withdrawn"
 

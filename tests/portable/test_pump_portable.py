@@ -314,3 +314,16 @@ def test_the_anchor_sealed_field_by_field_is_the_whole_list_sealed():
         whole = sealed_records.seal(store._keys[sealed_records.ANCHOR], anchor.as_list())
         assert hw.secure_store.read(sealed_records.ANCHOR) == whole
         assert store.anchor().as_list() == anchor.as_list()
+
+
+def test_no_swap_pause_while_a_bolus_runs_or_awaits_the_patient():
+    pump, hw, flash = make_pump()
+    assert pump.can_install_update()
+    assert pump.bolus(2000).ok
+    run_for(pump, hw, 2 * MS_PER_MINUTE)                 # part of it given
+    assert pump.install_blocked() == "IL-UPDATE-BOLUS"
+    refused = pump.install_update(True)
+    assert not refused.ok and refused.reason == "IL-UPDATE-BOLUS"
+    assert pump.state == T.DELIVERING
+    run_for(pump, hw, 20 * MS_PER_MINUTE)                # the bolus ends
+    assert pump.status()["bolus_left_mu"] == 0 and pump.can_install_update()
