@@ -45,7 +45,10 @@ class Recorder:
     # -- from the audit log --------------------------------------------------------------
     def _logged(self, rtype, data, tick):
         minute = tick / MS_PER_MINUTE
-        if rtype == L.EV_ALARM and data[1]:
+        if rtype == L.EV_DELIVERED and type(data) is list and len(data) == 2 and \
+                data[1] < data[0]:
+            self._bolus_short(minute, data[0], data[1])
+        elif rtype == L.EV_ALARM and data[1]:
             self.event_min(minute, "alarm", str(data[0]), "raised")
         elif rtype == L.EV_WARNING:
             if type(data) is list and data and data[0] == "IL-PLGS":
@@ -91,6 +94,17 @@ class Recorder:
 
     def carbs(self, tick, grams):
         self.carb_list.append({"t_min": tick / MS_PER_MINUTE, "grams": grams})
+
+    def _bolus_short(self, minute, planned, given):
+        """A bolus that ended early (stopped, occluded, suspended): the metrics count what
+        the pump says it gave, and the bolus is marked with it."""
+        self.bolus_mu -= planned - given
+        for item in reversed(self.boluses):
+            if round(item["units"] * 1000) == planned and "delivered_u" not in item:
+                item["delivered_u"] = given / 1000.0
+                break
+        self.event_min(minute, "warning", "BOLUS-SHORT", "bolus of %.3f U ended after "
+                       "%.3f U" % (planned / 1000.0, given / 1000.0))
 
     def bolus(self, tick, mu, kind):
         self.bolus_mu += mu

@@ -283,3 +283,16 @@ def test_a_meal_bolus_withheld_for_a_low_is_asked_for_again_after_the_low():
     for minute in skipped:
         later = [b for b in run["boluses"] if minute < b["t_min"] <= minute + 45]
         assert later, (minute, run["boluses"])
+
+
+def test_a_bolus_cut_short_counts_what_the_pump_gave_not_what_was_asked():
+    scenario = dataclasses.replace(S.default(), faults=(S.Fault("occlusion", 7 * 60),))
+    simulation = Simulation(scenario, "adult#001", days=1)
+    run = simulation.run()
+    first = run["boluses"][0]
+    assert first["units"] == 5.7 and 0 < first["delivered_u"] < 5.7     # cut by the kink
+    assert any(e["id"] == "BOLUS-SHORT" for e in run["events"])
+    records = audit_log.verify(FlashRegion(simulation.world.flash, 0,
+                                           simulation.world.flash.size), LOG_KEY)
+    given = sum(r.data[1] for r in records if r.type == audit_log.EV_DELIVERED)
+    assert abs(run["metrics"]["insulin"]["bolus_u"] - given / 1000.0) < 1e-9
