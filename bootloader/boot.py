@@ -21,6 +21,11 @@ One boot:
    install); with no valid image anywhere the boot ends with ``image`` None;
 5. for a confirmed image, the OTP security counter is raised to its counter.
 
+A trailer in a state no power cut leaves (decayed or tampered flash: a swap log entry
+that cannot be completed) makes the flash refuse a write. The boot then stops swapping,
+logs ``EV_FLASH_FAULT`` and starts the primary only if it verifies, as a test boot (the
+counter is not raised); otherwise it ends with ``image`` None. Never an exception.
+
 The running image confirms itself with ``Bootloader.confirm()`` after its self-test; only
 then is the OTP counter raised to the new image's counter.
 """
@@ -29,6 +34,7 @@ from bootloader import flash_map as fm
 from bootloader import image as fmt
 from bootloader import trailer as tr
 from bootloader import verify as vf
+from bootloader.flash import FlashError
 from bootloader.image import ImageError
 from bootloader.otp import OtpError, OtpFuses
 from bootloader.swap import Swapper
@@ -58,6 +64,7 @@ EV_COUNTER_RAISED = 10
 EV_COUNTER_FAILED = 11
 EV_NO_VALID_IMAGE = 12
 EV_CONFIRMED = 13
+EV_FLASH_FAULT = 14
 
 EVENT_NAMES = {
     EV_BOOT: "boot", EV_UPDATE_REJECTED: "update-rejected",
@@ -66,7 +73,7 @@ EVENT_NAMES = {
     EV_REVERT_IMPOSSIBLE: "revert-impossible", EV_PRIMARY_INVALID: "primary-invalid",
     EV_RECOVERY: "recovery", EV_COUNTER_RAISED: "counter-raised",
     EV_COUNTER_FAILED: "counter-failed", EV_NO_VALID_IMAGE: "no-valid-image",
-    EV_CONFIRMED: "confirmed",
+    EV_CONFIRMED: "confirmed", EV_FLASH_FAULT: "flash-fault",
 }
 
 
@@ -251,6 +258,21 @@ class Bootloader:
     # -- the boot flow --------------------------------------------------------------------
     def boot(self):
         self.events = []
+        try:
+            return self._boot()
+        except FlashError as exc:
+            self._event(EV_FLASH_FAULT, "flash refused a write during boot: %s" % exc)
+        info, err = self.check(self.primary)
+        if info is None:
+            self._event(EV_NO_VALID_IMAGE, "no valid image in flash")
+            return BootResult(None, None, self.state(), self.events,
+                              self.otp.security_counter())
+        self._event(EV_BOOT, "booting %s (%s, security counter %d)"
+                    % (info.header.version_text(), MODE_TEST, info.security_counter))
+        return BootResult(info, MODE_TEST, self.state(), self.events,
+                          self.otp.security_counter())
+
+    def _boot(self):
         state = self.state()
         if state == INSTALLING:
             self._event(EV_INSTALL_RESUMED, "resuming an interrupted install")

