@@ -23,11 +23,16 @@ class FlashError(Exception):
 ERASED = 0xFF
 
 
+def check_geometry(size, sector_size, align):
+    """A flash is whole sectors of whole write units; FlashError otherwise."""
+    if align <= 0 or sector_size <= 0 or size <= 0 or size % sector_size \
+            or sector_size % align:
+        raise FlashError("size must be a multiple of sector_size, itself of align")
+
+
 class NorFlash:
     def __init__(self, size, sector_size=4096, align=4):
-        if align <= 0 or sector_size <= 0 or size <= 0 or size % sector_size \
-                or sector_size % align:
-            raise FlashError("size must be a multiple of sector_size, itself of align")
+        check_geometry(size, sector_size, align)
         self.size = size
         self.sector_size = sector_size
         self.align = align

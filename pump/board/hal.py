@@ -23,7 +23,7 @@ where the board's ``main.py`` asks for it, with one line, and the tests pass fak
 - ``BoardWatchdog``: ``machine.WDT.feed``.
 """
 
-from bootloader.flash import FlashError
+from bootloader.flash import FlashError, check_geometry
 from pump.clock import ExtendedClock
 
 PRESS_VALID_MS = 2 * 60 * 1000          # as pump.hal.PRESS_VALID_MS
@@ -189,9 +189,7 @@ class FileFlash:
     sits in RAM. Refusals raise ``bootloader.flash.FlashError`` as ``NorFlash`` does."""
 
     def __init__(self, path, size, sector_size=4096, align=4, open=open):
-        if align <= 0 or sector_size <= 0 or size <= 0 or size % sector_size \
-                or sector_size % align:
-            raise FlashError("size must be a multiple of sector_size, itself of align")
+        check_geometry(size, sector_size, align)
         self.size = size
         self.sector_size = sector_size
         self.align = align
