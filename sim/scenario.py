@@ -377,7 +377,8 @@ def _version(reader, path, value):
     """"MAJOR.MINOR.REVISION" (as imgtool writes it) to the image's version tuple."""
     found = type(value) is str and re.fullmatch(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,5})",
                                                 value)
-    if not found or int(found.group(1)) > 255 or int(found.group(2)) > 255:
+    if not found or int(found.group(1)) > 255 or int(found.group(2)) > 255 or \
+            int(found.group(3)) > 65535:            # the image header's field widths
         reader.fail(path, "%s is not a version \"MAJOR.MINOR.REVISION\" (e.g. \"1.1.0\")"
                     % _show(value) if type(value) is str else
                     "expected a version string, got %s" % _got(value))

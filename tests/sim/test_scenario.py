@@ -840,3 +840,13 @@ def test_schema_shaped_documents_raise_only_scenario_errors(text):
         assert 1 <= line <= text.count("\n")
     else:
         assert isinstance(result, scenario.Scenario)
+
+
+def test_updates_are_checked_like_every_section():
+    assert refused('[[updates]]\ntime = "14:00"\nversion = "1.0.65536"\n') == (
+        'late.toml:3: updates[0].version: "1.0.65536" is not a version '
+        '"MAJOR.MINOR.REVISION" (e.g. "1.1.0")')
+    assert refused('[[updates]]\ntime = "14:00"\npress_after_min = 5\n').startswith(
+        "late.toml:3: updates[0].press_after_min: ")
+    assert refused('[[updates]]\ntime = "14:00"\nversoin = "1.1.0"\n').startswith(
+        "late.toml:3: updates[0].versoin: unknown field")
