@@ -11,6 +11,8 @@ Key and point formats are raw bytes throughout:
   64-byte x||y; ECDSA signatures as 64-byte r||s (COSE style).
 """
 
+from secure_channel import constant_time
+
 try:
     from secure_channel import backend_cryptography as _backend
 except ImportError:
@@ -26,14 +28,7 @@ class AuthenticationFailed(ValueError):
     """An AEAD tag or a signature did not verify."""
 
 
-def constant_time_equal(a, b):
-    """Compare two byte strings without an early exit on the first difference."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for x, y in zip(a, b):
-        diff |= x ^ y
-    return diff == 0
+constant_time_equal = constant_time.equal   # no early exit on the first difference
 
 
 def random_bytes(rng, n):

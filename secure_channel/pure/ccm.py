@@ -12,17 +12,9 @@ The tag is compared in constant time (every byte is looked at), and on a bad tag
 plaintext leaves this module.
 """
 
+from secure_channel import constant_time
+
 TAG_LENGTHS = (4, 6, 8, 10, 12, 14, 16)
-
-
-def _equal(a, b):
-    """Constant-time byte comparison, as ``secure_channel.crypto.constant_time_equal``."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for x, y in zip(a, b):
-        diff |= x ^ y
-    return diff == 0
 
 
 def _xor(a, b):
@@ -98,6 +90,6 @@ class Ccm:
         cut = len(data) - self._tag_length
         plaintext, s0 = self._ctr(nonce, size, data[:cut])
         expected = _xor(self._mac(nonce, size, plaintext, aad), s0[:self._tag_length])
-        if not _equal(expected, data[cut:]):
+        if not constant_time.equal(expected, data[cut:]):
             return None
         return plaintext

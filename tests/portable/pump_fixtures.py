@@ -57,3 +57,12 @@ def run_for(pump, hw, ms):
 
 def region(flash):
     return FlashRegion(flash, 0, flash.size)
+
+
+def raises(exc_type, fn, *args):
+    """True if ``fn(*args)`` raises ``exc_type`` (False if it returns)."""
+    try:
+        fn(*args)
+    except exc_type:
+        return True
+    return False

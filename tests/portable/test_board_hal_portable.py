@@ -9,6 +9,7 @@ from pump.board import hal as B
 from pump.board.node import BoardNode, NodeError, parse_identity
 from pump.hal import CountingRng, PRESS_VALID_MS, MemorySecureStore
 from bootloader.flash import FlashError
+from pump_fixtures import raises
 from secure_channel import cbor, crypto
 from secure_channel.edhoc import credentials
 from secure_channel.link.framed import FramedLink
@@ -112,14 +113,6 @@ class FarEnd:
         pass
 
 
-def _raises(exc_type, fn, *args):
-    try:
-        fn(*args)
-    except exc_type:
-        return True
-    return False
-
-
 def test_uart_transport_moves_bytes_and_never_blocks_without_a_clock():
     machine = FakeMachine()
     link = B.open_uart(machine, 1, 57600, tx=4, rx=5)
@@ -129,7 +122,7 @@ def test_uart_transport_moves_bytes_and_never_blocks_without_a_clock():
     uart.rx += b"abcdef"
     assert link.read(4) == b"abcd" and link.read(100) == b"ef"
     assert link.write(b"xyz") == 3 and uart.tx == b"xyz"
-    assert _raises(ValueError, link.read, 0)
+    assert raises(ValueError, link.read, 0)
     # With a clock, a read waits up to its timeout (the fake sleep moves time on).
     clock = FakeTime(PERIOD - 3)
     waiting = B.UartTransport(uart, clock)
@@ -137,8 +130,8 @@ def test_uart_transport_moves_bytes_and_never_blocks_without_a_clock():
     assert clock.ticks_diff(clock.ticks_ms(), PERIOD - 3) >= 50      # across the wrap
     link.close()
     assert uart.closed
-    assert _raises(B.BoardError, B.open_uart, object(), 1)
-    assert _raises(B.BoardError, B.UartTransport, object())
+    assert raises(B.BoardError, B.open_uart, object(), 1)
+    assert raises(B.BoardError, B.UartTransport, object())
 
 
 def test_board_clock_is_monotonic_across_the_tick_wrap():
@@ -151,7 +144,7 @@ def test_board_clock_is_monotonic_across_the_tick_wrap():
         seen.append(clock.ticks_ms())
     assert seen == [250 * (i + 1) for i in range(30)]                 # wrapped at 1000
     assert clock.wall_s() == 1767225600 + 7
-    assert _raises(B.BoardError, B.board_clock, object())
+    assert raises(B.BoardError, B.board_clock, object())
 
 
 def test_motor_pins_pulse_only_when_enabled():
@@ -171,7 +164,7 @@ def test_motor_pins_pulse_only_when_enabled():
     geared.set_enabled(True)
     geared.pulse()
     assert geared.step.rises == 4 and geared.encoder() == 7           # the encoder's word
-    assert _raises(B.BoardError, B.PinMotor, FakePin(), FakePin(), None, 0, 0)
+    assert raises(B.BoardError, B.PinMotor, FakePin(), FakePin(), None, 0, 0)
 
 
 def test_button_press_counts_once_and_only_while_fresh():
@@ -224,29 +217,29 @@ def test_file_flash_keeps_nor_rules_and_survives_reopening():
     flash.program(8, b"\x0f\x00\x00\x44")                 # clearing more bits: fine
     for bad in ((8, b"\xff\xff\xff\xff"), (9, b"\x00" * 4), (8, b"\x00" * 3),
                 (1024, b"\x00" * 4), (-4, b"\x00" * 4)):
-        assert _raises(FlashError, flash.program, bad[0], bad[1]), bad
-    assert _raises(FlashError, flash.erase, 100)
+        assert raises(FlashError, flash.program, bad[0], bad[1]), bad
+    assert raises(FlashError, flash.erase, 100)
     flash.close()
     again = B.FileFlash(path, 4 * 256, 256, 4)
     assert again.read(8, 4) == b"\x0f\x00\x00\x44"
     again.erase(0)
     assert again.is_erased(0, 256) and again.erase_counts == [1, 0, 0, 0]
     again.close()
-    assert _raises(FlashError, B.FileFlash, path, 2 * 256, 256, 4)  # the file is bigger
-    assert _raises(FlashError, B.FileFlash, path, 1000, 256, 4)
+    assert raises(FlashError, B.FileFlash, path, 2 * 256, 256, 4)  # the file is bigger
+    assert raises(FlashError, B.FileFlash, path, 1000, 256, 4)
 
 
 def test_rng_and_secure_store():
     class NoRandom:
         rename = None
-    assert _raises(B.BoardError, B.urandom_rng, NoRandom())
+    assert raises(B.BoardError, B.urandom_rng, NoRandom())
 
     class Urandom:
         def urandom(self, n):
             return CountingRng(b"u")(n)
     rng = B.urandom_rng(Urandom())
     assert len(rng(32)) == 32 and rng(0) == b""
-    assert _raises(ValueError, rng, -1) and _raises(ValueError, rng, True)
+    assert raises(ValueError, rng, -1) and raises(ValueError, rng, True)
 
     import os
     prefix = "/tmp/pump-board-test-store-"
@@ -256,8 +249,8 @@ def test_rng_and_secure_store():
     store.write("anchor", b"one")
     store.write("anchor", b"two")
     assert store.read("anchor") == b"two" and store.writes == 2
-    assert _raises(ValueError, store.write, "../x", b"")
-    assert _raises(B.BoardError, B.FileSecureStore, object(), "/tmp/x")
+    assert raises(ValueError, store.write, "../x", b"")
+    assert raises(B.BoardError, B.FileSecureStore, object(), "/tmp/x")
 
 
 PUMP_KEY = bytes(range(1, 33))
@@ -323,4 +316,4 @@ def test_identity_files_are_checked():
     for bad in (b"", b"\xff", cbor.encode([1]), cbor.encode({1: 1, 2: "gateway"}),
                 cbor.encode({1: 1, 2: "pump", 3: b"short", 4: b""}),
                 cbor.encode({1: 1, 2: "pump", 3: bytes(32), 4: b"\xa0"})):
-        assert _raises(NodeError, parse_identity, bad), bad
+        assert raises(NodeError, parse_identity, bad), bad

@@ -19,18 +19,11 @@ from secure_channel.edhoc import credentials, handshake
 from secure_channel.oscore import context as oscore_context
 from secure_channel.oscore import from_edhoc
 from secure_channel.pure import aes, ccm, ed25519, p256, sha512, x25519
+from pump_fixtures import raises
 
 
 def h(text):
     return unhexlify(text.replace(" ", ""))
-
-
-def raises(exc_type, fn, *args):
-    try:
-        fn(*args)
-    except exc_type:
-        return True
-    return False
 
 
 def flipped(data, index, bit=1):

@@ -8,7 +8,7 @@ from binascii import unhexlify
 
 from pump import audit_log
 from pump.hal import CountingRng
-from pump_fixtures import KEY, make_pump, region, run_for
+from pump_fixtures import KEY, make_pump, raises, region, run_for
 from secure_channel import cbor
 from secure_channel.sessions import wire as W
 from secure_channel.sessions import trust
@@ -22,14 +22,6 @@ from secure_channel.sessions.manager import SessionManager
 PUBLIC = unhexlify(
     "bbc34960526ea4d32e940cad2a234148ddc21791a12afbcbac93622046dd44f0"
     "4519e257236b2a0ce2023f0931f1f386ca7afda64fcde0108c224c51eabf6072")
-
-
-def raises(exc_type, fn, *args):
-    try:
-        fn(*args)
-    except exc_type:
-        return True
-    return False
 
 
 def test_edhoc_requests_and_their_payload_prefixes():
