@@ -268,19 +268,7 @@ class Store:
         whose seq is stored with other contents belongs to another log and refuses the
         whole page, as does a record the schema refuses: nothing of the page is stored,
         nothing is dropped silently."""
-        log_rows, deliveries, alarms, events = [], [], [], []
-        for seq, tick, wall, rtype, data, chain, verified in records:
-            blob = None if data is None else cbor.encode(data)
-            log_rows.append((seq, tick, wall, rtype, blob, chain, 1 if verified else 0))
-            mu = log_views.delivery(rtype, data)
-            if mu is not None:
-                deliveries.append((seq, wall, mu[0], 1 if mu[1] else 0))
-            alarm = log_views.alarm(rtype, data)
-            if alarm is not None:
-                alarms.append((seq, wall, alarm[0], alarm[2], 1 if alarm[1] else 0))
-            event = log_views.security_event(rtype, data)
-            if event is not None:
-                events.append((wall, "pump", event[0], event[1], seq))
+        log_rows, deliveries, alarms, events = page_rows(records)
         if not log_rows:
             return
         with self._transaction():
@@ -377,6 +365,26 @@ class Store:
                        bool(verified))
         except sqlite3.DatabaseError as exc:
             raise StoreError("%s: %s" % (self.path, _why(exc))) from None
+
+
+def page_rows(records):
+    """The rows a page of checked records ``[(seq, tick, wall, type, data, chain,
+    verified)]`` files: (log_records, deliveries, alarms, security_events), each ready for
+    ``executemany``."""
+    log_rows, deliveries, alarms, events = [], [], [], []
+    for seq, tick, wall, rtype, data, chain, verified in records:
+        blob = None if data is None else cbor.encode(data)
+        log_rows.append((seq, tick, wall, rtype, blob, chain, 1 if verified else 0))
+        mu = log_views.delivery(rtype, data)
+        if mu is not None:
+            deliveries.append((seq, wall, mu[0], 1 if mu[1] else 0))
+        alarm = log_views.alarm(rtype, data)
+        if alarm is not None:
+            alarms.append((seq, wall, alarm[0], alarm[2], 1 if alarm[1] else 0))
+        event = log_views.security_event(rtype, data)
+        if event is not None:
+            events.append((wall, "pump", event[0], event[1], seq))
+    return log_rows, deliveries, alarms, events
 
 
 class _Transaction:

@@ -30,8 +30,6 @@ from pump.hal import MemoryHardware
 from pump.main_loop import run_for
 from pump.pump import Pump
 from pump.units import MS_PER_MINUTE
-from secure_channel import cbor
-from secure_channel.protocol import log_views
 from sim.gateway import store as G
 
 KEY = b"bench-gateway-store-log-key-0001"
@@ -105,19 +103,7 @@ def rows_of(cycle_list):
             if measured not in seen:
                 seen.add(measured)
                 readings.append((measured, mg_dl, trend, "pump", cycle.at_s))
-        logs, deliveries, alarms, events = [], [], [], []
-        for seq, tick, wall, rtype, data, chain, verified in cycle.page:
-            logs.append((seq, tick, wall, rtype, cbor.encode(data), chain, 1))
-            mu = log_views.delivery(rtype, data)
-            if mu is not None:
-                deliveries.append((seq, wall, mu[0], 1 if mu[1] else 0))
-            alarm = log_views.alarm(rtype, data)
-            if alarm is not None:
-                alarms.append((seq, wall, alarm[0], alarm[2], 1 if alarm[1] else 0))
-            event = log_views.security_event(rtype, data)
-            if event is not None:
-                events.append((wall, "pump", event[0], event[1], seq))
-        out.append((status, readings, logs, deliveries, alarms, events))
+        out.append((status, readings) + G.page_rows(cycle.page))
     return out
 
 
