@@ -206,8 +206,10 @@ def default():
 
 # -- entry points -----------------------------------------------------------------------
 
-def load(path):
-    """The scenario in the TOML file at ``path``; ScenarioError if it cannot be read or used."""
+def load(path, reader=None):
+    """The scenario in the TOML file at ``path``; ScenarioError if it cannot be read or used.
+    ``reader``: the class that turns the parsed document into a scenario (the attack lab
+    has its own)."""
     source = os.fspath(path)
     if isinstance(source, bytes):
         source = os.fsdecode(source)
@@ -225,16 +227,16 @@ def load(path):
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ScenarioError(source, line, None, "not UTF-8 text (byte 0x%02x at column %d)"
                             % (data[exc.start], column)) from None
-    return _parse(text, source, _stem(source))
+    return _parse(text, source, _stem(source), reader)
 
 
-def loads(text, name="<string>"):
+def loads(text, name="<string>", reader=None):
     """The scenario in TOML ``text``; ``name`` labels errors and, unless it is a
     ``<label>``, gives the scenario's default name (its file stem)."""
     if not isinstance(text, str):
         raise TypeError("scenario text must be str, not %s" % type(text).__name__)
     _check_size(name, len(text.encode("utf-8", "surrogatepass")))
-    return _parse(text, name, "default" if name.startswith("<") else _stem(name))
+    return _parse(text, name, "default" if name.startswith("<") else _stem(name), reader)
 
 
 def _stem(source):
@@ -250,7 +252,7 @@ def _check_size(source, size):
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
 
-def _parse(text, source, stem):
+def _parse(text, source, stem, reader=None):
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -269,7 +271,7 @@ def _parse(text, source, stem):
         line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
         raise ScenarioError(source, line, None, "invalid TOML: %s" % str(exc).split(";")[0]) \
             from None
-    return _Reader(text, source).scenario(document, stem)
+    return (reader or _Reader)(text, source).scenario(document, stem)
 
 
 # -- the schema -------------------------------------------------------------------------

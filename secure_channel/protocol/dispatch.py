@@ -88,6 +88,7 @@ class Dispatcher:
         self.refusals = {}         # error code -> count, for every refusal answered
         self.audit_failures = 0
         self.faults = 0            # unexpected exceptions contained (should stay 0)
+        self.permission = roles.permission     # (role, command) -> allow, deny, confirm
         self._handlers = {
             "status": self._status, "telemetry": self._telemetry,
             "cgm_history": self._cgm_history, "delivery_records": self._delivery_records,
@@ -155,7 +156,7 @@ class Dispatcher:
             return self._refuse(err.msg_id, err.msg_type, op, err.code, err.reason)
         name = request.name
         try:
-            allowed = roles.permission(role, name)
+            allowed = self.permission(role, name)
             if allowed == roles.DENY:
                 return self._refuse(request.id, request.message.code, name, S.FORBIDDEN,
                                     "role %s may not send %s" % (_role_text(role), name))

@@ -32,19 +32,22 @@ NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this 
 class Simulation:
     def __init__(self, scenario, patient_name, seed=None, days=None, controller=None,
                  progress=None, remote_gateway=False, identity=None, trusted=None,
-                 gateway_db=None):
+                 gateway_db=None, profile="secure", bootloader=False):
         """``remote_gateway``: the gateway is another process (``pumpsim device``): no
         gateway here, the sensor is the pump's own; ``identity`` and ``trusted`` are then
         the pump's key and trust list (otherwise both come from the seed).
         ``gateway_db``: the gateway service (``sim.gateway``) files the pump's data in
-        this SQLite store every ``GATEWAY_CYCLE_MS``, as a home gateway does."""
+        this SQLite store every ``GATEWAY_CYCLE_MS``, as a home gateway does.
+        ``profile`` and ``bootloader``: as for ``World`` (the attack lab's legacy profile;
+        the software in bootloader flash)."""
         self.scenario = scenario
         self.seed = scenario.run.seed if seed is None else seed
         self.days = scenario.run.days if days is None else days
         self.controller_name = scenario.run.controller if controller is None else controller
         self.remote_gateway = remote_gateway
         self.world = World(scenario, patient_name, self.seed, identity, trusted,
-                           host_time_sessions=remote_gateway)
+                           host_time_sessions=remote_gateway, profile=profile,
+                           bootloader=bootloader)
         self.kernel = Kernel(0)
         self.recorder = Recorder(self.world)
         self.behaviour = Behaviour(self.world, self.kernel, self.recorder, scenario,
@@ -62,6 +65,7 @@ class Simulation:
         self._paused_until = 0.0          # minute the last reset into the bootloader ended
         self._pending_install = None      # (delivery, update) awaiting the patient
         self.insulin = InsulinHistory()   # the gateway's, from the reservoir counter
+        self.survive_link_loss = False    # the attack lab: a jammed link is not the end
         self.service = None
         if gateway_db is not None:
             self._open_gateway(gateway_db)
@@ -273,14 +277,14 @@ class Simulation:
         reading = self._sensor(now)
         telemetry = None
         if reading is not None:
-            telemetry = self._send_reading(reading, now)
+            telemetry = self._over_link(self._send_reading, reading, now)
         if telemetry is None and not self.remote_gateway:
-            telemetry = self._telemetry(now)
+            telemetry = self._over_link(self._telemetry, now)
         if telemetry is not None:
             self.insulin.telemetry(now / MS_PER_MINUTE, telemetry,
                                    self._scheduled(now) / 1000.0)
         if self.aid is not None and telemetry is not None:
-            self._loop(now, telemetry)
+            self._over_link(self._loop, now, telemetry)
         status = self.world.pump.status()
         self.recorder.sample(now, reading, status)
         self.behaviour.check_alarms(now, status)
@@ -317,6 +321,17 @@ class Simulation:
         return reading
 
     # -- the gateway --------------------------------------------------------------------
+    def _over_link(self, exchange, *args):
+        """``exchange(*args)``; with ``survive_link_loss`` a dead link is an event and
+        None (an attacker jams it: the pump goes on alone), else it ends the run."""
+        try:
+            return exchange(*args)
+        except ChannelDown as exc:
+            if not self.survive_link_loss:
+                raise
+            self.recorder.event(self.kernel.now, "security", "LINK-DOWN", str(exc))
+            return None
+
     def _pump_tick(self, now):
         return now + self._offset_ms
 
@@ -340,7 +355,7 @@ class Simulation:
             self.kernel.after(GATEWAY_CYCLE_MS, self._gateway_cycle)
 
     def _daily_sync(self):
-        self._time_sync()
+        self._over_link(self._time_sync)
         self.kernel.after(TIME_SYNC_MS, self._daily_sync)
 
     def _send_reading(self, reading, now):

@@ -11,7 +11,7 @@ makes the new image fail its self-test, so the bootloader reverts it.
 """
 
 from bootloader import app_api, boot, flash_map as fm, image_sign, provision
-from bootloader.otp import KEY_ED25519
+from bootloader.otp import KEY_ED25519, OtpFuses
 from secure_channel import crypto
 from secure_channel.protocol.update_stager import UpdateStager, self_test_passed
 
@@ -31,8 +31,13 @@ class Software:
             counter[0] += 1
             return crypto.sha256(("%s|device|%d" % (seed, counter[0])).encode())[:n]
         public = image_sign.public_of(KEY_ED25519, self._private)
-        provision.provision_device(self.flash, self.map, rng, [(KEY_ED25519, public)],
-                                   factory_image=self.image((1, 0, 0, 0)))
+        # A key retired after a leak: provisioned, then revoked in OTP, as in the field.
+        self._retired = crypto.sha256(("%s|image-signing-retired" % seed).encode())
+        retired = image_sign.public_of(KEY_ED25519, self._retired)
+        slots = provision.provision_device(
+            self.flash, self.map, rng, [(KEY_ED25519, retired), (KEY_ED25519, public)],
+            factory_image=self.image((1, 0, 0, 0)))
+        OtpFuses(self.map.region(self.flash, fm.OTP)).revoke_key(slots[0])
         self.failing_self_test = False
         self.last = None
 
@@ -41,6 +46,27 @@ class Software:
         body = bytes((version[0] * 31 + version[1] * 7 + i) & 0xFF for i in range(IMAGE_BYTES))
         return image_sign.sign_image(body, KEY_ED25519, self._private, version,
                                      version[0] if counter is None else counter)
+
+    def rogue_image(self, kind, version=(1, 1, 0, 0)):
+        """An image an attacker could make: ``unsigned``, signed with a ``wrong-key``,
+        ``tampered`` after signing, a ``downgrade`` below the running version and
+        security counter, or signed with the ``revoked-key``."""
+        body = bytes((0xA5 + i * 13) & 0xFF for i in range(IMAGE_BYTES))
+        if kind == "unsigned":
+            return image_sign.sign_image(body, None, None, version, version[0])
+        if kind == "wrong-key":
+            stranger = crypto.sha256(b"an attacker's own signing key")
+            return image_sign.sign_image(body, KEY_ED25519, stranger, version, version[0])
+        if kind == "revoked-key":
+            return image_sign.sign_image(body, KEY_ED25519, self._retired, version,
+                                         version[0])
+        if kind == "downgrade":
+            return self.image((0, 9, 0, 0), counter=0)
+        if kind == "tampered":
+            image = bytearray(self.image(version))
+            image[len(image) // 2] ^= 0x01
+            return bytes(image)
+        raise ValueError("no rogue image of kind %r" % (kind,))
 
     def power_up(self):
         """Run the bootloader; returns the milliseconds it took (its flash operations)."""

@@ -28,6 +28,7 @@ from sim.patient.cohort import therapy
 
 LOG_KEY = b"simulated pump audit-log key, not secret"
 FLASH_SECTORS = 96
+PROFILES = ("secure", "legacy")
 SECTOR = 4096
 
 
@@ -96,17 +97,25 @@ def calculator_segments(scenario, name):
 
 class World:
     def __init__(self, scenario, patient_name, seed, identity=None, trusted=None,
-                 host_time_sessions=False):
-        # A scenario with updates runs the pump's software from bootloader flash, so
-        # every power-up runs the real bootloader (sim.loop.software).
-        self.software = None
-        if getattr(scenario, "updates", ()):
-            from sim.loop.software import Software
-            self.software = Software(seed)
+                 host_time_sessions=False, profile="secure", bootloader=False):
         """``identity`` (private key, credential) and ``trusted`` (a trust list) are the
         pump's when it serves a gateway in another process; by default both, and the
         in-memory gateway's key, come from the seed. ``host_time_sessions``: the session
-        layer's clock is the host's, not the pump's (see ``PumpTimeDispatcher``)."""
+        layer's clock is the host's, not the pump's (see ``PumpTimeDispatcher``).
+        ``profile``: "secure", or "legacy" (``sim.attack.legacy``: the deliberately
+        insecure link of the published attacks, for the attack lab only).
+        ``bootloader``: run the pump's software from bootloader flash, as a scenario
+        with ``[[updates]]`` does, so every power-up runs the real bootloader
+        (``sim.loop.software``)."""
+        if profile not in PROFILES:
+            raise ValueError("profile %r is not one of %s" % (profile, ", ".join(PROFILES)))
+        self.profile = profile
+        self.on_install = None            # legacy: called with an image it installed
+        self.link_tap = None              # an attacker on the link (sim.attack.link)
+        self.software = None
+        if (bootloader or getattr(scenario, "updates", ())) and profile == "secure":
+            from sim.loop.software import Software
+            self.software = Software(seed)
         self.host_time_sessions = host_time_sessions
         self.seed = seed
         self.random = random.Random("%s|%s|behaviour" % (seed, patient_name))
@@ -124,9 +133,14 @@ class World:
         gateway_private, gateway_credential = _identity(seed, "gateway", b"\x02")
         self._trusted = trusted or trust.TrustList([("gateway", gateway_credential)])
         self.boot_pump()
-        peer = PeerSession(gateway_credential, gateway_private, self._pump_identity[1],
-                           CountingRng(("%s|gateway" % seed).encode()))
-        self.channel = FastChannel(self.manager, peer)
+        self.gateway_identity = (gateway_private, gateway_credential)
+        if profile == "legacy":
+            from sim.attack.legacy import LegacyChannel
+            self.channel = LegacyChannel(self.manager)
+        else:
+            peer = PeerSession(gateway_credential, gateway_private, self._pump_identity[1],
+                               CountingRng(("%s|gateway" % seed).encode()))
+            self.channel = FastChannel(self.manager, peer)
         settings = scenario.cgm
         self.sensor = CgmSensor(settings.sensor, seed=hash_seed(seed, patient_name),
                                 lag_minutes=float(settings.lag_min),
@@ -147,6 +161,9 @@ class World:
         if self.software is not None:
             updater = self.software.stager()
         self.cgm_buffer = CgmBuffer()
+        if self.profile == "legacy":
+            self._boot_legacy()
+            return
         self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal,
                                      cgm=self.cgm_buffer, updater=updater,
                                      log_reader=verified_log_reader(self.flash, LOG_KEY,
@@ -159,7 +176,22 @@ class World:
             credential, private, self._trusted, served,
             CountingRng(("%s|pump-channel|%d" % (self.seed, self.boots)).encode()))
         if self.boots > 1:
-            self.channel.manager = self.manager
+            self.channel.manager = self.link_tap or self.manager
+
+    def _boot_legacy(self):
+        from sim.attack.legacy import LegacyDispatcher, LegacyLink
+        self.dispatcher = LegacyDispatcher(
+            self.pump, audit=self.pump.record_refusal, cgm=self.cgm_buffer,
+            log_reader=verified_log_reader(self.flash, LOG_KEY, self.pump.log_head),
+            on_install=self._installed)
+        self.manager = LegacyLink(self.dispatcher, CountingRng(
+            ("%s|pump-channel|%d" % (self.seed, self.boots)).encode()))
+        if self.boots > 1:
+            self.channel.manager = self.link_tap or self.manager
+
+    def _installed(self, image):
+        if self.on_install is not None:
+            self.on_install(image)
 
     def program_pump(self):
         """What the clinician sets before the run: limits, program, calculator; then

@@ -1,0 +1,200 @@
+"""The attacker on the link between the gateway and the pump: it sees every frame, and
+can drop, hold back, reorder, modify, inject and replay them.
+
+``LinkTap`` stands where the radio is: the gateway's channel sends to it and it passes
+frames on to the pump's receiver (``world.manager``: the secure session manager, or the
+legacy link). What it does to a frame depends on the rules active at the time (each a
+window on the kernel's clock), so a scenario's timeline drives it. Everything it saw is
+kept (``frames``), which is what an eavesdropper learns; ``readable`` says what of it
+can be read without keys.
+
+It is sans-IO like the rest: the two-process modes put the same rules on a real UDP
+relay (``sim.attack.relay``).
+"""
+
+import random
+
+from secure_channel import cbor
+from secure_channel.coap import message as M, numbers as N
+from secure_channel.protocol import resources
+
+RULES = ("drop", "delay", "reorder", "modify")
+
+
+class Rule:
+    """One manipulation of the gateway's requests between ``start`` and ``end`` (kernel
+    ms): ``drop`` them (each with ``probability``), ``delay`` them by ``delay_ms`` (the
+    gateway hears nothing; the pump gets the request late), ``reorder`` (hold one, pass
+    the next, then the held one), ``modify`` (in the clear: set ``fields`` of requests
+    for ``command``; sealed: flip a byte, all an attacker without keys can do)."""
+
+    def __init__(self, kind, start, end, probability=1.0, delay_ms=0, command=None,
+                 fields=None):
+        if kind not in RULES:
+            raise ValueError("rule %r is not one of %s" % (kind, ", ".join(RULES)))
+        self.kind, self.start, self.end = kind, start, end
+        self.probability, self.delay_ms = probability, delay_ms
+        self.command, self.fields = command, dict(fields or {})
+        self.hits = 0
+
+    def active(self, now):
+        return self.start <= now < self.end
+
+
+class LinkTap:
+    def __init__(self, world, kernel, seed=0):
+        self.world = world
+        self.kernel = kernel
+        self.random = random.Random("%s|link-attacker" % seed)
+        self.rules = []
+        self.frames = []            # (kernel ms, "to-pump" | "from-pump", bytes): the gateway's
+        self.injected = 0
+        self._held = None           # a request held back by "reorder"
+        self.on_frame = None        # called for each frame the pump's receiver hears
+        self.judge = None           # judge(rule, send): the attacker's view of a hit
+        world.link_tap = self
+        world.channel.manager = self
+
+    # -- the radio -------------------------------------------------------------------
+    def receive(self, payload, now):
+        """A frame from the gateway to the pump; returns what the gateway hears back."""
+        payload = bytes(payload)
+        self.frames.append((now, "to-pump", payload))
+        if self.on_frame is not None:
+            self.on_frame()
+        for rule in self.rules:
+            if not rule.active(now):
+                continue
+            if rule.kind == "drop" and self.random.random() < rule.probability:
+                rule.hits += 1
+                return []
+            if rule.kind == "delay":
+                rule.hits += 1
+                self.kernel.at(now + rule.delay_ms, self._late, rule, payload)
+                return []
+            if rule.kind == "reorder":
+                rule.hits += 1
+                if self._held is None:
+                    self._held = payload
+                    return []
+                payload, held, self._held = payload, self._held, None
+                answers = self._pass(payload, now)
+                self._hit(rule, held, now)        # the late one: its answer is lost
+                return answers
+            if rule.kind == "modify":
+                changed = self._modified(rule, payload)
+                if changed is not None:
+                    rule.hits += 1
+                    return self._hit(rule, changed, now)
+        return self._pass(payload, now)
+
+    def _hit(self, rule, payload, now):
+        """Pass a frame the attacker changed or held back; ``judge(rule, send)`` (the
+        attacker's) sees what the pump did with it."""
+        if self.judge is None:
+            return self._pass(payload, now)
+        return self.judge(rule, lambda: self._pass(payload, now))
+
+    def _pass(self, payload, now):
+        answers = self.world.manager.receive(payload, now)
+        for answer in answers:
+            self.frames.append((now, "from-pump", bytes(answer)))
+        return answers
+
+    def _late(self, rule, payload):
+        self._hit(rule, payload, self.kernel.now)
+
+    def _modified(self, rule, payload):
+        plain = decode_plain(payload)
+        if plain is None:               # sealed: flip one byte of the ciphertext
+            if len(payload) < 8:
+                return None
+            at = len(payload) - 1 - self.random.randrange(8)
+            return payload[:at] + bytes([payload[at] ^ 0x01]) + payload[at + 1:]
+        name, fields, message = plain
+        if rule.command is not None and name != rule.command:
+            return None
+        fields.update(rule.fields)
+        return rewrite(message, name, fields)
+
+    # -- the attacker's own frames --------------------------------------------------------
+    def inject(self, payload, now):
+        """A frame of the attacker's straight to the pump; returns the pump's answers."""
+        self.injected += 1
+        if self.on_frame is not None:
+            self.on_frame()
+        return self.world.manager.receive(bytes(payload), now)
+
+    def captured(self, start, end, direction="to-pump"):
+        """The frames seen between ``start`` and ``end`` (kernel ms)."""
+        return [data for at, way, data in self.frames
+                if start <= at < end and way == direction]
+
+    def readable(self, start=0, end=None):
+        """What an eavesdropper reads without keys between ``start`` and ``end``: [(name,
+        fields)] of every plain request and of every plain answer whose request it saw."""
+        found = []
+        asked = {}
+        for at, way, data in self.frames:
+            if at < start or (end is not None and at >= end):
+                continue
+            plain = decode_plain(data) if way == "to-pump" else None
+            if plain is not None:
+                found.append((plain[0], plain[1]))
+                asked[plain[2].token] = plain[0]
+            elif way == "from-pump":
+                answer = decode_answer(data, asked)
+                if answer is not None:
+                    found.append(answer)
+        return found
+
+
+def decode_plain(data):
+    """(command, {field: value}, message) for a plain CoAP request of the pump protocol,
+    None for anything else (an OSCORE-protected one, EDHOC, garbage)."""
+    try:
+        message = M.decode(data)
+    except (M.CoapFormatError, ValueError):
+        return None
+    if message.has(N.OSCORE) or not N.is_request(message.code):
+        return None
+    resource = resources.BY_SEGMENTS.get(tuple(message.values(N.URI_PATH)))
+    if resource is None:
+        return None
+    names = {field.key: field.name for field in resource.message.request}
+    fields = {}
+    if message.payload:
+        try:
+            body = cbor.decode(bytes(message.payload))
+        except (cbor.CBORError, ValueError):
+            return None
+        if not isinstance(body, dict):
+            return None
+        fields = {names.get(key, key): value for key, value in body.items()}
+    for value in message.values(N.URI_QUERY):
+        name, _, digits = value.decode("utf-8", "replace").partition("=")
+        fields[name] = int(digits) if digits.isdigit() else digits
+    return resource.name, fields, message
+
+
+def decode_answer(data, asked):
+    """(command + " answer", fields) of a plain answer to a request seen, else None."""
+    try:
+        message = M.decode(data)
+    except (M.CoapFormatError, ValueError):
+        return None
+    name = asked.get(message.token)
+    if name is None or message.has(N.OSCORE):
+        return None
+    try:
+        parsed = resources.parse_response(name, message)
+    except Exception:                  # not a pump answer: nothing learnt
+        return None
+    return name + " answer", dict(parsed.fields)
+
+
+def rewrite(message, name, fields):
+    """``message`` (a plain request for ``name``) with its body set to ``fields``."""
+    fresh = resources.request_message(name, fields)
+    fresh.mtype, fresh.mid, fresh.token = message.mtype, message.mid, message.token
+    return M.encode(fresh)
