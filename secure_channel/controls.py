@@ -72,6 +72,7 @@ _BY_NAME = {
     "conflict": "SC-SCHEMA", "too-large": "SC-SCHEMA", "bad-method": "SC-SCHEMA",
     "bad-content-format": "SC-SCHEMA", "bad-option": "SC-SCHEMA",
     "not-acceptable": "SC-SCHEMA",
+    "PIN-LOCKED": "SC-PIN-LOCKOUT", "PIN-WRONG": "SC-PIN-LOCKOUT",
 }
 
 

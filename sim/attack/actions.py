@@ -14,9 +14,13 @@ bolus the attacker can record) runs on both days, so the day without the attack 
 
 import random
 
+from bootloader.flash import FlashRegion, NorFlash
+from pump import pin
 from pump.hal import CountingRng
+from pump.pin import PinStore
 from pump.units import MS_PER_MINUTE
 from secure_channel import controls
+from secure_channel.crypto import sha256 as crypto_sha
 from secure_channel.protocol import messages as protocol, schema as S
 from secure_channel.protocol.messages import ProtocolError
 from secure_channel.sessions.peer import PeerSession
@@ -30,6 +34,7 @@ TRUSTED = (("gateway", b"\x02"), ("clinician", b"\x03"), ("patient", b"\x04"))
 OUTSIDER_KID = b"\x09"
 RADIO_PERCENT_PER_FRAME = 0.0002      # battery the pump's receiver spends per frame heard
 DAY_MIN = 1440
+PIN_ENTRY_MS = 3000                   # keying one PIN on the pump's buttons
 SPOOF_RAMP_MG_DL_MIN = 6              # a spoofer moves readings no faster than physiology
 READS = ("status", "telemetry", "cgm_history", "delivery_records", "alarms", "read_log",
          "update_status", "confirm_status")
@@ -329,6 +334,51 @@ class Attacker:
                 self.kernel.after(10000, self._press)
             self._poll_confirmation(35)
 
+    def _pin_guess(self, action):
+        """Someone holding the pump guesses the patient's PIN on its buttons, one entry
+        every ``PIN_ENTRY_MS``, to reach the bolus menu. The legacy pump has no PIN; the
+        secure one checks it with ``pump.pin.PinStore`` (lockout doubling after three
+        failures, kept in flash)."""
+        mu = action.mu or 10000
+        if self.profile == "legacy":
+            self._button_bolus(action, mu, "no PIN on the legacy pump's buttons")
+            return
+        store = PinStore(FlashRegion(NorFlash(4 * 4096, 4096), 0, 4 * 4096),
+                         self.world.hw.rng, self.world.pump.clock, iterations=1000,
+                         pepper=crypto_sha(("%s|pin-pepper" % self.seed).encode()),
+                         audit=self.world.pump.record_refusal)
+        store.set_pin(pin.PATIENT, _patient_pin(self.seed), self.world.pump.clock.ticks_ms())
+        guesses = iter(_guesses())
+        end = self.kernel.now + action.duration_min * MS_PER_MINUTE
+        self._guess(action, store, guesses, end, mu, [0, 0])
+
+    def _guess(self, action, store, guesses, end, mu, tally):
+        if self.kernel.now >= end:
+            self._note(action, "refused", "%d PINs tried in %d min, %d refused while locked "
+                       "out: the PIN held" % (tally[0], action.duration_min, tally[1]),
+                       (pin.LOCKED,))
+            return
+        now = self.world.pump.clock.ticks_ms()
+        wait = store.wait_ms(pin.PATIENT, now)
+        if wait:
+            tally[1] += 1
+            self.kernel.after(max(wait, PIN_ENTRY_MS), self._guess, action, store, guesses,
+                              end, mu, tally)
+            return
+        guess = next(guesses)
+        tally[0] += 1
+        if store.verify(pin.PATIENT, guess, now).ok:
+            self._button_bolus(action, mu, "PIN found after %d guesses" % tally[0])
+            return
+        self.kernel.after(PIN_ENTRY_MS, self._guess, action, store, guesses, end, mu, tally)
+
+    def _button_bolus(self, action, mu, how):
+        result = self.world.pump.bolus(mu, duration_ms=0)
+        self._note(action, "applied" if result.ok else "refused", "%s; bolus %.3f U on the "
+                   "pump's buttons: %s" % (how, mu / 1000.0, "started" if result.ok
+                                           else result.reason), () if result.ok
+                   else (result.reason,))
+
     def _press(self):
         self.world.hw.ui.pressed = True
 
@@ -431,6 +481,26 @@ class Attacker:
         """Each frame the pump's receiver hears costs battery, wanted or not."""
         battery = self.world.hw.battery
         battery.drain(RADIO_PERCENT_PER_FRAME * count)
+
+
+def _patient_pin(seed):
+    """The patient's PIN in the lab: six digits from the seed that pass the pump's policy."""
+    counter = 0
+    while True:
+        digest = crypto_sha(("%s|patient-pin|%d" % (seed, counter)).encode())
+        candidate = "%06d" % (int.from_bytes(digest[:4], "big") % 1000000)
+        if not pin.policy_problem(pin.PATIENT, candidate):
+            return candidate
+        counter += 1
+
+
+def _guesses():
+    """An attacker's order: the most common PINs, then every 4-digit one, then 6-digit."""
+    for candidate in pin.COMMON_PINS:
+        yield candidate
+    for width in (4, 6):
+        for number in range(10 ** width):
+            yield "%0*d" % (width, number)
 
 
 def _mutate(rnd, frame, n):

@@ -17,6 +17,7 @@ import random
 from secure_channel import cbor
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.protocol import resources
+from secure_channel.protocol.messages import ProtocolError
 
 RULES = ("drop", "delay", "reorder", "modify")
 
@@ -105,17 +106,7 @@ class LinkTap:
         self._hit(rule, payload, self.kernel.now)
 
     def _modified(self, rule, payload):
-        plain = decode_plain(payload)
-        if plain is None:               # sealed: flip one byte of the ciphertext
-            if len(payload) < 8:
-                return None
-            at = len(payload) - 1 - self.random.randrange(8)
-            return payload[:at] + bytes([payload[at] ^ 0x01]) + payload[at + 1:]
-        name, fields, message = plain
-        if rule.command is not None and name != rule.command:
-            return None
-        fields.update(rule.fields)
-        return rewrite(message, name, fields)
+        return modified(rule, payload, self.random)
 
     # -- the attacker's own frames --------------------------------------------------------
     def inject(self, payload, now):
@@ -147,6 +138,29 @@ class LinkTap:
                 if answer is not None:
                     found.append(answer)
         return found
+
+
+FLIP_TAIL = 8                       # a sealed frame: one of its last 8 bytes is flipped
+
+
+def modified(rule, payload, rng):
+    """``payload`` changed by a modify ``rule``, or None when the rule does not apply. In
+    the clear the rule's fields are set in a request for its command; a sealed frame can
+    only be damaged: one byte near its end (the tag) flipped."""
+    plain = decode_plain(payload)
+    if plain is None:
+        if len(payload) < FLIP_TAIL:
+            return None
+        at = len(payload) - 1 - rng.randrange(FLIP_TAIL)
+        return payload[:at] + bytes([payload[at] ^ 0x01]) + payload[at + 1:]
+    name, fields, message = plain
+    if rule.command is not None and name != rule.command:
+        return None
+    fields.update(rule.fields)
+    try:
+        return rewrite(message, name, fields)
+    except ProtocolError:               # the protocol has no such request: left as it is
+        return None
 
 
 def decode_plain(data):

@@ -35,7 +35,7 @@ from sim.scenario import ScenarioError, _Reader, _boolean, _choice, _clock, _int
 from sim.attack.link import RULES
 
 KINDS = ("command", "replay", "link", "eavesdrop", "image", "phone-bolus", "flood", "fuzz",
-         "cgm-spoof")
+         "cgm-spoof", "pin-guess")
 ATTACKERS = ("outsider", "gateway", "clinician")
 IMAGES = ("unsigned", "wrong-key", "tampered", "downgrade", "revoked-key")
 FLOODS = ("garbage", "handshake", "forged")
@@ -53,6 +53,7 @@ _SHAPE = {
     "flood": (("frames", "count"), ("duration_min", "attacker")),
     "fuzz": (("count",), ("duration_min",)),
     "cgm-spoof": (("duration_min",), ("attacker", "mg_dl", "offset_mg_dl")),
+    "pin-guess": (("duration_min",), ("mu",)),
 }
 
 
