@@ -20,6 +20,8 @@ from sim.gateway_client import HANDSHAKE, GatewayError
 EXIT_OK = 0
 EXIT_LAST_FAILED = 4         # --cycles ran out and the last cycle failed
 EXIT_SESSION = 5
+MAX_REFUSED_HANDSHAKES = 3    # handshakes refused in a row: the pump does not trust us
+HANDSHAKE_RETRY_S = 2.0
 EXIT_INTERRUPTED = 130
 
 
@@ -80,12 +82,14 @@ class Monitor:
         done = 0
         down = False
         failed = False
+        refused = 0                    # handshakes refused in a row
         try:
             while not self.stop.is_set():
                 failed = True
                 try:
                     summary = self.service.cycle()
                     failed = False
+                    refused = 0
                     if down:
                         self.say("pump answering again")
                         down = False
@@ -107,9 +111,18 @@ class Monitor:
                 except StoreError as exc:
                     self.say_error("store: %s" % exc)
                 except GatewayError as exc:
-                    self.say_error("the pump refused this gateway: %s" % exc)
                     self._record("handshake refused", str(exc))
-                    return EXIT_SESSION
+                    refused += 1
+                    if refused >= MAX_REFUSED_HANDSHAKES:
+                        self.say_error("the pump refused this gateway: %s" % exc)
+                        return EXIT_SESSION
+                    # A damaged frame (noise, or an attacker flipping a bit or sending an
+                    # EDHOC error, which is not authenticated) fails a handshake as surely
+                    # as a wrong key: only a refusal that repeats ends the monitoring.
+                    self.say_error("%s: trying again in %g s" % (exc, HANDSHAKE_RETRY_S))
+                    self.service.new_session()
+                    self.idle(HANDSHAKE_RETRY_S)
+                    continue
                 except Exception as exc:       # a fault here must not end the monitoring
                     self.say_error("unexpected %s: %s: retrying in %g s"
                                    % (type(exc).__name__, exc, self.wait_s))

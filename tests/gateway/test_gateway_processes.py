@@ -20,6 +20,7 @@ import time
 import pytest
 
 from sim import cli
+from sim.gateway.monitor import MAX_REFUSED_HANDSHAKES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PUMPSIM = [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())"]
@@ -195,12 +196,15 @@ def test_a_gateway_the_pump_does_not_trust_is_told_in_one_line(keys, tmp_path):
         device.stop()
     assert run.returncode == 5
     lines = run.stderr.strip().splitlines()
-    assert lines[0].startswith("gateway: the pump refused this gateway: handshake refused")
+    # One refused handshake may be a damaged frame: tried again, the third refusal ends it.
+    assert len(lines) == MAX_REFUSED_HANDSHAKES, lines
+    assert all("trying again in" in line for line in lines[:-1]), lines
+    assert lines[-1].startswith("gateway: the pump refused this gateway: handshake refused")
     assert "Traceback" not in run.stderr
     connection = sqlite3.connect(str(tmp_path / "g.db"))       # the caregiver sees it
     kinds = [k for k, in connection.execute("SELECT kind FROM security_events")]
     connection.close()
-    assert kinds == ["handshake refused"]
+    assert kinds == ["handshake refused"] * MAX_REFUSED_HANDSHAKES
 
 
 def test_a_pump_that_goes_away_is_reported_and_retried_and_the_store_is_kept(keys, tmp_path):
