@@ -33,7 +33,7 @@ def _warn_legacy(profiles):
     if "legacy" in profiles:
         from sim.attack.legacy import BANNER
         from rich.console import Console
-        Console(stderr=True).print("[bold red]*** %s ***[/]" % BANNER)
+        Console(stderr=True).print("[bold red]*** %s ***[/]" % BANNER, soft_wrap=True)
 
 
 def _scenario(name):
