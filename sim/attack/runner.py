@@ -10,7 +10,9 @@ replayer see the same frames the gateway sends.
 The result (``run``, a JSON-safe dict) carries the verdict against the scenario's
 expectation, the patient outcome, the security events the pump raised and the controls
 that stopped the attack, named by their IDs in the code (``SC-...`` in
-``secure_channel.controls``, ``IL-...`` in ``pump.hazards``).
+``secure_channel.controls``, ``IL-...`` in ``pump.hazards``): those that refused an
+action, those behind the refusals the pump counted beyond the baseline's, and the
+interlocks whose alarms the attack raised.
 
 Verdict. An attack *succeeded* when any of its actions took effect: the pump ran an
 attacker's command, a replayed frame acted, an image of the attacker's ran, a spoofed
@@ -65,6 +67,15 @@ def _minutes(values, test):
     return 5 * sum(1 for value in values if test(value))
 
 
+def _alarms(result):
+    """Alarms raised in a day, by ID (the interlocks that tripped)."""
+    counts = {}
+    for event in result["events"]:
+        if event["kind"] == "alarm":
+            counts[event["id"]] = counts.get(event["id"], 0) + 1
+    return counts
+
+
 def _refusals(simulation):
     """Every refusal the pump made, by stable name: the session layer's and the
     dispatcher's (an interlock refusal counts under its interlock ID)."""
@@ -108,6 +119,10 @@ def run(scenario, profile, patient="adult#001", seed=1):
         control = controls.control_of(name)
         if control is not None:
             stopped.add(control)
+    base_alarms = _alarms(base)
+    for ident, count in _alarms(attacked).items():     # an interlock that tripped
+        if count > base_alarms.get(ident, 0) and ident.startswith("IL-"):
+            stopped.add(ident)
     verdict = "succeeded" if attacker.succeeded else "blocked"
     expected = scenario.expect[profile]
     return {

@@ -83,3 +83,15 @@ def test_every_library_file_has_a_reference_and_a_description():
     for scenario in S.library():
         assert scenario.reference and scenario.description.strip(), scenario.name
         assert set(scenario.expect) == set(S.PROFILES)
+
+
+def test_the_docs_name_every_key_kind_and_built_in_scenario():
+    import pathlib
+    text = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "attack-lab.md").read_text()
+    for section, keys in S.KEYS.items():
+        for key in keys:
+            assert "`%s`" % key in text, (section, key)
+    for kind in S.KINDS + S.IMAGES + S.ATTACKERS:
+        assert "`%s`" % kind in text, kind
+    for scenario in S.library():
+        assert "`%s`" % scenario.name in text, scenario.name
