@@ -63,31 +63,18 @@ class LinkTap:
         self.frames.append((now, "to-pump", payload))
         if self.on_frame is not None:
             self.on_frame()
-        for rule in self.rules:
-            if not rule.active(now):
-                continue
-            if rule.kind == "drop" and self.random.random() < rule.probability:
-                rule.hits += 1
-                return []
-            if rule.kind == "delay":
-                rule.hits += 1
-                self.kernel.at(now + rule.delay_ms, self._late, rule, payload)
-                return []
-            if rule.kind == "reorder":
-                rule.hits += 1
-                if self._held is None:
-                    self._held = payload
-                    return []
-                payload, held, self._held = payload, self._held, None
-                answers = self._pass(payload, now)
-                self._hit(rule, held, now)        # the late one: its answer is lost
-                return answers
-            if rule.kind == "modify":
-                changed = self._modified(rule, payload)
-                if changed is not None:
-                    rule.hits += 1
-                    return self._hit(rule, changed, now)
-        return self._pass(payload, now)
+        rule, verdict, data = decide(self.rules, payload, now, self)
+        if rule is None:
+            return self._pass(payload, now)
+        if verdict == "delay":
+            self.kernel.at(now + rule.delay_ms, self._late, rule, payload)
+        elif verdict == "release":                # the held one after this: answer lost
+            answers = self._pass(payload, now)
+            self._hit(rule, data, now)
+            return answers
+        elif verdict == "modify":
+            return self._hit(rule, data, now)
+        return []
 
     def _hit(self, rule, payload, now):
         """Pass a frame the attacker changed or held back; ``judge(rule, send)`` (the
@@ -104,9 +91,6 @@ class LinkTap:
 
     def _late(self, rule, payload):
         self._hit(rule, payload, self.kernel.now)
-
-    def _modified(self, rule, payload):
-        return modified(rule, payload, self.random)
 
     # -- the attacker's own frames --------------------------------------------------------
     def inject(self, payload, now):
@@ -138,6 +122,37 @@ class LinkTap:
                 if answer is not None:
                     found.append(answer)
         return found
+
+
+def decide(rules, payload, now, state):
+    """What the first active rule that acts does to a gateway's frame: (rule, verdict,
+    data) with verdict "drop", "delay", "hold" (reorder: kept back; the next one is
+    released after it), "release" (``data``: the frame held before), "modify" (``data``:
+    the changed frame), or (None, None, None) to pass it as it is. ``state`` holds
+    ``random`` and ``_held``; ``LinkTap`` (virtual time) and the UDP relay (wall time)
+    both decide here."""
+    for rule in rules:
+        if not rule.active(now):
+            continue
+        if rule.kind == "drop" and state.random.random() < rule.probability:
+            rule.hits += 1
+            return rule, "drop", None
+        if rule.kind == "delay":
+            rule.hits += 1
+            return rule, "delay", None
+        if rule.kind == "reorder":
+            rule.hits += 1
+            if state._held is None:
+                state._held = payload
+                return rule, "hold", None
+            held, state._held = state._held, None
+            return rule, "release", held
+        if rule.kind == "modify":
+            changed = modified(rule, payload, state.random)
+            if changed is not None:
+                rule.hits += 1
+                return rule, "modify", changed
+    return None, None, None
 
 
 FLIP_TAIL = 8                       # a sealed frame: one of its last 8 bytes is flipped

@@ -33,7 +33,7 @@ import time
 
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.protocol import resources, schema as S
-from sim.attack.link import Rule, decode_plain, modified
+from sim.attack.link import Rule, decide, decode_plain
 from sim.cli import CliError, host_port, positive_seconds
 
 MAX_DATAGRAM = 65507          # the largest UDP payload: the relay truncates nothing
@@ -77,37 +77,23 @@ class Relay:
         return out
 
     def _apply(self, data, now):
-        """The first active rule that acts decides, as in ``LinkTap.receive``."""
-        for rule in self.rules:
-            if not rule.active(now):
-                continue
-            if rule.kind == "drop" and self.random.random() < rule.probability:
-                rule.hits += 1
-                return []
-            if rule.kind == "delay":
-                rule.hits += 1
-                return [(data, rule.delay_ms / 1000.0)]
-            if rule.kind == "reorder":
-                rule.hits += 1
-                if self._held is None:
-                    self._held = data
-                    return []
-                held, self._held = self._held, None
-                return [(data, 0.0), (held, 0.0)]
-            if rule.kind == "modify":
-                changed = self._modified(rule, data)
-                if changed is not None:
-                    rule.hits += 1
-                    return [(changed, 0.0)]
-        return [(data, 0.0)]
-
-    def _modified(self, rule, data):
-        """``data`` changed by a modify rule, or None when the rule does not apply."""
-        changed = modified(rule, data, self.random)
-        plain = decode_plain(data) if changed is None else None
-        if plain is not None and rule.command in (None, plain[0]):
+        """The first active rule that acts decides, as in ``LinkTap.receive``; the late
+        and the released datagrams still reach the pump, as on a real link."""
+        rule, verdict, changed = decide(self.rules, data, now, self)
+        if verdict in ("drop", "hold"):
+            return []
+        if verdict == "delay":
+            return [(data, rule.delay_ms / 1000.0)]
+        if verdict == "release":
+            return [(data, 0.0), (changed, 0.0)]
+        if verdict == "modify":
+            return [(changed, 0.0)]
+        plain = decode_plain(data) if any(r.kind == "modify" and r.active(now)
+                                          for r in self.rules) else None
+        if plain is not None and any(r.kind == "modify" and r.command in (None, plain[0])
+                                     for r in self.rules if r.active(now)):
             self.counts["not_modified"] += 1      # the protocol has no such request
-        return changed
+        return [(data, 0.0)]
 
     def from_pump(self, datagram):
         """A pump's answer to a gateway: passed back unchanged."""

@@ -19,7 +19,9 @@ attacker's command, a replayed frame acted, an image of the attacker's ran, a sp
 reading was taken, the eavesdropper read therapy data, or a link manipulation hit the
 gateway's traffic; otherwise it was *blocked*. Unsafe outcome: the attack caused at least
 ``UNSAFE_BELOW_54_MIN`` more minutes below 54 mg/dL, or ``UNSAFE_ABOVE_250_MIN`` more above
-250 mg/dL, or delivered at least ``UNSAFE_INSULIN_U`` more insulin than the day without it.
+250 mg/dL, or delivered at least ``UNSAFE_INSULIN_U`` more insulin than the day without it,
+or ended the day early below 54 mg/dL (glucose beyond the patient model's range: a
+hypoglycaemia that is fatal without treatment).
 """
 
 from pump.units import MS_PER_MINUTE
@@ -87,16 +89,37 @@ def _refusals(simulation):
     return counts
 
 
+_BASELINES = {}
+_BASELINES_KEPT = 64
+
+
+def _baseline(scenario, profile, patient, seed):
+    """The day without the attack: what the comparison needs of it. Kept per process, as
+    most scenarios share it (the same day unless they need a bootloader, remote bolus or
+    legitimate traffic of their own); it is deterministic, so keeping it changes nothing."""
+    legitimate = tuple(repr(a) for a in scenario.actions if a.kind == "phone-bolus")
+    key = (profile, patient, seed, scenario.uses_bootloader, scenario.remote_bolus,
+           legitimate)
+    if key not in _BASELINES:
+        sim, _, result = _day(scenario, profile, patient, seed, attack=False)
+        if len(_BASELINES) >= _BASELINES_KEPT:
+            _BASELINES.pop(next(iter(_BASELINES)))
+        _BASELINES[key] = {"glucose": _glucose(result), "alarms": _alarms(result),
+                           "insulin_u": sim.recorder.delivered_mu / 1000.0,
+                           "refusals": _refusals(sim), "ended": result["ended"]}
+    return _BASELINES[key]
+
+
 def run(scenario, profile, patient="adult#001", seed=1):
     """The attack ``scenario`` (an ``AttackScenario``) in ``profile``; a result dict."""
     if profile not in attack_scenario.PROFILES:
         raise ValueError("profile %r is not one of %s"
                          % (profile, ", ".join(attack_scenario.PROFILES)))
-    base_sim, _, base = _day(scenario, profile, patient, seed, attack=False)
+    base = _baseline(scenario, profile, patient, seed)
     sim, attacker, attacked = _day(scenario, profile, patient, seed, attack=True)
-    glucose, baseline = _glucose(attacked), _glucose(base)
+    glucose, baseline = _glucose(attacked), base["glucose"]
     insulin = sim.recorder.delivered_mu / 1000.0
-    base_insulin = base_sim.recorder.delivered_mu / 1000.0
+    base_insulin = base["insulin_u"]
     outcome = {
         "min_glucose_mg_dl": round(min(glucose), 1) if glucose else None,
         "below_54_min": _minutes(glucose, lambda g: g < 54),
@@ -110,8 +133,10 @@ def run(scenario, profile, patient="adult#001", seed=1):
               >= UNSAFE_BELOW_54_MIN
               or outcome["above_250_min"] - _minutes(baseline, lambda g: g > 250)
               >= UNSAFE_ABOVE_250_MIN
-              or outcome["attack_insulin_u"] >= UNSAFE_INSULIN_U)
-    before, after = _refusals(base_sim), _refusals(sim)
+              or outcome["attack_insulin_u"] >= UNSAFE_INSULIN_U
+              or (attacked["ended"] is not None and base["ended"] is None
+                  and glucose and min(glucose) < 54))     # the day ended in a severe low
+    before, after = base["refusals"], _refusals(sim)
     events = {name: after[name] - before.get(name, 0) for name in sorted(after)
               if after[name] > before.get(name, 0)}
     stopped = set(attacker.controls)
@@ -119,7 +144,7 @@ def run(scenario, profile, patient="adult#001", seed=1):
         control = controls.control_of(name)
         if control is not None:
             stopped.add(control)
-    base_alarms = _alarms(base)
+    base_alarms = base["alarms"]
     for ident, count in _alarms(attacked).items():     # an interlock that tripped
         if count > base_alarms.get(ident, 0) and ident.startswith("IL-"):
             stopped.add(ident)

@@ -26,7 +26,13 @@ STEP_MS = 5 * MS_PER_MINUTE
 TIME_SYNC_MS = 24 * 60 * MS_PER_MINUTE
 GATEWAY_CYCLE_MS = 60 * MS_PER_MINUTE   # the store's pulls; telemetry comes every 5 min
 INSTALL_RETRY_MS = 10 * MS_PER_MINUTE   # an install held for a bolus is asked again
+GLUCOSE_FLOOR_MG_DL = 10          # below: no physiology the model was fitted to
 NO_BASAL_BUDGET_MIN = 75          # the loop withholds basal for less than this in 6 h
+
+
+class BeyondTheModel(Exception):
+    """The patient's glucose left the range the model describes (an overdose the attack lab
+    can cause): the run ends there, with what was simulated so far."""
 
 
 class Simulation:
@@ -146,6 +152,8 @@ class Simulation:
         except IntegrationError as exc:
             self.ended = "the patient model failed: %s" % exc
         except PatientStuck as exc:
+            self.ended = str(exc)
+        except BeyondTheModel as exc:
             self.ended = str(exc)
         return self.ended is None and self.kernel.now < self._end
 
@@ -309,6 +317,11 @@ class Simulation:
         for run_start, length, carbs in self.behaviour.carb_runs(first, minutes):
             world.patient.step(length, carbs, insulin)
         self._last_step = now
+        glucose = world.patient.plasma_glucose_mg_dl
+        if glucose < GLUCOSE_FLOOR_MG_DL:
+            raise BeyondTheModel("glucose fell to %.1f mg/dL, below the patient model's valid "
+                                 "range (%d mg/dL): fatal hypoglycaemia without treatment"
+                                 % (glucose, GLUCOSE_FLOOR_MG_DL))
 
     def _sensor(self, now):
         sensor = self.world.sensor
