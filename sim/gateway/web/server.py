@@ -1,6 +1,8 @@
 """Serving the page with waitress (a maintained pure-Python WSGI server, no C build, the
 Pylons project's): bound to loopback unless the caller allows more, until a stop event."""
 
+import logging
+
 from waitress import create_server, wasyncore
 
 from sim.gateway.web.addresses import is_loopback
@@ -28,6 +30,9 @@ def serve(db_path, host="127.0.0.1", port=8080, ready=None, stop=None, *,
     until ``stop`` (a threading.Event) is set, or forever without one. ``ready(port)`` is
     called once listening, with the actual port. ``options`` go to make_app. WebError for
     a refused or unusable address; StoreError for a bad store."""
+    # A request waiting for a free thread (logins hash at most 2 at once) is the design, not
+    # a fault: waitress would print "Task queue depth is N" on the caregiver's terminal.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     host = (host or "127.0.0.1").strip("[]")
     if host.lower() == "localhost":
         host = "127.0.0.1"           # one socket: "localhost" may resolve to two
