@@ -7,12 +7,9 @@ hostile event id that runs as script in the reader's browser. Chromium, chromedr
 selenium come from `make setup`; outside CI a missing one skips, under CI=true it fails.
 """
 
-import io
-
-import pytest
-
-from conftest import headless_chromium, real_component
-from report_fixture import sample_run
+from conftest import real_component
+from report_fixture import (assert_loaded_cleanly, assert_no_script_ran, browser_fixture,
+                            full_page_screenshot, open_report, rgb, sample_run)
 from sim import report
 
 WIDTH = 1200
@@ -49,27 +46,13 @@ return out;
 """
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), WIDTH, 900)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _open(driver, run, path):
-    report.write(run, path)
-    driver.get(path.resolve().as_uri())
-    return driver.get_log("browser")
+browser = browser_fixture(WIDTH)
 
 
 def test_every_plot_is_drawn_and_the_page_is_not_blank(browser, tmp_path):
     image_module = real_component("PIL.Image")
-    logs = _open(browser, sample_run(days=2), tmp_path / "report.html")
-    assert [entry for entry in logs if entry["level"] in ("SEVERE", "WARNING")] == []
-    assert browser.execute_script(
-        "return performance.getEntriesByType('resource').length") == 0
+    logs = open_report(browser, report.write, sample_run(days=2), tmp_path / "report.html")
+    assert_loaded_cleanly(browser, logs)
 
     plots = browser.execute_script(MEASURE, DRAWN)
     assert set(plots) == set(DRAWN)
@@ -81,24 +64,16 @@ def test_every_plot_is_drawn_and_the_page_is_not_blank(browser, tmp_path):
             assert count > 0, (name, selector, plot)
 
     # The whole page in one screenshot: a viewport as tall as the document.
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    png, height, counts = full_page_screenshot(browser, image_module, WIDTH,
+                                               tmp_path / "report.png")
     assert browser.execute_script(
         "return [innerWidth, innerHeight, document.documentElement.scrollWidth]") == [
             WIDTH, height, WIDTH]                       # nothing overflows sideways
-    png = browser.get_screenshot_as_png()
-    (tmp_path / "report.png").write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    image = image_module.open(io.BytesIO(png)).convert("RGB")
-    assert image.size == (WIDTH, height)
-    colours = image.getcolors(maxcolors=1 << 22)
-    assert len(colours) > 200                           # text, plots, anti-aliasing
-    counts = {rgb: n for n, rgb in colours}
+    assert len(counts) > 200                            # text, plots, anti-aliasing
     for key, _name, _span, colour in report.RANGES:     # the range bar, in its colours
         if key in ("in_range", "high", "very_high"):
-            rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-            assert counts.get(rgb, 0) > 500, (key, colour)
+            assert counts.get(rgb(colour), 0) > 500, (key, colour)
 
 
 def test_hostile_text_does_not_run_in_the_browser(browser, tmp_path):
@@ -108,8 +83,7 @@ def test_hostile_text_does_not_run_in_the_browser(browser, tmp_path):
     run["title"] = hostile
     run["events"].append({"t_min": 300.0, "kind": "security", "id": hostile, "text": hostile})
     run["boluses"].append({"t_min": 100.0, "units": 1.0, "kind": hostile})
-    logs = _open(browser, run, tmp_path / "hostile.html")
-    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
-    assert browser.execute_script("return window.pwned === undefined")
+    logs = open_report(browser, report.write, run, tmp_path / "hostile.html")
+    assert_no_script_ran(browser, logs)
     assert browser.execute_script("return document.querySelectorAll('script, img').length") == 0
     assert "<script>window.pwned = 1</script>" in browser.find_element("tag name", "h1").text

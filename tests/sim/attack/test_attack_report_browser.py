@@ -7,14 +7,19 @@ hostile scenario title that runs as script in the reader's browser. Chromium, ch
 and selenium come from `make setup`; outside CI a missing one skips, under CI=true it fails.
 """
 
-import io
+import pathlib
+import sys
 
-import pytest
+SIM_TESTS = str(pathlib.Path(__file__).resolve().parents[1])
+if SIM_TESTS not in sys.path:       # report_fixture, when only this directory is collected
+    sys.path.insert(0, SIM_TESTS)
 
-from attack_results_fixture import sample_results
-from conftest import headless_chromium, real_component
-from sim.attack import report
-from sim.attack.report import PROFILE_COLOURS
+from attack_results_fixture import sample_results  # noqa: E402
+from conftest import real_component  # noqa: E402
+from report_fixture import (assert_loaded_cleanly, assert_no_script_ran,  # noqa: E402
+                            browser_fixture, full_page_screenshot, open_report, rgb)
+from sim.attack import report  # noqa: E402
+from sim.attack.report import PROFILE_COLOURS  # noqa: E402
 
 WIDTH = 1200
 
@@ -57,27 +62,13 @@ return [...document.querySelectorAll('rect[data-bar]')].map(el => [
 """
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), WIDTH, 900)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _open(driver, results, path):
-    report.write_report(results, path)
-    driver.get(path.resolve().as_uri())
-    return driver.get_log("browser")
+browser = browser_fixture(WIDTH)
 
 
 def test_every_plot_is_drawn_to_scale_and_nothing_is_loaded(browser, tmp_path):
     image_module = real_component("PIL.Image")
-    logs = _open(browser, sample_results(), tmp_path / "attack.html")
-    assert [entry for entry in logs if entry["level"] in ("SEVERE", "WARNING")] == []
-    assert browser.execute_script(
-        "return performance.getEntriesByType('resource').length") == 0
+    logs = open_report(browser, report.write_report, sample_results(), tmp_path / "attack.html")
+    assert_loaded_cleanly(browser, logs)
 
     plots = browser.execute_script(MEASURE, DRAWN)
     assert set(plots) == set(DRAWN)
@@ -104,17 +95,10 @@ def test_every_plot_is_drawn_to_scale_and_nothing_is_loaded(browser, tmp_path):
     assert browser.execute_script(shown) is True
 
     # The whole page in one screenshot: the bars in both profiles' colours, the banner.
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False})
-    png = browser.get_screenshot_as_png()
-    (tmp_path / "attack.png").write_bytes(png)
-    image = image_module.open(io.BytesIO(png)).convert("RGB")
-    assert image.size == (WIDTH, height)
-    counts = {rgb: n for n, rgb in image.getcolors(maxcolors=1 << 22)}
+    _png, _height, counts = full_page_screenshot(browser, image_module, WIDTH,
+                                                 tmp_path / "attack.png")
     for profile, colour in PROFILE_COLOURS.items():
-        rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-        assert counts.get(rgb, 0) > 1000, (profile, colour)
+        assert counts.get(rgb(colour), 0) > 1000, (profile, colour)
 
 
 def test_a_hostile_scenario_title_does_not_run_in_the_browser(browser, tmp_path):
@@ -128,9 +112,8 @@ def test_a_hostile_scenario_title_does_not_run_in_the_browser(browser, tmp_path)
         r["title"] = hostile
         r["scenario"] = hostile + r["scenario"]
         r["actions"] = [dict(a, detail=hostile) for a in r["actions"]]
-    logs = _open(browser, results, tmp_path / "hostile.html")
-    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
-    assert browser.execute_script("return window.pwned === undefined")
+    logs = open_report(browser, report.write_report, results, tmp_path / "hostile.html")
+    assert_no_script_ran(browser, logs)
     assert browser.execute_script(
         "return document.querySelectorAll('script, img, svg:not([data-plot])').length") == 0
     matrix = browser.find_element("css selector", "table.matrix").text
