@@ -8,8 +8,8 @@ window on the kernel's clock), so a scenario's timeline drives it. Everything it
 kept (``frames``), which is what an eavesdropper learns; ``readable`` says what of it
 can be read without keys.
 
-It is sans-IO like the rest: the two-process modes put the same rules on a real UDP
-relay (``sim.attack.relay``).
+It is sans-IO like the rest: the two-process modes put the same rules on a real relay,
+over UDP or a serial line (``sim.attack.relay``).
 """
 
 import random

@@ -1,30 +1,44 @@
-"""The attacker on the link in the two-process UDP mode: a man in the middle between
-gateways and a pump (``pumpsim device --udp``), in wall-clock time.
+"""The attacker on a real link: a man in the middle between gateways and a pump
+(``pumpsim device``) in wall-clock time, on CoAP over UDP or on a serial line.
 
-    pumpsim attack relay --listen 127.0.0.1:5684 --pump 127.0.0.1:5683 \\
+    pumpsim attack relay (--listen HOST:PORT --pump HOST:PORT | --pty --pump-port DEV) \\
         [--capture FILE.pcapng] [--drop PROB] [--delay-ms MS] [--reorder] \\
         [--modify COMMAND:FIELD=VALUE]... [--from-s S] [--for-s S] \\
         [--inject CAPTURE.pcapng [--inject-at-s S]] [--seconds S]
 
-A gateway pointed at ``--listen`` reaches the pump only through the relay. The relay
-applies the rules of the fast mode's ``LinkTap`` (``sim.attack.link.Rule``) to the
-gateway's requests, in the window ``--from-s`` .. ``--from-s + --for-s`` of its own clock:
-drop (each with PROB), delay, reorder (hold one, pass the next, then the held one),
-modify (in the clear: set a field of requests for COMMAND; sealed: flip a byte, all an
-attacker without keys can do). The pump's answers go back unchanged, and late, as they
-would on a real link. ``--capture`` records what it saw (the gateway's datagrams as they
-arrived and the pump's answers) for Wireshark and for ``pumpsim attack replay``.
-``--inject`` sends a capture's gateway->pump datagrams to the pump again, from the
-relay's own address, at ``--inject-at-s`` with their recorded spacing: a replay.
+UDP: the relay listens on ``--listen`` for gateways and sends to the pump at ``--pump``
+(``pumpsim device --udp``). Serial: it opens the pump's end, ``--pump-port`` (the PTY that
+``pumpsim device --pty`` printed, a serial device or a pyserial URL such as
+``socket://HOST:PORT``), and with ``--pty`` creates a PTY pair for the gateway, printing
+its path (``pumpsim gateway --port PATH``). On the line each direction is deframed
+(COBS+CRC), one CoAP message a frame; each message goes through the same rules and is
+framed again when it is sent. A damaged frame (bad CRC) is dropped and counted, as the
+pump would drop it.
 
-``Relay`` is the sans-IO core (datagrams in, datagrams and delays out, a clock passed
-in), so the rules are tested without sockets; ``run_relay`` puts it on UDP sockets.
-Host-only. Exit status: 0; 2 a bad flag or file (one line); 130 interrupted.
+A gateway reaches the pump only through the relay. The relay applies the rules of the
+fast mode's ``LinkTap`` (``sim.attack.link.Rule``) to the gateway's requests, in the
+window ``--from-s`` .. ``--from-s + --for-s`` of its own clock: drop (each with PROB),
+delay, reorder (hold one, pass the next, then the held one), modify (in the clear: set a
+field of requests for COMMAND; sealed: flip a byte, all an attacker without keys can do).
+The pump's answers go back unchanged, and late, as they would on a real link.
+``--capture`` records what it saw (the gateway's messages as they arrived and the pump's
+answers, the link named in each packet) for Wireshark and for ``pumpsim attack replay``.
+``--inject`` sends a capture's gateway->pump messages to the pump again at
+``--inject-at-s`` with their recorded spacing: a replay. Their answers are kept from the
+gateways (on UDP they go to a socket of the relay's own; on a serial line, where they
+come back with the gateway's, by their token).
+
+``Relay`` is the sans-IO core (messages in, messages and delays out, a clock passed in),
+so the rules are tested without sockets; ``relay_on`` runs it on a link: UDP sockets
+(``run_relay``) or a serial line (``open_serial_link``). Host-only. Exit status: 0; 2 a
+bad flag or file (one line); 130 interrupted.
 """
 
 import argparse
+import functools
 import heapq
 import random
+import select
 import selectors
 import signal
 import socket
@@ -32,6 +46,8 @@ import threading
 import time
 
 from secure_channel.coap import message as M, numbers as N
+from secure_channel.link.framed import FramedLink
+from secure_channel.link.framing import MAX_PAYLOAD, FramingError
 from secure_channel.protocol import resources, schema as S
 from sim.attack.link import Rule, decide, decode_plain
 from sim.cli import CliError, host_port, positive_seconds
@@ -168,6 +184,103 @@ def describe(rule):
     return "%s (%s)" % (what, window)
 
 
+# -- the loop, on either link ------------------------------------------------------------------
+
+class _Loop:
+    """One thread: the link's messages in, the relay's decisions out; the delayed ones and
+    the injections sent when their time comes. A link (``_Sockets``, ``_SerialLink``) has
+    ``address`` (where gateways connect), ``name`` (for the capture), ``poll(timeout,
+    loop)`` (wait up to ``timeout`` s, hand each message read to ``to_pump`` or
+    ``to_gateway`` with the function that sends it on; returns a reason to stop, or
+    None), ``inject(message)``, ``summary()`` (lines) and ``close()``."""
+
+    def __init__(self, relay, link):
+        self.relay, self.link = relay, link
+        self.later = []                    # heap of (when, order, send, message)
+        self.order = 0
+
+    def run(self, duration_s, stop, progress):
+        stopping = []
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig, why in ((signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")):
+                handlers[sig] = signal.signal(sig, lambda *_, why=why: stopping.append(why))
+        start = time.monotonic()
+        tick = start + 1.0
+        try:
+            while not stopping:
+                now = time.monotonic()
+                if duration_s is not None and now - start >= duration_s:
+                    return "time"
+                if stop is not None and stop():
+                    return "stopped"
+                if progress is not None and now >= tick:
+                    progress(self.relay)
+                    tick = now + 1.0
+                self._send_due(now)
+                failed = self.link.poll(self._wait(now, tick), self)
+                if failed is not None:
+                    return failed
+            return stopping[0]
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    def to_pump(self, message, send):
+        """A gateway's message: what the relay makes of it, sent now or when it is due."""
+        for out, delay in self.relay.from_gateway(message):
+            if delay > 0:
+                self.order += 1
+                heapq.heappush(self.later, (time.monotonic() + delay, self.order, send, out))
+            else:
+                send(out)
+
+    def to_gateway(self, message, send):
+        """The pump's answer to a gateway, passed back."""
+        for out in self.relay.from_pump(message):
+            send(out)
+
+    def _wait(self, now, tick):
+        """Seconds until something is due (at most 0.1, so a stop is seen soon)."""
+        waits = [0.1, tick - now]
+        if self.later:
+            waits.append(self.later[0][0] - now)
+        if self.relay.next_due_s() is not None:
+            waits.append(self.relay.next_due_s())
+        return max(0.0, min(waits))
+
+    def _send_due(self, now):
+        while self.later and self.later[0][0] <= now:
+            _, _, send, message = heapq.heappop(self.later)
+            send(message)
+        for message in self.relay.due():
+            self.link.inject(message)
+
+
+def relay_on(link, rules, capture_path=None, duration_s=None, inject=(), ready=None,
+             stop=None, progress=None):
+    """Relay on ``link`` (closed at the end) with ``rules``; record to ``capture_path``
+    (pcapng, the link named ``link.name``); send ``inject`` ([(at_s, message)]) to the
+    pump. ``ready(link.address)`` once listening; ``progress(relay)`` once a second. Stops
+    after ``duration_s``, when ``stop()`` is true, when the link fails, or on SIGTERM /
+    Ctrl-C (in the main thread). Returns (relay, why it stopped). OSError for a capture
+    it cannot write."""
+    capture = None
+    try:
+        if capture_path is not None:
+            from sim.capture import Capture
+            capture = Capture(capture_path, link.name)
+        relay = Relay(rules, capture, inject=inject)
+        if ready is not None:
+            ready(link.address)
+        why = _Loop(relay, link).run(duration_s, stop, progress)
+    finally:
+        link.close()
+        if capture is not None:
+            capture.close()
+    return relay, why
+
+
 # -- UDP ---------------------------------------------------------------------------------------
 
 class _Sockets:
@@ -188,6 +301,7 @@ class _Sockets:
             self.listen.close()
             raise
         self.address = self.listen.getsockname()[:2]
+        self.name = "UDP relay %s:%d -> %s:%d" % (self.address + self.pump)
         self.selector.register(self.listen, selectors.EVENT_READ, None)
         self.upstream = {}                 # gateway address -> socket to the pump
         self.injector = None
@@ -199,16 +313,44 @@ class _Sockets:
             sock = self.upstream[gateway] = self._connected(gateway)
         return sock
 
-    def injecting(self):
+    def inject(self, datagram):
         if self.injector is None:
             self.injector = self._connected(INJECTOR)
-        return self.injector
+        _send(self.injector, datagram)
 
     def _connected(self, owner):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.connect(self.pump)           # answers from the pump only
         self.selector.register(sock, selectors.EVENT_READ, owner)
         return sock
+
+    def poll(self, timeout, loop):
+        for key, _ in self.selector.select(timeout):
+            self._read(key, loop)
+        return None                        # UDP cannot fail as a line does
+
+    def _read(self, key, loop):
+        owner = key.data                   # None: the gateways' socket
+        try:
+            if owner is None:
+                data, gateway = key.fileobj.recvfrom(MAX_DATAGRAM)
+            else:
+                data = key.fileobj.recv(MAX_DATAGRAM)
+        except OSError:                    # an ICMP error from the pump, reported late
+            return
+        if owner is None:
+            sock = self.towards_pump(gateway[:2])
+            if sock is None:
+                loop.relay.counts["over_limit"] += 1
+            else:
+                loop.to_pump(data, functools.partial(_send, sock))
+        elif owner == INJECTOR:
+            loop.relay.injected_answer(data)
+        else:
+            loop.to_gateway(data, functools.partial(_send, self.listen, address=owner))
+
+    def summary(self):
+        return []
 
     def close(self):
         for sock in [self.listen, self.injector] + list(self.upstream.values()):
@@ -234,108 +376,128 @@ def _send(sock, data, address=None):
 
 def run_relay(listen, pump, rules, capture_path=None, duration_s=None, inject=(),
               ready=None, stop=None, progress=None):
-    """Relay UDP between gateways on ``listen`` and the ``pump``, both (host, port), with
-    ``rules``; record to ``capture_path`` (pcapng); send ``inject`` ([(at_s, datagram)])
-    to the pump. ``ready(address)`` once bound; ``progress(relay)`` once a second. Stops
-    after ``duration_s``, when ``stop()`` is true, or on SIGTERM / Ctrl-C (in the main
-    thread). Returns (relay, why it stopped). OSError for an address it cannot resolve
-    or bind, or a capture it cannot write."""
-    sockets = _Sockets(listen, pump)
-    capture = None
-    try:
-        if capture_path is not None:
-            from sim.capture import Capture
-            capture = Capture(capture_path, "UDP relay %s:%d -> %s:%d"
-                              % (sockets.address + sockets.pump))
-        relay = Relay(rules, capture, inject=inject)
-        if ready is not None:
-            ready(sockets.address)
-        loop = _Loop(relay, sockets)
-        why = loop.run(duration_s, stop, progress)
-    finally:
-        sockets.close()
-        if capture is not None:
-            capture.close()
-    return relay, why
+    """Relay UDP between gateways on ``listen`` and the ``pump``, both (host, port), as
+    ``relay_on`` does; ``ready(address)`` gets the address bound. OSError for an address
+    it cannot resolve or bind, or a capture it cannot write."""
+    return relay_on(_Sockets(listen, pump), rules, capture_path, duration_s, inject, ready,
+                    stop, progress)
 
 
-class _Loop:
-    """One thread, one selector: datagrams in, the relay's decisions out; the delayed
-    ones and the injections sent when their time comes."""
+# -- a serial line -----------------------------------------------------------------------------
 
-    def __init__(self, relay, sockets):
-        self.relay, self.sockets = relay, sockets
-        self.later = []                    # heap of (when, order, socket, datagram)
-        self.order = 0
+class _SerialLink:
+    """The relay on a serial line. ``gateway`` and ``pump`` are byte transports (a PTY
+    master, ``sim.transport_pty``; a pyserial port, ``sim.transport_serial``), each
+    deframed on its own (``FramedLink``: COBS+CRC, one CoAP message a frame); a message
+    is framed again when it is sent, a delayed one when it is due. A damaged frame (a
+    bad CRC, say) is dropped and counted by its end's deframer, as the pump would drop
+    it. One line carries the pump's answers to the gateway and to the attacker: an
+    answer with the token of an injected request is the attacker's, kept from the
+    gateway as on UDP. ``address`` is where the gateway connects, ``pump_port`` the
+    pump's port as it was given."""
 
-    def run(self, duration_s, stop, progress):
-        stopping = []
-        handlers = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig, why in ((signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")):
-                handlers[sig] = signal.signal(sig, lambda *_, why=why: stopping.append(why))
-        start = time.monotonic()
-        tick = start + 1.0
+    def __init__(self, gateway, pump, address, pump_port):
+        self.gateway, self.pump = FramedLink(gateway), FramedLink(pump)
+        self.address = address
+        self.name = "serial relay %s -> %s (COBS+CRC frames)" % (address, pump_port)
+        self.titles = {self.gateway: "the gateway's line", self.pump: "the pump's port"}
+        self.ends = {_fileno(gateway): self.gateway, _fileno(pump): self.pump}
+        self.send_to_pump = functools.partial(self._send, self.pump)
+        self.send_to_gateway = functools.partial(self._send, self.gateway)
+        self.injected = set()              # the tokens of injected requests
+        self.too_long = 0                  # messages that do not fit in a frame
+        self.failed = None
+
+    def poll(self, timeout, loop):
+        ready, _, _ = select.select(list(self.ends), [], [], timeout)
+        for fd in ready:
+            self.read(self.ends[fd], loop)
+        return self.failed
+
+    def read(self, end, loop):
+        """What has arrived at ``end``: each whole message on its way."""
         try:
-            while not stopping:
-                now = time.monotonic()
-                if duration_s is not None and now - start >= duration_s:
-                    return "time"
-                if stop is not None and stop():
-                    return "stopped"
-                if progress is not None and now >= tick:
-                    progress(self.relay)
-                    tick = now + 1.0
-                self._send_due(now)
-                for key, _ in self.sockets.selector.select(self._wait(now, tick)):
-                    self._read(key)
-            return stopping[0]
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-
-    def _wait(self, now, tick):
-        """Seconds until something is due (at most 0.1, so a stop is seen soon)."""
-        waits = [0.1, tick - now]
-        if self.later:
-            waits.append(self.later[0][0] - now)
-        if self.relay.next_due_s() is not None:
-            waits.append(self.relay.next_due_s())
-        return max(0.0, min(waits))
-
-    def _send_due(self, now):
-        while self.later and self.later[0][0] <= now:
-            _, _, sock, data = heapq.heappop(self.later)
-            _send(sock, data)
-        for data in self.relay.due():
-            _send(self.sockets.injecting(), data)
-
-    def _read(self, key):
-        owner = key.data                   # None: the gateways' socket
-        try:
-            if owner is None:
-                data, gateway = key.fileobj.recvfrom(MAX_DATAGRAM)
-            else:
-                data = key.fileobj.recv(MAX_DATAGRAM)
-        except OSError:                    # an ICMP error from the pump, reported late
+            messages = end.poll(0)
+        except OSError as exc:             # pyserial: the device went away
+            self._fail(end, exc)
             return
-        if owner is None:
-            sock = self.sockets.towards_pump(gateway[:2])
-            if sock is None:
-                self.relay.counts["over_limit"] += 1
-                return
-            for out, delay in self.relay.from_gateway(data):
-                if delay > 0:
-                    self.order += 1
-                    heapq.heappush(self.later, (time.monotonic() + delay, self.order, sock,
-                                                out))
-                else:
-                    _send(sock, out)
-        elif owner == INJECTOR:
-            self.relay.injected_answer(data)
-        else:
-            for out in self.relay.from_pump(data):
-                _send(self.sockets.listen, out, owner)
+        for message in messages:
+            if end is self.gateway:
+                loop.to_pump(message, self.send_to_pump)
+            elif self.injected and _token(message) in self.injected:
+                loop.relay.injected_answer(message)
+            else:
+                loop.to_gateway(message, self.send_to_gateway)
+
+    def inject(self, message):
+        token = _token(message)
+        if token:                          # an empty token would claim every empty ACK
+            self.injected.add(token)
+        self.send_to_pump(message)
+
+    def _send(self, end, message):
+        try:
+            end.send(message)
+        except FramingError:
+            self.too_long += 1
+        except OSError as exc:
+            self._fail(end, exc)
+
+    def _fail(self, end, exc):
+        if self.failed is None:
+            self.failed = "%s failed: %s" % (self.titles[end], str(exc).splitlines()[0])
+
+    def summary(self):
+        """The frames each end's deframer dropped, and the messages too long to frame."""
+        lines = []
+        for end in (self.gateway, self.pump):
+            dropped = sorted((r, n) for r, n in end.deframer.dropped.items() if n)
+            if dropped:
+                lines.append("  frames dropped from %s: %s" % (
+                    self.titles[end], ", ".join("%s %d" % kv for kv in dropped)))
+        if self.too_long:
+            lines.append("  not framed (over %d bytes): %d" % (MAX_PAYLOAD, self.too_long))
+        return lines
+
+    def close(self):
+        from sim.transport_pty import close_slave
+        self.gateway.close()
+        # open_pty kept a slave open till now, so gateways could come and go without the
+        # master failing (EIO) in between
+        close_slave(self.gateway.transport)
+        self.pump.close()
+
+
+def _fileno(transport):
+    """The descriptor to wait on: a PTY end's (``FdTransport``) or a pyserial port's."""
+    fd = getattr(transport, "fd", None)
+    return transport.port.fileno() if fd is None else fd
+
+
+def _token(message):
+    try:
+        return M.decode(message).token
+    except (M.CoapFormatError, ValueError):
+        return None
+
+
+def open_serial_link(pump_port):
+    """A ``_SerialLink`` from a new PTY pair (the gateway opens its slave, ``address``) to
+    ``pump_port`` (a device, a PTY slave or a pyserial URL). OSError or ValueError (one
+    line) for a port that cannot be opened or waited on."""
+    from sim.transport_pty import open_pty             # POSIX only, so imported here
+    from sim.transport_serial import open_serial
+    pump = open_serial(pump_port)
+    try:
+        try:
+            _fileno(pump)
+        except (OSError, ValueError):      # loop://, ... : nothing select() can wait on
+            raise ValueError("not a port the relay can wait on") from None
+        gateway, path = open_pty()
+    except BaseException:
+        pump.close()
+        raise
+    return _SerialLink(gateway, pump, path, pump_port)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -429,7 +591,8 @@ def _field_value(text, field, value):
 def rules_from(args):
     """The rules the flags ask for, in the order they are tried: drop, delay, reorder,
     modify (one rule per command), all in the window --from-s .. + --for-s."""
-    start = _flag("--from-s", _seconds_or_zero, args.from_s) * 1000.0
+    start = _flag("--from-s", _seconds_or_zero,
+                  "0" if args.from_s is None else args.from_s) * 1000.0
     end = float("inf")
     if args.for_s is not None:
         end = start + _flag("--for-s", positive_seconds, args.for_s) * 1000.0
@@ -468,10 +631,15 @@ def injections(path, at_s):
 
 
 def cmd_relay(args):
-    listen = _flag("--listen", host_port, args.listen)
-    pump = _flag("--pump", host_port, args.pump)
-    if pump[1] == 0:
-        raise CliError("--pump: give the pump's port")
+    udp, serial = (args.listen, args.pump), (args.pty or None, args.pump_port)
+    if not (all(udp) and not any(serial) or all(serial) and not any(udp)):
+        raise CliError("give --listen HOST:PORT and --pump HOST:PORT (UDP), or --pty and "
+                       "--pump-port DEV (a serial line)")
+    if not args.pty:
+        listen = _flag("--listen", host_port, args.listen)
+        pump = _flag("--pump", host_port, args.pump)
+        if pump[1] == 0:
+            raise CliError("--pump: give the pump's port")
     seconds = None if args.seconds is None else _flag("--seconds", positive_seconds,
                                                       args.seconds)
     if args.inject is None and args.inject_at_s is not None:
@@ -481,6 +649,20 @@ def cmd_relay(args):
     if args.inject is not None:
         at_s = _flag("--inject-at-s", _seconds_or_zero, args.inject_at_s or "0")
         inject = injections(args.inject, at_s)
+    if args.pty:
+        try:
+            link = open_serial_link(args.pump_port)
+        except (OSError, ValueError) as exc:    # pyserial: SerialException, ValueError
+            raise CliError("cannot open %s: %s" % (args.pump_port,
+                                                   str(exc).splitlines()[0])) from None
+        where = "PTY %s for the pump at %s" % (link.address, args.pump_port)
+    else:
+        try:
+            link = _Sockets(listen, pump)
+        except OSError as exc:
+            raise CliError("cannot relay %s:%d -> %s:%d: %s"
+                           % (listen + pump + (exc.strerror or exc,))) from None
+        where = "udp %s:%d for the pump at %s:%d" % (link.address + pump)
     shown = []
 
     def progress(relay):              # a line a second, when something happened
@@ -490,49 +672,54 @@ def cmd_relay(args):
             print("relay: " + line, flush=True)
 
     try:
-        relay, why = run_relay(
-            listen, pump, rules, args.capture, seconds, inject,
-            ready=lambda address: print("relay on udp %s:%d for the pump at %s:%d"
-                                        % (address + pump), flush=True),
-            progress=progress)
-    except OSError as exc:
-        raise CliError("cannot relay %s:%d -> %s:%d: %s"
-                       % (listen + pump + (exc.strerror or exc,))) from None
+        relay, why = relay_on(link, rules, args.capture, seconds, inject, progress=progress,
+                              ready=lambda _: print("relay on " + where, flush=True))
+    except OSError as exc:                      # the capture
+        raise CliError("cannot relay: %s" % str(exc).splitlines()[0]) from None
     print("stopped (%s)" % why)
-    for line in relay.summary():
+    for line in relay.summary() + link.summary():
         print(line)
     if relay.capture is not None:
         print("capture written to %s (%d messages)" % (args.capture, relay.capture.count))
     return 130 if why == "interrupted" else 0
 
 
+# The command's options: flag, argparse action, metavar, help. Every value is a string
+# here, checked in ``cmd_relay``.
+OPTIONS = (
+    ("--listen", "store", "HOST:PORT",
+     "UDP: where gateways send (port 0: one is picked and printed)"),
+    ("--pump", "store", "HOST:PORT",
+     "UDP: the pump's CoAP-over-UDP address (pumpsim device --udp)"),
+    ("--pty", "store_true", None, "serial: create a PTY pair for the gateway, print its path"),
+    ("--pump-port", "store", "DEV", "serial: the pump's port (the PTY pumpsim device --pty "
+                                    "printed, a serial device or a pyserial URL)"),
+    ("--capture", "store", "FILE.pcapng",
+     "record what the relay sees, for tshark and attack replay"),
+    ("--drop", "store", "PROB", "drop each request with PROB"),
+    ("--delay-ms", "store", "MS", "hold each request back MS ms"),
+    ("--reorder", "store_true", None, "hold a request, pass the next, then the held one"),
+    ("--modify", "append", "COMMAND:FIELD=VALUE",
+     "set a field of plain requests for COMMAND; a sealed one gets a byte flipped "
+     "(repeatable)"),
+    ("--from-s", "store", "S", "the rules act from S seconds after the start (default 0)"),
+    ("--for-s", "store", "S", "... for S seconds (default: until stopped)"),
+    ("--inject", "store", "CAPTURE.pcapng",
+     "send this capture's gateway->pump messages to the pump again"),
+    ("--inject-at-s", "store", "S", "... starting S seconds after the start (default 0)"),
+    ("--seconds", "store", "S", "stop after S seconds"),
+)
+
+
 def register(commands):
     """``pumpsim attack relay``, added to the ``pumpsim attack`` sub-parsers. Every value
     is checked in ``cmd_relay``, so a bad one is one line (CliError), not a usage text."""
     parser = commands.add_parser(
-        "relay", help="a man in the middle between a gateway and a pump over UDP",
+        "relay", help="a man in the middle between a gateway and a pump, on UDP or a "
+                      "serial line (PTY)",
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--listen", required=True, metavar="HOST:PORT",
-                        help="where gateways send (port 0: one is picked and printed)")
-    parser.add_argument("--pump", required=True, metavar="HOST:PORT",
-                        help="the pump's CoAP-over-UDP address (pumpsim device --udp)")
-    parser.add_argument("--capture", metavar="FILE.pcapng",
-                        help="record what the relay sees, for tshark and attack replay")
-    parser.add_argument("--drop", metavar="PROB", help="drop each request with PROB")
-    parser.add_argument("--delay-ms", metavar="MS", help="hold each request back MS ms")
-    parser.add_argument("--reorder", action="store_true",
-                        help="hold a request, pass the next, then the held one")
-    parser.add_argument("--modify", action="append", metavar="COMMAND:FIELD=VALUE",
-                        help="set a field of plain requests for COMMAND; a sealed one gets "
-                             "a byte flipped (repeatable)")
-    parser.add_argument("--from-s", default="0", metavar="S",
-                        help="the rules act from S seconds after the start (default 0)")
-    parser.add_argument("--for-s", metavar="S",
-                        help="... for S seconds (default: until stopped)")
-    parser.add_argument("--inject", metavar="CAPTURE.pcapng",
-                        help="send this capture's gateway->pump datagrams to the pump again")
-    parser.add_argument("--inject-at-s", metavar="S",
-                        help="... starting S seconds after the start (default 0)")
-    parser.add_argument("--seconds", metavar="S", help="stop after S seconds")
+    for flag, action, metavar, text in OPTIONS:
+        named = {} if metavar is None else {"metavar": metavar}
+        parser.add_argument(flag, action=action, help=text, **named)
     parser.set_defaults(func=cmd_relay)

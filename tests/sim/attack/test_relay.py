@@ -1,10 +1,13 @@
-"""The attacker on the UDP link (``sim.attack.relay``).
+"""The attacker on a real link, UDP or a serial line (``sim.attack.relay``).
 
 First the rules of the fast mode's ``LinkTap`` on the sans-IO ``Relay`` with a fake clock:
 drop with a probability, delay and reorder inside a window, modify a plain (legacy)
 request, flip a byte of a sealed one, inject on time; over UDP, each gateway gets its own
-answers; bad flags are one line. Then a real relay process between a real ``pumpsim
-device --udp`` and a real gateway:
+answers; on a serial line (a scripted pair of ends) one frame is one message, whatever
+the reads cut, a damaged frame is dropped and counted, a delayed one is framed when it
+is due, and the answers to injected requests stay with the attacker; bad flags are one
+line. Then a real relay process between a real ``pumpsim device --udp`` and a real
+gateway:
 
 - with no rule a monitor cycle passes, and what the relay recorded is OSCORE-protected
   CoAP (no request readable; tshark dissects it);
@@ -12,6 +15,9 @@ device --udp`` and a real gateway:
 - the recorded requests sent to the same pump again later are all refused: nothing runs,
   the pump logs the refusals, and the gateway's next cycle files them; the capture also
   feeds the fast mode's ``pumpsim attack replay``.
+
+The same relay on a PTY line (``--pty``) in front of ``pumpsim device --pty``: a cycle
+passes and only sealed messages are recorded; dropping everything takes the link down.
 
 Every wait on a process or a line has a deadline.
 """
@@ -37,6 +43,7 @@ from conftest import real_tool
 from pump import audit_log as L
 from secure_channel import cbor
 from secure_channel.coap import message as M, numbers as N
+from secure_channel.link import framing
 from sim import cli, pcapng
 from sim.attack import relay as R
 from sim.attack.legacy import request_bytes
@@ -230,13 +237,85 @@ def test_over_udp_each_gateway_gets_its_own_answers_also_when_delayed():
             relay.counts["from_pump"]) == (2, 2, 2)
 
 
+# -- a serial line, with scripted ends ---------------------------------------------------------
+
+class End:
+    """One end of a serial line, scripted: ``read`` hands out the chunks ``feed`` was
+    given, one a read, as a port cuts them; ``written`` is what the relay wrote."""
+
+    def __init__(self, fd):
+        self.fd = fd                        # only a key to wait on, never used here
+        self.chunks = []
+        self.written = bytearray()
+
+    def feed(self, *chunks):
+        self.chunks.extend(chunks)
+
+    def read(self, max_bytes=4096, timeout=0):
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def write(self, data):
+        self.written += data
+        return len(data)
+
+    def close(self):
+        pass
+
+
+def bad_crc_frame(payload):
+    crc = framing.crc16(payload) ^ 0x0001
+    return b"\0" + framing.cobs_encode(payload + crc.to_bytes(2, "big")) + b"\0"
+
+
+def test_on_a_serial_line_a_frame_is_a_message_whatever_the_reads_cut():
+    clock, tape = Clock(), Tape()
+    first, second, third, late = (sealed(mid) for mid in (1, 2, 3, 4))
+    replayed = sealed(7)
+    relay = R.Relay([Rule("delay", 1000, 2000, delay_ms=250)], capture=tape, clock=clock,
+                    inject=[(0.5, replayed), (0.5, b"\x40" * 2000)])
+    gateway, pump = End(3), End(4)
+    link = R._SerialLink(gateway, pump, "/dev/pts/98", "/dev/pts/99")
+    loop = R._Loop(relay, link)
+    frame = framing.encode_frame
+
+    def read(end, *chunks):
+        end.feed(*chunks)
+        for _ in chunks:
+            link.read(link.gateway if end is gateway else link.pump, loop)
+
+    read(gateway, frame(first)[:7])                              # half a frame: nothing
+    assert pump.written == b""
+    read(gateway, frame(first)[7:], frame(second) + frame(third) + bad_crc_frame(first))
+    assert pump.written == frame(first) + frame(second) + frame(third)
+    assert link.gateway.deframer.dropped["bad_crc"] == 1         # dropped, counted
+    clock.now = 1.5                                              # in the delay's window
+    read(gateway, frame(late))
+    assert pump.written == frame(first) + frame(second) + frame(third)
+    loop._send_due(float("inf"))           # the delay is over; the injections are due
+    assert pump.written == b"".join(frame(m) for m in (first, second, third, late,
+                                                       replayed))
+    assert link.too_long == 1                                    # no frame holds 2000 B
+    answer, to_attacker = (M.encode(M.Message(N.ACK, N.CHANGED, mid, mid.to_bytes(2, "big"),
+                                              [], b"re")) for mid in (1, 7))
+    read(pump, frame(to_attacker) + frame(answer)[:3], frame(answer)[3:])
+    assert gateway.written == frame(answer)           # the attacker's answer kept back
+    assert relay.answers == {"2.04": 1} and relay.counts["injected"] == 2
+    assert tape.records == [(m, False) for m in (first, second, third, late)] + \
+        [(answer, True)]
+    assert link.summary() == ["  frames dropped from the gateway's line: bad_crc 1",
+                              "  not framed (over 1024 bytes): 1"]
+    assert "serial" in link.name and link.address == "/dev/pts/98"
+
+
 # -- the command's flags ---------------------------------------------------------------------
 
-def _args(*flags):
+UDP = ("--listen", "127.0.0.1:0", "--pump", "127.0.0.1:5683")
+
+
+def _args(*flags, link=UDP):
     parser = argparse.ArgumentParser()
     R.register(parser.add_subparsers())
-    return parser.parse_args(["relay", "--listen", "127.0.0.1:0", "--pump",
-                              "127.0.0.1:5683"] + list(flags))
+    return parser.parse_args(["relay"] + list(link) + list(flags))
 
 
 def test_flags_make_the_rules_in_order_within_the_window():
@@ -287,6 +366,28 @@ def test_a_capture_with_no_request_to_a_pump_is_refused(tmp_path):
     args = _args("--inject", str(path))
     with pytest.raises(CliError, match="holds no message to a pump"):
         args.func(args)
+
+
+@pytest.mark.parametrize("link", [(), ("--pty",), ("--pump-port", "/dev/null"),
+                                  ("--listen", "127.0.0.1:0"), UDP + ("--pty",),
+                                  ("--pty", "--pump-port", "/dev/null", "--pump", "h:1")])
+def test_the_link_is_udp_or_a_serial_line_each_given_whole(link):
+    args = _args(link=link)
+    with pytest.raises(CliError, match=r"^give --listen HOST:PORT and --pump HOST:PORT "
+                                       r"\(UDP\), or --pty and --pump-port DEV"):
+        args.func(args)
+
+
+@pytest.mark.parametrize("port, said", [
+    ("/nonexistent/tty", "cannot open /nonexistent/tty: "),
+    ("loop://", "cannot open loop://: not a port the relay can wait on"),
+    ("nosuch://x", "cannot open nosuch://x: "),
+])
+def test_a_pump_port_that_cannot_be_opened_is_one_line(port, said):
+    args = _args(link=("--pty", "--pump-port", port))
+    with pytest.raises(CliError) as refused:
+        args.func(args)
+    assert str(refused.value).startswith(said) and "\n" not in str(refused.value)
 
 
 # -- real processes: device, relay, gateway ---------------------------------------------------
@@ -378,9 +479,9 @@ def start_relay(pump, *flags):
     return relay, "%s:%s" % found.groups()
 
 
-def gateway_cycle(keys, address, db, timeout="5"):
+def gateway_cycle(keys, address, db, timeout="5", link="--udp"):
     return subprocess.run(
-        PUMPSIM + ["gateway", "--udp", address, "--identity", str(keys / "gateway.key"),
+        PUMPSIM + ["gateway", link, address, "--identity", str(keys / "gateway.key"),
                    "--pump", str(keys / "pump.ccs"), "--timeout", timeout, "monitor",
                    "--db", str(db), "--speed", SPEED, "--cycles", "1"],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -500,3 +601,60 @@ def test_the_captured_requests_replayed_later_into_the_same_pump_are_all_refused
     assert sum(1 for e in events if e.startswith("refused oscore: RECORD-REPLAY")) == \
         sum(1 for m in messages if m.has(N.OSCORE))
     assert [e for e in events if e.startswith("refused edhoc: SESSION-UNKNOWN")]
+
+
+# -- real processes on a PTY line: device --pty, relay --pty, gateway --port ------------------
+
+def start_pty_device(keys):
+    """`pumpsim device --pty`: (process, the path of its PTY)."""
+    device = Process(PUMPSIM + ["device", "--identity", str(keys / "pump.key"), "--trust",
+                                str(keys / "trust.cbor"), "--pty", "--speed", SPEED,
+                                "--idle-exit", str(DEADLINE)])
+    return device, device.expect(r" serving on PTY (\S+)$").group(1)
+
+
+def start_pty_relay(pump_port, *flags):
+    relay = Process(RELAY + ["relay", "--pty", "--pump-port", pump_port, "--seconds",
+                             str(DEADLINE)] + list(flags))
+    found = relay.expect(r"^relay on PTY (\S+) for the pump at %s$" % re.escape(pump_port))
+    return relay, found.group(1)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty") and not os.environ.get("CI"),
+                    reason="needs POSIX PTYs")
+def test_on_a_pty_line_a_cycle_passes_sealed_and_dropping_everything_takes_it_down(
+        keys, tmp_path):
+    capture = tmp_path / "line.pcapng"
+    device, pump_port = start_pty_device(keys)
+    try:
+        relay, line = start_pty_relay(pump_port, "--capture", str(capture))
+        try:
+            run = gateway_cycle(keys, line, tmp_path / "g.db", link="--port")
+        finally:
+            printed = relay.stop()
+        dropping, dropping_line = start_pty_relay(pump_port, "--drop", "1.0")
+        try:
+            down = gateway_cycle(keys, dropping_line, tmp_path / "g.db", timeout="2",
+                                 link="--port")
+        finally:
+            dropped = dropping.stop()
+    finally:
+        device.stop()
+    assert run.returncode == 0, run.stderr
+    assert "cycle 1:" in run.stdout
+    sent = int(re.search(r"gateways -> pump: (\d+) in, \1 out; pump -> gateways: \1$",
+                         printed, re.M).group(1))
+    assert "frames dropped" not in printed
+    contents = pcapng.read_capture(capture)
+    requests = [p.payload for p in contents.packets if not p.from_pump]
+    assert len(requests) == sent == len(contents.packets) // 2 >= 4
+    assert all(p.comment.startswith("serial relay %s -> %s" % (line, pump_port))
+               for p in contents.packets)
+    assert not [p for p in contents.packets if decode_plain(p.payload) is not None]
+    messages = [M.decode(r) for r in requests]
+    assert sum(1 for m in messages if m.has(N.OSCORE)) >= 3          # status, cgm, log
+    assert all(is_edhoc(m) for m in messages if not m.has(N.OSCORE))  # the handshake only
+    assert down.returncode == 4, down.stderr                     # --cycles ran out, failed
+    assert "gateway: pump not answering" in down.stderr and "Traceback" not in down.stderr
+    hits = int(re.search(r"drop p=1 \(0 s\.\.\): (\d+) hits?", dropped).group(1))
+    assert hits >= 1 and re.search(r"gateways -> pump: %d in, 0 out" % hits, dropped)
