@@ -28,6 +28,7 @@ from sim.attack.legacy import LegacyChannel, request_bytes
 from sim.attack.link import Rule, decode_plain
 from sim.loop.channel import ChannelDown, FastChannel
 from sim.loop.world import _identity
+from sim.scenario import _hhmm
 
 # The identities the pump trusts in the lab (role, kid); the outsider's is never trusted.
 TRUSTED = (("gateway", b"\x02"), ("clinician", b"\x03"), ("patient", b"\x04"))
@@ -80,15 +81,18 @@ class Attacker:
                 if minute < DAY_MIN:
                     self.kernel.at(minute * MS_PER_MINUTE, handler, action)
 
-    def _note(self, action, effect, detail, names=()):
-        for name in names:
-            control = controls.control_of(name)
-            if control is not None:
+    def _note(self, action, effect, detail, names=(), started=False):
+        """Log what ``action`` did; ``started``: it lasted a while, and is logged at the
+        minute it began (a window's effect is known only at its end)."""
+        for name in names if effect in ("refused", "held") else ():
+            control = controls.control_of(name)   # an action that got through was
+            if control is not None:               # stopped by nothing on its way
                 self.controls.add(control)
         if effect == "applied" and action.kind != "phone-bolus":
             self.succeeded = True
-        self.log.append({"at_min": round(self.kernel.now / MS_PER_MINUTE, 2),
-                         "kind": action.kind, "effect": effect, "detail": detail[:300]})
+        minute = action.at_min if started else self.kernel.now / MS_PER_MINUTE
+        self.log.append({"at_min": round(minute, 2), "kind": action.kind, "effect": effect,
+                         "detail": detail[:300]})
 
     # -- what the pump did ------------------------------------------------------------------
     def _watched(self, send):
@@ -192,6 +196,10 @@ class Attacker:
         def send():
             for frame in frames:
                 self.tap.inject(frame, now)
+        if not frames:
+            self._note(action, "missed", "nothing was recorded between %s and %s" % (
+                _hhmm(action.captured_from), _hhmm(action.captured_to)))
+            return
         seen, names = self._watched(send)
         effect, detail, refused = self._judge(seen, names)
         self._note(action, effect, "%d recorded frames sent again: %s"
@@ -200,16 +208,24 @@ class Attacker:
             self._poll_confirmation(35)
 
     def _frames(self, action):
-        """Recorded frames (a capture file's) sent to the pump as they were."""
-        now = self.kernel.now
+        """Recorded frames (a capture file's) sent to the pump with their recorded spacing;
+        judged together once the last is sent."""
+        end = DAY_MIN * MS_PER_MINUTE - 1
+        tally = [[], [], len(action.data)]
+        for offset, frame in action.data:
+            self.kernel.at(min(end, self.kernel.now + offset), self._frame, action, frame,
+                           tally)
 
-        def send():
-            for frame in action.data:
-                self.tap.inject(frame, now)
-        seen, names = self._watched(send)
-        effect, detail, refused = self._judge(seen, names)
-        self._note(action, effect, "%d captured frames sent: %s" % (len(action.data), detail),
-                   refused)
+    def _frame(self, action, frame, tally):
+        seen, names = self._watched(lambda: self.tap.inject(frame, self.kernel.now))
+        tally[0].extend(seen)
+        tally[1].extend(names)
+        tally[2] -= 1
+        if tally[2] == 0:
+            effect, detail, refused = self._judge(tally[0], tally[1])
+            self._note(action, effect, "%d captured frames sent: %s" % (len(action.data),
+                                                                      detail), refused,
+                       started=True)
 
     def _link(self, action):
         start = self.kernel.now
@@ -233,15 +249,17 @@ class Attacker:
         """A drop that hit frames worked (a jammer always can); a changed or late frame
         worked only if the pump acted on it."""
         applied, refused = self._hits.get(rule, [0, []])
-        if rule.kind == "drop":
-            effect = "applied" if rule.hits else "refused"
+        if not rule.hits:
+            effect, detail = "missed", "no frame of the gateway's to act on"
+        elif rule.kind == "drop":
+            effect = "applied"
             detail = "%d of the gateway's frames dropped" % rule.hits
         else:
             effect = "applied" if applied else "refused"
             detail = "%d of the gateway's frames hit, %d acted on by the pump%s" % (
                 rule.hits, applied, ": refused " + ", ".join(_counted(refused))
-                if refused and not applied else "")
-        self._note(action, effect, "%s: %s" % (rule.kind, detail), refused)
+                if refused and not applied else " (lost to the gateway)")
+        self._note(action, effect, "%s: %s" % (rule.kind, detail), refused, started=True)
 
     def _eavesdrop(self, action):
         end = min(DAY_MIN, action.at_min + (action.duration_min or DAY_MIN))
@@ -258,10 +276,12 @@ class Attacker:
                        "readings, e.g. %s mg/dL; commands: %s)" % (
                            len(read), frames, len(glucose),
                            glucose[0] if glucose else "-",
-                           ", ".join(sorted({name for name, _ in read})[:6])))
-        else:
+                           ", ".join(sorted({name for name, _ in read})[:6])), started=True)
+        elif frames:
             self._note(action, "refused", "%d frames recorded, none readable without the "
-                       "session keys" % frames, ("RECORD-AUTH",) if frames else ())
+                       "session keys" % frames, ("RECORD-AUTH",), started=True)
+        else:
+            self._note(action, "missed", "no frame on the link to record", started=True)
 
     def _image(self, action):
         software = self.world.software
@@ -327,12 +347,13 @@ class Attacker:
         seen, names = self._watched(
             lambda: self._clients["phone"].request("bolus", fields, now))
         effect, detail, _ = self._judge(seen, names)
-        self._note(action, effect, "the patient's phone: bolus %.3f U: %s"
-                   % (action.mu / 1000.0, detail))
         if effect == "held":
             if action.press:
                 self.kernel.after(10000, self._press)
+                effect, detail = "applied", detail + "; the patient presses OK 10 s later"
             self._poll_confirmation(35)
+        self._note(action, effect, "the patient's phone: bolus %.3f U: %s"
+                   % (action.mu / 1000.0, detail))
 
     def _pin_guess(self, action):
         """Someone holding the pump guesses the patient's PIN on its buttons, one entry
@@ -356,7 +377,7 @@ class Attacker:
         if self.kernel.now >= end:
             self._note(action, "refused", "%d PINs tried in %d min, %d refused while locked "
                        "out: the PIN held" % (tally[0], action.duration_min, tally[1]),
-                       (pin.LOCKED,))
+                       (pin.LOCKED,), started=True)
             return
         now = self.world.pump.clock.ticks_ms()
         wait = store.wait_ms(pin.PATIENT, now)
@@ -457,7 +478,7 @@ class Attacker:
             effect = "applied" if tally[0] else "refused"
             self._note(action, effect, "%d of %d spoofed readings taken by the pump%s" % (
                 tally[0], tally[1], "" if effect == "applied" else ": " +
-                ", ".join(_counted(tally[2]))), tally[2])
+                ", ".join(_counted(tally[2]))), tally[2], started=True)
             return
         truth = int(self.world.patient.plasma_glucose_mg_dl)
         target = action.mg_dl if action.mg_dl is not None else truth + action.offset_mg_dl

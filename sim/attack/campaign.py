@@ -184,8 +184,15 @@ def _run_pool(fn, jobs, workers, report):
             for offset, result in enumerate(outcome):
                 results[start + offset] = result
                 report()
-    finally:
-        pool.shutdown(cancel_futures=True)
+    except BaseException:
+        # Ctrl-C or SIGTERM: stop the workers now. shutdown() alone waits for the chunks
+        # they are running, and a second Ctrl-C in that wait leaves them orphaned; the
+        # executor has no public way to kill its processes.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(cancel_futures=True)
     return results
 
 

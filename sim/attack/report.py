@@ -503,9 +503,9 @@ def _actions_log(runs):
 
 
 def _effect(effect):
-    if effect in ("refused", "blocked", "dropped", "rejected"):
+    if effect in ("refused", "held", "blocked", "dropped", "rejected"):
         return _badge(_h(effect, 40), BLOCKED)
-    if effect in ("accepted", "delivered", "executed", "succeeded"):
+    if effect in ("applied", "accepted", "delivered", "executed", "succeeded"):
         return _badge(_h(effect, 40), SUCCEEDED)
     return _h(effect, 40)
 
@@ -565,7 +565,10 @@ def render(results, title=TITLE, worst=4):
                _min_glucose_plot(runs)),
         _panel("Worst cases", "the %s with the lowest glucose: true glucose with the attack "
                "(line) and without it (dashed); shaded: the 70\u2013180 mg/dL target range; "
-               "purple: the attacker's actions" % _count(worst, "run"), _worst(runs, worst)
+               "purple: the attacker's actions" % _count(
+                   min(worst, sum(1 for r in runs if not r.failed and
+                                  r.outcome["min_glucose_mg_dl"] is not None)), "run"),
+               _worst(runs, worst)
                if worst else '<p class="muted">none asked for</p>'),
         _panel("All runs", "glucose in mg/dL, the lowest of the run and, in brackets, of the same "
                "run without the attack; a failed job is a row saying why",

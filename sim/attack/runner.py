@@ -10,9 +10,8 @@ replayer see the same frames the gateway sends.
 The result (``run``, a JSON-safe dict) carries the verdict against the scenario's
 expectation, the patient outcome, the security events the pump raised and the controls
 that stopped the attack, named by their IDs in the code (``SC-...`` in
-``secure_channel.controls``, ``IL-...`` in ``pump.hazards``): those that refused an
-action, those behind the refusals the pump counted beyond the baseline's, and the
-interlocks whose alarms the attack raised.
+``secure_channel.controls``, ``IL-...`` in ``pump.hazards``): those that refused the
+attacker's own frames, and the interlocks whose alarms the attack raised.
 
 Verdict. An attack *succeeded* when any of its actions took effect: the pump ran an
 attacker's command, a replayed frame acted, an image of the attacker's ran, a spoofed
@@ -24,8 +23,9 @@ or ended the day early below 54 mg/dL (glucose beyond the patient model's range:
 hypoglycaemia that is fatal without treatment).
 """
 
+import os
+
 from pump.units import MS_PER_MINUTE
-from secure_channel import controls
 from secure_channel.protocol import schema as S
 from secure_channel.sessions import trust
 from sim.attack import actions as A
@@ -118,10 +118,13 @@ def run(scenario, profile, patient="adult#001", seed=1):
     base = _baseline(scenario, profile, patient, seed)
     sim, attacker, attacked = _day(scenario, profile, patient, seed, attack=True)
     glucose, baseline = _glucose(attacked), base["glucose"]
+    lowest = min(glucose) if glucose else None
+    if attacked["ended"] is not None:       # the last glucose, where the day stopped
+        lowest = min(lowest or 1e9, sim.world.patient.plasma_glucose_mg_dl)
     insulin = sim.recorder.delivered_mu / 1000.0
     base_insulin = base["insulin_u"]
     outcome = {
-        "min_glucose_mg_dl": round(min(glucose), 1) if glucose else None,
+        "min_glucose_mg_dl": round(lowest, 1) if lowest is not None else None,
         "below_54_min": _minutes(glucose, lambda g: g < 54),
         "below_70_min": _minutes(glucose, lambda g: g < 70),
         "above_250_min": _minutes(glucose, lambda g: g > 250),
@@ -135,15 +138,14 @@ def run(scenario, profile, patient="adult#001", seed=1):
               >= UNSAFE_ABOVE_250_MIN
               or outcome["attack_insulin_u"] >= UNSAFE_INSULIN_U
               or (attacked["ended"] is not None and base["ended"] is None
-                  and glucose and min(glucose) < 54))     # the day ended in a severe low
+                  and lowest is not None and lowest < 54))   # the day ended in a severe low
     before, after = base["refusals"], _refusals(sim)
     events = {name: after[name] - before.get(name, 0) for name in sorted(after)
               if after[name] > before.get(name, 0)}
+    # The controls are those that refused the attacker's own frames, and the interlocks
+    # whose alarms the attack raised; a refusal of the gateway's traffic (a session the
+    # attacker's displaced, a frame it damaged) is a security event, not a stopping control.
     stopped = set(attacker.controls)
-    for name in events:
-        control = controls.control_of(name)
-        if control is not None:
-            stopped.add(control)
     base_alarms = base["alarms"]
     for ident, count in _alarms(attacked).items():     # an interlock that tripped
         if count > base_alarms.get(ident, 0) and ident.startswith("IL-"):
@@ -165,21 +167,27 @@ def run(scenario, profile, patient="adult#001", seed=1):
 
 def replay_frames(frames, profile, patient="adult#001", seed=1, at_min=12 * 60,
                   source="capture"):
-    """Send ``frames`` (CoAP messages, e.g. a capture's requests to a pump) to the
-    simulated pump at minute ``at_min``: what did it do with them? Expected: blocked."""
+    """Send ``frames`` ((offset ms, CoAP message) pairs, e.g. a capture's requests to a
+    pump, timed as they were recorded) to the simulated pump from minute ``at_min``: what
+    did it do with them? A frame that would fall after the day's end is sent at its end."""
     scenario = attack_scenario.AttackScenario(
         name="replay", title="Replay of %s" % source, reference="",
         description="recorded frames sent again", expect={p: "blocked" for p in
                                                            attack_scenario.PROFILES},
         remote_bolus=False, source=source, base=attack_scenario.base.default(),
         actions=(attack_scenario.Action(kind="frames", at_min=at_min,
-                                        data=tuple(bytes(f) for f in frames)),))
+                                        data=tuple((int(t), bytes(f)) for t, f in frames)),))
     return run(scenario, profile, patient, seed)
 
 
 def run_job(job):
-    """One campaign job ``{"scenario": name or path, "profile", "patient", "seed"}``."""
-    scenario = attack_scenario.find(job["scenario"])
+    """One campaign job ``{"scenario": a built-in's name, "profile", "patient", "seed"}``;
+    a scenario of the user's travels as its text (``"toml"``, with its file name in
+    ``"source"``), so a Dask worker needs no copy of the file."""
+    if "toml" in job:
+        scenario = attack_scenario.loads(job["toml"], job["source"])
+    else:
+        scenario = attack_scenario.find(job["scenario"])
     return run(scenario, job["profile"], job["patient"], job["seed"])
 
 
@@ -188,6 +196,7 @@ def campaign_jobs(scenarios=None, patients=3, seeds=2, profiles=attack_scenario.
     ``patients`` of ``CAMPAIGN_PATIENTS`` (or a list of names) x seeds 1..``seeds``."""
     if scenarios is None:
         scenarios = [s.name for s in attack_scenario.library()]
+    scenarios = [_job_scenario(name) for name in scenarios]
     if isinstance(patients, int):
         if not 1 <= patients <= len(CAMPAIGN_PATIENTS):
             raise ValueError("patients: 1..%d" % len(CAMPAIGN_PATIENTS))
@@ -195,9 +204,19 @@ def campaign_jobs(scenarios=None, patients=3, seeds=2, profiles=attack_scenario.
     for name in patients:
         if name not in patient_names():
             raise ValueError("unknown patient %r" % name)
-    return [{"scenario": scenario, "profile": profile, "patient": patient, "seed": seed}
+    return [dict(scenario, profile=profile, patient=patient, seed=seed)
             for scenario in scenarios for profile in profiles for patient in patients
             for seed in range(1, seeds + 1)]
+
+
+def _job_scenario(name):
+    """A built-in by name, or a file's text (checked here, before any job is sent)."""
+    if os.path.exists(os.path.join(attack_scenario.LIBRARY, name + ".toml")):
+        return {"scenario": name}
+    with open(name, encoding="utf-8") as handle:
+        text = handle.read()
+    scenario = attack_scenario.loads(text, os.path.basename(name))
+    return {"scenario": scenario.name, "toml": text, "source": os.path.basename(name)}
 
 
 def minute_ms(minute):

@@ -27,11 +27,11 @@ told is the true time plus N minutes.
 import os
 from dataclasses import dataclass, field
 
-from secure_channel.protocol import messages as protocol, roles
+from secure_channel.protocol import messages as protocol, roles, schema as S_schema
 from secure_channel.protocol.messages import ProtocolError
 from sim import scenario as base
-from sim.scenario import ScenarioError, _Reader, _boolean, _choice, _clock, _integer, \
-    _number, _suggest, _text
+from sim.scenario import ScenarioError, _Reader, _boolean, _choice, _clock, _hhmm, \
+    _integer, _number, _suggest, _text
 from sim.attack.link import RULES
 
 KINDS = ("command", "replay", "link", "eavesdrop", "image", "phone-bolus", "flood", "fuzz",
@@ -41,6 +41,8 @@ IMAGES = ("unsigned", "wrong-key", "tampered", "downgrade", "revoked-key")
 FLOODS = ("garbage", "handshake", "forged")
 VERDICTS = ("blocked", "succeeded")
 PROFILES = ("legacy", "secure")
+MINUTES = 1440                      # a run is one simulated day
+MAX_FRAMES = 200000                 # flood and fuzz frames in one scenario (a few seconds each 10^5)
 
 # kind -> (required keys, optional keys) besides kind and at
 _SHAPE = {
@@ -50,8 +52,8 @@ _SHAPE = {
     "eavesdrop": ((), ("duration_min",)),
     "image": (("image",), ("attacker", "payload_u")),
     "phone-bolus": (("mu",), ("press",)),
-    "flood": (("frames", "count"), ("duration_min", "attacker")),
-    "fuzz": (("count",), ("duration_min",)),
+    "flood": (("frames", "count"), ("attacker",)),
+    "fuzz": (("count",), ()),
     "cgm-spoof": (("duration_min",), ("attacker", "mg_dl", "offset_mg_dl")),
     "pin-guess": (("duration_min",), ("mu",)),
 }
@@ -164,10 +166,51 @@ class _AttackReader(_Reader):
             self.entries("actions", document["actions"])))
         if not actions:
             self.fail(("actions",), "empty: an attack needs at least one action")
+        frames = sum(action.count for action in actions)
+        if frames > MAX_FRAMES:
+            self.fail(("actions",), "%d flood and fuzz frames in all, above the %d a run "
+                      "may send" % (frames, MAX_FRAMES))
         return AttackScenario(name=name, title=title, reference=reference,
                               description=description, expect=expect,
                               remote_bolus=pump.get("remote_bolus", False),
                               actions=actions, source=self.source, base=base.default())
+
+    def check_timeline(self, path, action, fields):
+        """Everything an action does happens on the simulated day (00:00..24:00), so
+        nothing it does goes unseen."""
+        if "duration_min" in fields and _end_of_day(action) > MINUTES:
+            self.fail(path + ("duration_min",), "%d min from %s runs past the end of the "
+                      "simulated day (24:00)" % (action.duration_min, _hhmm(action.at_min)))
+        if action.repeat > 1 and not action.every_min:
+            self.fail(path + ("repeat",), "repeat needs every_min (the minutes between them)")
+        last = action.at_min + (action.repeat - 1) * action.every_min
+        if last >= MINUTES:
+            self.fail(path + ("every_min",), "the last of %d, %d min apart from %s, would "
+                      "fall after the end of the simulated day" % (
+                          action.repeat, action.every_min, _hhmm(action.at_min)))
+
+    def check_rule(self, path, action, fields):
+        """Each link rule takes its own keys, and a modify rule's fields are the
+        command's, checked as the pump protocol checks them."""
+        allowed = {"drop": ("probability",), "delay": ("delay_min",), "reorder": (),
+                   "modify": ("command", "fields")}[action.rule]
+        for key in ("probability", "delay_min", "command", "fields"):
+            if key in fields and key not in allowed:
+                self.fail(path + (key,), "does not apply to rule %s" % action.rule)
+        for key in allowed:
+            if key not in fields and key != "probability":
+                self.fail(path, "rule %s needs %s" % (action.rule, key))
+        if action.rule == "modify":
+            message = S_schema.BY_NAME[action.command]
+            known = {field.name: field for field in message.request}
+            for name, value in action.fields.items():
+                if name not in known:
+                    self.fail(path + ("fields", name), "%s has no field %s%s" % (
+                        action.command, name, _suggest(name, sorted(known))))
+                try:
+                    protocol.check_value(known[name], value, name)
+                except ProtocolError as exc:
+                    self.fail(path + ("fields", name), exc.reason)
 
     def action(self, index, entry):
         path = ("actions", index)
@@ -179,6 +222,12 @@ class _AttackReader(_Reader):
             required = ()
         fields = self.table(path, entry, _ACTION, ("kind", "at") + required)
         action = Action(**fields)
+        self.check_timeline(path, action, fields)
+        if action.kind == "link":
+            self.check_rule(path, action, fields)
+        if action.kind == "cgm-spoof" and ("mg_dl" in fields) == ("offset_mg_dl" in fields):
+            self.fail(path + ("mg_dl",), "give exactly one of mg_dl (a fixed reading) and "
+                      "offset_mg_dl (the truth plus an offset)")
         if action.kind == "replay" and action.captured_to <= action.captured_from:
             self.fail(path + ("captured_to",), "must be after captured_from")
         if action.kind == "replay" and action.at_min < action.captured_to:
@@ -194,6 +243,10 @@ class _AttackReader(_Reader):
                 self.fail(path + ("fields",), "the pump protocol refuses these fields: %s"
                           % exc.reason)
         return action
+
+
+def _end_of_day(action):
+    return action.at_min + action.duration_min
 
 
 def load(path):

@@ -437,7 +437,8 @@ CSV_COLUMNS = ("scenario", "title", "reference", "profile", "patient", "seed", "
 
 def _cell(value):
     """A CSV cell. A string that a spreadsheet would run as a formula (=, +, -, @, tab, CR
-    first) gets a leading apostrophe (OWASP's CSV-injection rule)."""
+    first) gets a leading apostrophe (OWASP's CSV-injection rule); control and bidi
+    characters are written out as in the terminal."""
     if value is None:
         return ""
     if type(value) is bool:
@@ -447,7 +448,9 @@ def _cell(value):
     if type(value) is int:
         return str(value)
     value = str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        value = "'" + value
+    return visible(value)         # an ESC or a bidi override is shown, never obeyed
 
 
 def write_csv(results, path):

@@ -1,7 +1,7 @@
 """`pumpsim attack`: scripted attacks on the simulated pump, with the patient's outcome.
 
     pumpsim attack list
-    pumpsim attack run NAME|FILE.toml... [--profile secure|legacy|both] [--out DIR]
+    pumpsim attack run NAME|FILE.toml... [--profile secure|both|legacy] [--out DIR]
     pumpsim attack campaign [--scenario NAME|FILE]... [--patients 3] [--seeds 2]
                             [--workers N | --scheduler tcp://HOST:PORT] --out DIR
     pumpsim attack replay CAPTURE.pcapng [--profile ...] [--at HH:MM] [--out DIR]
@@ -10,19 +10,23 @@ Each run plays the scenario's timeline on a simulated day (the unmodified firmwa
 virtual patient, the gateway) and the same day without the attack, and prints a verdict
 (blocked or succeeded) against the scenario's expectation, the patient outcome and the
 controls that stopped it (docs/attack-lab.md). ``--out DIR`` writes results.json,
-results.csv and report.html. The legacy profile is deliberately insecure, for teaching.
+results.csv and report.html. The profile is secure unless ``--profile both`` or ``legacy``:
+the legacy profile is deliberately insecure, for teaching, and says so when it runs.
 
-Exit status: 0 every verdict as expected; 1 a verdict not as expected, or a campaign job
-that failed; 2 a bad flag or file (one line on stderr).
+Exit status: 0 every verdict as expected (for a replay: the secure pump's); 1 a verdict
+not as expected, or a job that failed; 2 a bad flag or file (one line on stderr); 130
+interrupted.
 """
 
 import argparse
 import os
+import signal
 import sys
 
 from sim.cli import CliError
 
-PROFILE_CHOICES = ("both", "secure", "legacy")
+PROFILE_CHOICES = ("secure", "both", "legacy")
+COAP_PORT = 5683
 
 
 def _profiles(choice):
@@ -37,15 +41,32 @@ def _warn_legacy(profiles):
 
 
 def _scenario(name):
+    """A built-in by name or a file; a file may not take a built-in's name (its results
+    would read as the built-in's)."""
     from sim.attack import scenario as S
     try:
-        return S.find(name)
+        scenario = S.find(name)
     except S.ScenarioError as exc:
         raise CliError(str(exc)) from None
+    builtin = os.path.join(S.LIBRARY, scenario.name + ".toml")
+    if os.path.exists(builtin) and \
+            os.path.realpath(scenario.source) != os.path.realpath(builtin):
+        raise CliError("%s: name %r is a built-in scenario's; give yours another name"
+                       % (scenario.source, scenario.name))
+    return scenario
 
 
-def _finish(results, out, title):
-    """Print the table; write the files; the exit status."""
+def _patient(name):
+    from sim.patient.cohort import names
+    if name not in names():
+        raise CliError("unknown patient %r; the cohort: adolescent#001..010, "
+                       "adult#001..010, child#001..010" % name)
+    return name
+
+
+def _finish(results, out, title, judged=("legacy", "secure")):
+    """Print the table; write the files; the exit status (from the runs of the
+    ``judged`` profiles)."""
     from rich.console import Console
     from sim.attack import report, tables
     Console(width=None if sys.stdout.isatty() else 200).print(
@@ -60,15 +81,24 @@ def _finish(results, out, title):
             raise CliError("cannot write to %s: %s" % (out, exc.strerror or exc)) from None
         print("wrote %s (report.html, results.json, results.csv)" % os.path.abspath(out))
     failed = [r for r in results if "error" in r]
-    wrong = [r for r in results if "error" not in r and not r["matches"]]
+    wrong = [r for r in results if "error" not in r and not r["matches"]
+             and r["profile"] in judged]
+    for r in results:
+        if "error" not in r and r["ended"]:
+            print("ENDED EARLY: %s in the %s profile (%s, seed %d): %s" % (
+                r["scenario"], r["profile"], r["patient"], r["seed"], r["ended"]),
+                file=sys.stderr)
     for r in wrong:
         print("NOT AS EXPECTED: %s in the %s profile (%s, seed %d): %s, expected %s"
               % (r["scenario"], r["profile"], r["patient"], r["seed"], r["verdict"],
                  r["expected"]), file=sys.stderr)
     for r in failed:
         print("FAILED: %s: %s" % (r["job"], r["error"]), file=sys.stderr)
-    print("%d runs: %d as expected, %d not, %d failed; unsafe outcomes: legacy %d, "
-          "secure %d" % (len(results), len(results) - len(wrong) - len(failed), len(wrong),
+    judged_runs = [r for r in results if "error" in r or r["profile"] in judged]
+    print("%d runs%s: %d as expected, %d not, %d failed; unsafe outcomes: legacy %d, "
+          "secure %d" % (len(results), "" if len(judged_runs) == len(results) else
+                         " (%d judged)" % len(judged_runs),
+                         len(judged_runs) - len(wrong) - len(failed), len(wrong),
                          len(failed),
                          sum(1 for r in results if r.get("unsafe") and r["profile"] == "legacy"),
                          sum(1 for r in results if r.get("unsafe") and r["profile"] == "secure")))
@@ -91,18 +121,25 @@ def cmd_list(args):
 
 def cmd_run(args):
     from sim.attack import runner
-    scenarios = [_scenario(name) for name in args.scenarios]
+    from sim.attack import campaign
+    for name in args.scenarios:
+        _scenario(name)
+    patient = _patient(args.patient)
     profiles = _profiles(args.profile)
     _warn_legacy(profiles)
-    results = [runner.run(scenario, profile, args.patient, args.seed)
-               for scenario in scenarios for profile in profiles]
+    jobs = [dict(job, patient=patient, seed=args.seed)
+            for job in runner.campaign_jobs(args.scenarios, 1, 1, profiles)]
+    results = campaign.run_jobs(runner.run_job, jobs, workers=1)   # a fault: a row
     return _finish(results, args.out, "Attack runs")
 
 
 def cmd_campaign(args):
     from rich.progress import Progress
     from sim.attack import campaign, runner
-    names = [_scenario(name).source for name in args.scenario] if args.scenario else None
+    if args.scenario:
+        for name in args.scenario:
+            _scenario(name)
+    names = args.scenario or None
     try:
         jobs = runner.campaign_jobs(names, args.patients, args.seeds,
                                     _profiles(args.profile))
@@ -110,6 +147,7 @@ def cmd_campaign(args):
         raise CliError(str(exc)) from None
     _warn_legacy(_profiles(args.profile))
     where = args.scheduler or "%d local workers" % (args.workers or os.cpu_count() or 1)
+    signal.signal(signal.SIGTERM, _interrupted)     # stopped like Ctrl-C: workers too
     with Progress(transient=True, disable=not sys.stdout.isatty()) as bar:
         task = bar.add_task("%d runs on %s" % (len(jobs), where), total=len(jobs))
         try:
@@ -119,7 +157,8 @@ def cmd_campaign(args):
                                             task, completed=done))
         except campaign.CampaignError as exc:
             raise CliError(str(exc)) from None
-    return _finish(results, args.out, "Attack campaign: %d runs on %s" % (len(jobs), where))
+    print("%d runs on %s" % (len(jobs), where))
+    return _finish(results, args.out, "Attack campaign: %d runs" % len(jobs))
 
 
 def cmd_replay(args):
@@ -131,17 +170,28 @@ def cmd_replay(args):
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError("cannot read %s: %s" % (args.capture, exc.strerror or exc)) from None
-    frames = [packet.payload for packet in capture.packets if not packet.from_pump]
-    if not frames:
-        raise CliError("%s holds no message to a pump (UDP to port 5683)" % args.capture)
+    to_pump = [packet for packet in capture.packets if packet.destination[1] == COAP_PORT]
+    if not to_pump:
+        raise CliError("%s holds no message to a pump (UDP to port %d)"
+                       % (args.capture, COAP_PORT))
+    first = next((p.time_us for p in to_pump if p.time_us is not None), 0)
+    frames = [(((p.time_us or first) - first) // 1000, p.payload) for p in to_pump]
+    patient = _patient(args.patient)
     profiles = _profiles(args.profile)
     _warn_legacy(profiles)
-    print("%s: %d messages to the pump, sent again at %02d:%02d" % (
-        args.capture, len(frames), args.at // 60, args.at % 60))
-    results = [runner.replay_frames(frames, profile, args.patient, args.seed, args.at,
+    print("%s: %d messages to the pump over %.1f min, sent again from %02d:%02d with "
+          "their recorded spacing" % (args.capture, len(frames), frames[-1][0] / 60000.0,
+                                      args.at // 60, args.at % 60))
+    results = [runner.replay_frames(frames, profile, patient, args.seed, args.at,
                                     os.path.basename(args.capture))
                for profile in profiles]
-    return _finish(results, args.out, "Replay of %s" % os.path.basename(args.capture))
+    # a legacy pump may well run a capture again: only the secure pump's verdict counts
+    return _finish(results, args.out, "Replay of %s" % os.path.basename(args.capture),
+                   judged=("secure",))
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _clock(text):
@@ -171,10 +221,10 @@ def register(subparsers):
     from sim.attack import relay
     relay.register(commands)
 
-    def common(sub, profile="both"):
-        sub.add_argument("--profile", choices=PROFILE_CHOICES, default=profile,
-                         help="security profile (default %s; legacy is deliberately "
-                              "insecure)" % profile)
+    def common(sub):
+        sub.add_argument("--profile", choices=PROFILE_CHOICES, default="secure",
+                         help="security profile: secure (the default), both side by side, "
+                              "or legacy, the deliberately insecure teaching profile")
         sub.add_argument("--out", metavar="DIR",
                          help="write results.json, results.csv and report.html here")
 

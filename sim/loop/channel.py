@@ -7,6 +7,7 @@ counters feed the report's channel statistics.
 """
 
 from secure_channel.coap import numbers as N
+from secure_channel.errors import RECORD_KEY_UPDATE, RecordError
 from secure_channel.protocol import resources
 from secure_channel.sessions import peer as P
 from secure_channel.sessions.manager import ECHO_FRESH_MS
@@ -60,10 +61,19 @@ class FastChannel:
         for _ in range(self.MAX_TRIES):
             if not self.peer.ready:
                 self.connect(now)
-            if self.peer.needs_key_update(now):
-                event, _ = self._send(self.peer.key_update(now), now)
-            event, _ = self._send(self.peer.request(
-                resources.request_message(name, fields), now), now)
+            try:
+                if self.peer.needs_key_update(now):
+                    event, _ = self._send(self.peer.key_update(now), now)
+                message = self.peer.request(resources.request_message(name, fields), now)
+            except RecordError as exc:
+                # The keys' budget ran out before an update got through (a link down for
+                # hours): only a new handshake helps, as the pump will say too.
+                if exc.code != RECORD_KEY_UPDATE:
+                    raise
+                self.stats["reconnects"] += 1
+                self.connect(now)
+                continue
+            event, _ = self._send(message, now)
             if event.kind == P.REFUSED:
                 self._count("security_events", "session refused %s" % (event.code,))
                 self.stats["reconnects"] += 1

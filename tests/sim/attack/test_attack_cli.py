@@ -29,7 +29,7 @@ def test_list_names_every_built_in_scenario(capsys):
 
 def test_run_prints_the_verdicts_and_writes_the_results(capsys, tmp_path):
     out_dir = tmp_path / "out"
-    status, out, err = pumpsim(capsys, "attack", "run", "forged-bolus", "--out",
+    status, out, err = pumpsim(capsys, "attack", "run", "forged-bolus", "--profile", "both", "--out",
                                str(out_dir))
     assert status == 0, err
     assert BANNER in err                                 # the legacy run is labelled
@@ -74,10 +74,11 @@ def test_a_capture_of_plain_bolus_commands_is_replayed_into_the_pump(capsys, tmp
             capture.record(request_bytes("bolus", {"mu": 4000, "duration_ms": 0}, mid),
                            from_pump=False)
             capture.record(b"\x60\x44\x00\x01", from_pump=True)    # an answer: not sent
-    status, out, _ = pumpsim(capsys, "attack", "replay", str(path), "--at", "15:00",
+    status, out, _ = pumpsim(capsys, "attack", "replay", str(path), "--at", "15:00", "--profile", "both",
                              "--out", str(tmp_path / "r"))
-    assert "2 messages to the pump, sent again at 15:00" in out
-    assert status == 1                                   # the legacy pump took them
+    assert "2 messages to the pump over 0.0 min, sent again from 15:00" in out
+    assert status == 0                  # the secure pump refused them; legacy: not judged
+    assert "2 runs (1 judged): 1 as expected, 0 not" in out
     runs = {r["profile"]: r for r in json.loads((tmp_path / "r" / "results.json")
                                                 .read_text())}
     legacy = runs["legacy"]
@@ -96,3 +97,38 @@ def test_replay_refuses_a_file_that_is_not_a_capture(capsys, tmp_path):
     assert status == 2 and "junk.pcapng" in err and "Traceback" not in err
     status, _, err = pumpsim(capsys, "attack", "replay", str(tmp_path / "missing.pcapng"))
     assert status == 2 and "cannot read" in err
+
+
+def test_a_bad_patient_and_a_file_posing_as_a_built_in_are_one_line(capsys, tmp_path):
+    status, _, err = pumpsim(capsys, "attack", "run", "forged-bolus", "--patient",
+                             "child#099")
+    assert status == 2 and "unknown patient 'child#099'" in err and "Traceback" not in err
+    impostor = tmp_path / "impostor.toml"
+    impostor.write_text('name = "forged-bolus"\n[expect]\nlegacy = "blocked"\n'
+                        'secure = "blocked"\n[[actions]]\nkind = "eavesdrop"\n'
+                        'at = "00:00"\n')
+    status, _, err = pumpsim(capsys, "attack", "run", str(impostor))
+    assert status == 2 and "is a built-in scenario's" in err
+
+
+def test_the_secure_profile_is_the_default(capsys):
+    status, out, err = pumpsim(capsys, "attack", "run", "eavesdrop")
+    assert status == 0 and BANNER not in err
+    assert "1 runs: 1 as expected" in out
+
+
+def test_a_replayed_capture_keeps_its_spacing_and_only_what_went_to_the_pump(capsys,
+                                                                           tmp_path):
+    path = tmp_path / "spaced.pcapng"
+    with Capture(str(path), "legacy radio") as capture:
+        bolus = request_bytes("bolus", {"mu": 3000, "duration_ms": 0}, 7)
+        capture.record(bolus, from_pump=False, when=1000.0)
+        capture.record(request_bytes("bolus", {"mu": 3000, "duration_ms": 0}, 8),
+                       from_pump=False, when=1000.0 + 3600)          # an hour later
+        capture.record(b"\x40\x01\x00\x09", from_pump=True, when=1001.0)
+    status, out, _ = pumpsim(capsys, "attack", "replay", str(path), "--profile", "legacy",
+                             "--at", "14:00", "--out", str(tmp_path / "r"))
+    assert "2 messages to the pump over 60.0 min" in out
+    run, = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert "the pump ran: bolus x2" in run["actions"][0]["detail"]   # both, an hour apart
+    assert run["actions"][0]["at_min"] == 14 * 60

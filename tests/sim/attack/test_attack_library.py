@@ -117,3 +117,24 @@ def test_the_legacy_profile_is_never_a_default():
     assert "legacy" not in run.PROFILES
     with pytest.raises(ValueError):
         World(base.default(), "adult#001", 1, profile="plaintext")
+
+
+def test_a_link_down_for_most_of_the_day_is_survived_without_a_fault():
+    """The gateway's keys run out of time while every frame is dropped: a new handshake
+    when the link is back, not a crash."""
+    scenario = S.loads('title = "t"\n[expect]\nlegacy = "succeeded"\nsecure = "succeeded"\n'
+                       '[[actions]]\nkind = "link"\nat = "01:00"\nrule = "drop"\n'
+                       'duration_min = 1380\n', "down.toml")
+    result = runner.run(scenario, "secure")
+    assert result["ended"] is None and result["matches"]
+    assert result["actions"][0]["at_min"] == 60          # a window is logged at its start
+
+
+def test_a_users_scenario_travels_as_text_so_a_worker_needs_no_copy(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('title = "t"\n[expect]\nlegacy = "succeeded"\nsecure = "blocked"\n'
+                    '[[actions]]\nkind = "eavesdrop"\nat = "00:00"\n')
+    job, = runner.campaign_jobs([str(path)], 1, 1, ("secure",))
+    path.unlink()
+    assert job["scenario"] == "mine" and "toml" in job
+    assert runner.run_job(job)["matches"]

@@ -329,6 +329,17 @@ def test_a_csv_cell_never_starts_a_formula(tmp_path):
     assert "'=HYPERLINK" in text and "'+1+cmd" in text and "'@SUM" in text and "'-2+3" in text
 
 
+def test_a_csv_cell_carries_no_terminal_or_bidi_control(tmp_path):
+    """A CSV opened with cat or in a spreadsheet must not obey an ESC sequence or flip
+    text with a bidi override from a hostile scenario title."""
+    results = sample_results()
+    results[0]["title"] = "\x1b]8;;http://evil/\x07click\x1b]8;;\x07 \u202etxt.exe"
+    tables.write_csv(results, tmp_path / "r.csv")
+    text = (tmp_path / "r.csv").read_text("utf-8")
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "\\x1b]8;;http://evil/\\x07click" in text and "\\u202etxt.exe" in text
+
+
 def test_very_long_text_is_shortened():
     results = sample_results()
     results[0]["title"] = "A" * 100000

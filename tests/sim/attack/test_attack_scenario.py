@@ -61,6 +61,37 @@ def test_a_bad_action_is_refused_at_its_line_and_field(body, where):
     assert where in refused(HEAD + "\n" + body)
 
 
+@pytest.mark.parametrize("body, where", [
+    ('kind = "link"\nat = "23:00"\nrule = "drop"\nduration_min = 61\n',
+     "actions[0].duration_min: 61 min from 23:00 runs past the end of the simulated day"),
+    ('kind = "command"\nat = "15:00"\ncommand = "status"\nrepeat = 100\nevery_min = 60\n',
+     "actions[0].every_min: the last of 100, 60 min apart from 15:00"),
+    ('kind = "command"\nat = "15:00"\ncommand = "status"\nrepeat = 3\n',
+     "actions[0].repeat: repeat needs every_min"),
+    ('kind = "link"\nat = "10:00"\nrule = "drop"\nduration_min = 5\ncommand = "bolus"\n',
+     "actions[0].command: does not apply to rule drop"),
+    ('kind = "link"\nat = "10:00"\nrule = "delay"\nduration_min = 5\n',
+     "actions[0]: rule delay needs delay_min"),
+    ('kind = "link"\nat = "10:00"\nrule = "modify"\nduration_min = 5\n'
+     'command = "cgm_reading"\nfields = { colour = 1 }\n',
+     "actions[0].fields.colour: cgm_reading has no field colour"),
+    ('kind = "link"\nat = "10:00"\nrule = "modify"\nduration_min = 5\n'
+     'command = "cgm_reading"\nfields = { mg_dl = 5000 }\n', "actions[0].fields.mg_dl"),
+    ('kind = "cgm-spoof"\nat = "10:00"\nduration_min = 5\n',
+     "actions[0].mg_dl: give exactly one of mg_dl"),
+    ('kind = "cgm-spoof"\nat = "10:00"\nduration_min = 5\nmg_dl = 300\noffset_mg_dl = 5\n',
+     "actions[0].mg_dl: give exactly one of mg_dl"),
+    ('kind = "flood"\nat = "10:00"\nframes = "garbage"\ncount = 100000\n'
+     '[[actions]]\nkind = "fuzz"\nat = "11:00"\ncount = 100000\n'
+     '[[actions]]\nkind = "fuzz"\nat = "12:00"\ncount = 1\n',
+     "actions: 200001 flood and fuzz frames in all, above the 200000"),
+])
+def test_what_a_timeline_cannot_do_is_refused_before_it_runs(body, where):
+    """An action that would run past the day, or a rule with keys it ignores, would give
+    a verdict about an attack that never happened."""
+    assert where in refused(HEAD + "\n[[actions]]\n" + body)
+
+
 def test_the_expectation_and_the_actions_are_required():
     assert "expect: missing" in refused('title = "t"\n[[actions]]\nkind = "eavesdrop"\n'
                                         'at = "10:00"\n')
