@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import signal
 import threading
 import uuid
 
@@ -165,12 +166,19 @@ def _run_chunk(fn, chunk):
     return [_guarded(fn, job) for job in chunk]
 
 
+def _leave_interrupts_to_the_parent():
+    """A worker ignores Ctrl-C (the terminal sends it to the whole process group): the
+    parent decides, and stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_pool(fn, jobs, workers, report):
     size = max(1, len(jobs) // (workers * CHUNKS_PER_WORKER))
     starts = range(0, len(jobs), size)
     results = [None] * len(jobs)
     pool = concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(starts)), mp_context=multiprocessing.get_context("spawn"))
+        min(workers, len(starts)), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_leave_interrupts_to_the_parent)
     try:
         pending = {pool.submit(_run_chunk, fn, jobs[start:start + size]): start
                    for start in starts}
@@ -186,11 +194,18 @@ def _run_pool(fn, jobs, workers, report):
                 report()
     except BaseException:
         # Ctrl-C or SIGTERM: stop the workers now. shutdown() alone waits for the chunks
-        # they are running, and a second Ctrl-C in that wait leaves them orphaned; the
-        # executor has no public way to kill its processes.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # they are running, and a second Ctrl-C in that wait left them orphaned and the
+        # campaign hanging; the executor has no public way to kill its processes.
+        calm = threading.current_thread() is threading.main_thread()
+        if calm:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+        finally:
+            if calm:
+                signal.signal(signal.SIGINT, previous)
         raise
     pool.shutdown(cancel_futures=True)
     return results

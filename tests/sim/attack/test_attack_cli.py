@@ -132,3 +132,39 @@ def test_a_replayed_capture_keeps_its_spacing_and_only_what_went_to_the_pump(cap
     run, = json.loads((tmp_path / "r" / "results.json").read_text())
     assert "the pump ran: bolus x2" in run["actions"][0]["detail"]   # both, an hour apart
     assert run["actions"][0]["at_min"] == 14 * 60
+
+
+def test_a_campaign_stopped_by_sigterm_or_ctrl_c_leaves_no_worker_behind(tmp_path):
+    """A campaign's workers are its own: stopped with it, never orphaned or left hanging."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    for how in ("SIGTERM to the command", "Ctrl-C twice to its process group"):
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())",
+             "attack", "campaign", "--profile", "both", "--workers", "2", "--out",
+             str(tmp_path / "out")], start_new_session=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            time.sleep(6)                                   # the workers are busy
+            if how.startswith("SIGTERM"):
+                os.kill(process.pid, signal.SIGTERM)
+            else:
+                os.killpg(process.pid, signal.SIGINT)
+                time.sleep(0.05)
+                os.killpg(process.pid, signal.SIGINT)
+            status = process.wait(30)
+            for _ in range(50):                 # the resource tracker exits last
+                left = subprocess.run(["pgrep", "-s", str(process.pid)],
+                                      capture_output=True, text=True).stdout.split()
+                if not left:
+                    break
+                time.sleep(0.1)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert status in (130, -signal.SIGINT), (how, status)
+        assert left == [], (how, left)
