@@ -186,7 +186,8 @@ def _cell(scenario, profile, runs):
         unsafe = sum(r.unsafe for r in done)
         lines.append(_badge("unsafe %d of %d" % (unsafe, len(done)), UNSAFE) if unsafe
                      else '<span class="muted">patient safe</span>')
-        lines.append("lowest glucose %s" % _glucose(_lowest(done)))
+        lines.append("lowest glucose %s (%s without the attack)" % (
+            _glucose(_lowest(done)), _glucose(_lowest(done, "baseline_min_glucose_mg_dl"))))
         controls = sorted({c for r in done for c in r.controls})
         if controls:                    # a control can act and the attack still succeed
             lines.append(("stopped by " if verdicts == ["blocked"] else "controls that acted ")
