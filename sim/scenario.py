@@ -26,6 +26,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 
 MAX_FILE_BYTES = 1 << 20            # 1 MiB: a larger file is not a scenario
@@ -53,8 +54,15 @@ class ScenarioError(ValueError):
     def __init__(self, source, line, field_name, reason):
         self.source, self.line, self.field, self.reason = source, line, field_name, reason
         where = source if line is None else "%s:%d" % (source, line)
-        super().__init__("%s: %s" % (where, reason if not field_name
-                                     else "%s: %s" % (field_name, reason)))
+        super().__init__(_visible("%s: %s" % (where, reason if not field_name
+                                              else "%s: %s" % (field_name, reason))))
+
+
+def _visible(text):
+    """``text`` with control and format characters (ESC, a bidi override) written out as
+    escapes: a hostile file name, key or value is shown on the terminal, never obeyed."""
+    return "".join("\\u%04x" % ord(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+                   else ch for ch in text)
 
 
 # -- the data model ---------------------------------------------------------------------

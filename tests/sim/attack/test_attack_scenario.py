@@ -126,3 +126,11 @@ def test_the_docs_name_every_key_kind_and_built_in_scenario():
         assert "`%s`" % kind in text, kind
     for scenario in S.library():
         assert "`%s`" % scenario.name in text, scenario.name
+
+
+def test_a_hostile_key_or_file_name_is_shown_in_an_error_never_obeyed():
+    """An error line goes to a terminal: a bidi override or an escape sequence from the
+    file must not reorder or recolour it."""
+    message = refused('title = "t"\n"ev\u202eil" = 1\n', "x\u202e.toml")
+    assert "\u202e" not in message
+    assert 'x\\u202e.toml:2: "ev\\u202eil": unknown field' in message
