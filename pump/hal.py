@@ -120,13 +120,28 @@ class MemoryBattery:
 PRESS_VALID_MS = 2 * 60 * 1000
 
 
-class MemoryUI:
+class AlarmState:
+    """What the pump's alarm output shows and how often it sounded: kept alike by the
+    in-memory UI and a board's."""
+
     def __init__(self):
-        self.lines = []
         self.alarm_active = False
         self.alarm_code = ""
         self.alarm_level = 0
         self.sounded = 0          # how many times an alarm was annunciated
+
+    def alarm(self, active, code="", level=1):
+        self.alarm_active = bool(active)
+        self.alarm_code = code
+        self.alarm_level = level if active else 0
+        if active:
+            self.sounded += 1
+
+
+class MemoryUI(AlarmState):
+    def __init__(self):
+        AlarmState.__init__(self)
+        self.lines = []
         self.clock = None         # set by MemoryHardware: presses expire
         self._pressed = False
         self._pressed_at = None
@@ -145,13 +160,6 @@ class MemoryUI:
         self.lines.append(text)
         if len(self.lines) > 500:
             del self.lines[:250]
-
-    def alarm(self, active, code="", level=1):
-        self.alarm_active = bool(active)
-        self.alarm_code = code
-        self.alarm_level = level if active else 0
-        if active:
-            self.sounded += 1
 
     def confirm_pressed(self):
         pressed = self._pressed

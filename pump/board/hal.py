@@ -25,6 +25,7 @@ where the board's ``main.py`` asks for it, with one line, and the tests pass fak
 
 from bootloader.flash import FlashError, check_geometry
 from pump.clock import ExtendedClock
+from pump.hal import AlarmState
 
 PRESS_VALID_MS = 2 * 60 * 1000          # as pump.hal.PRESS_VALID_MS
 
@@ -119,7 +120,7 @@ class PinMotor:
         self.enable.value(level)
 
 
-class ButtonUI:
+class ButtonUI(AlarmState):
     """The pump's button, alarm output and text, on pins.
 
     ``button``: a ``machine.Pin`` input, pressed at level ``pressed_level``. A press is
@@ -130,6 +131,7 @@ class ButtonUI:
 
     def __init__(self, button, time, alarm_pin=None, pressed_level=0, out=print,
                  trigger=None):
+        AlarmState.__init__(self)
         self.button = button
         self.time = time
         self.alarm_pin = alarm_pin
@@ -137,10 +139,6 @@ class ButtonUI:
         self.out = out
         self._press = None                # the port's raw ticks_ms() of the latched press
         self._was_down = False
-        self.alarm_active = False
-        self.alarm_code = ""
-        self.alarm_level = 0
-        self.sounded = 0
         self.irq = False
         if trigger is not None and hasattr(button, "irq"):
             button.irq(trigger=trigger, handler=self._on_edge)
@@ -172,11 +170,8 @@ class ButtonUI:
         self.out(text)
 
     def alarm(self, active, code="", level=1):
-        self.alarm_active = bool(active)
-        self.alarm_code = code
-        self.alarm_level = level if active else 0
+        AlarmState.alarm(self, active, code, level)
         if active:
-            self.sounded += 1
             self.out("ALARM %s (level %d)" % (code, level))
         if self.alarm_pin is not None:
             self.alarm_pin.value(1 if active else 0)
