@@ -20,14 +20,16 @@ from pump.hal import CountingRng
 from pump.pin import PinStore
 from pump.units import MS_PER_MINUTE
 from secure_channel import controls
+from secure_channel.coap import message as M
 from secure_channel.crypto import sha256 as crypto_sha
+from secure_channel.sessions import wire as W
 from secure_channel.protocol import messages as protocol, schema as S
 from secure_channel.protocol.messages import ProtocolError
 from secure_channel.sessions.peer import PeerSession
 from sim.attack.legacy import LegacyChannel, request_bytes
-from sim.attack.link import Rule, decode_plain
+from sim.attack.link import Rule
 from sim.loop.channel import ChannelDown, FastChannel
-from sim.loop.world import _identity
+from sim.loop.world import seeded_identity
 from sim.scenario import _hhmm
 
 # The identities the pump trusts in the lab (role, kid); the outsider's is never trusted.
@@ -152,19 +154,23 @@ class Attacker:
     def _client(self, who):
         """The attacker's channel as ``who`` (outsider, gateway, clinician)."""
         if who not in self._clients:
-            if self.profile == "legacy":
-                channel = LegacyChannel(_Injector(self.tap))
-                channel._mid = 0x8000 + len(self._clients) * 0x1000
-            else:
-                kid = dict(TRUSTED).get(who, OUTSIDER_KID)
-                private, credential = _identity(self.seed if who != "outsider"
-                                                else "attacker", who, kid)
-                peer = PeerSession(credential, private, self.world._pump_identity[1],
-                                   CountingRng(("%s|attacker|%s" % (self.seed, who))
-                                               .encode()))
-                channel = FastChannel(_Injector(self.tap), peer)
-            self._clients[who] = channel
+            self._clients[who] = self._channel(
+                _Injector(self.tap), 0x8000 + len(self._clients) * 0x1000,
+                self.seed if who != "outsider" else "attacker", who,
+                dict(TRUSTED).get(who, OUTSIDER_KID), "attacker|%s" % who)
         return self._clients[who]
+
+    def _channel(self, manager, first_mid, key_seed, role, kid, label):
+        """A gateway-side channel to the pump through ``manager``: in the clear on the
+        legacy link, else an EDHOC/OSCORE session with the seeded identity of ``role``."""
+        if self.profile == "legacy":
+            channel = LegacyChannel(manager)
+            channel._mid = first_mid
+            return channel
+        private, credential = seeded_identity(key_seed, role, kid)
+        return FastChannel(manager, PeerSession(
+            credential, private, self.world.pump_credential,
+            CountingRng(("%s|%s" % (self.seed, label)).encode())))
 
     def _send(self, who, name, fields):
         """One command as ``who`` would send it; the published attack tools send the plain
@@ -294,7 +300,7 @@ class Attacker:
 
         def send():
             answer = self._send(action.attacker, "begin_update",
-                                {"size": len(image), "digest": _digest(image)})
+                                {"size": len(image), "digest": crypto_sha(image)})
             if answer.is_error:
                 return
             for offset in range(0, len(image), S.MAX_CHUNK):
@@ -334,15 +340,9 @@ class Attacker:
         """The patient's phone sends a remote bolus (legitimate traffic the attacker can
         record); the patient confirms it on the pump if ``press``."""
         now = self.kernel.now
-        if "phone" not in self._clients:
-            if self.profile == "legacy":
-                self._clients["phone"] = LegacyChannel(self.tap)
-                self._clients["phone"]._mid = 0x2000
-            else:
-                private, credential = _identity(self.seed, "patient", b"\x04")
-                self._clients["phone"] = FastChannel(self.tap, PeerSession(
-                    credential, private, self.world._pump_identity[1],
-                    CountingRng(("%s|phone" % self.seed).encode())))
+        if "phone" not in self._clients:          # its traffic is the link's: recorded
+            self._clients["phone"] = self._channel(self.tap, 0x2000, self.seed, "patient",
+                                                   b"\x04", "phone")
         fields = {"mu": action.mu, "duration_ms": 0}
         seen, names = self._watched(
             lambda: self._clients["phone"].request("bolus", fields, now))
@@ -434,8 +434,6 @@ class Attacker:
             return [bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(4, 64)))
                     for _ in range(action.count)]
         if action.frames == "handshake":
-            from secure_channel.sessions import wire as W
-            from secure_channel.coap import message as M
             frames = []
             for n in range(action.count):
                 message = W.edhoc_request(W.TRUE + bytes(rnd.getrandbits(8)
@@ -541,16 +539,8 @@ def _mutate(rnd, frame, n):
     return bytes(data)
 
 
-def _digest(image):
-    from secure_channel import crypto
-    return crypto.sha256(image)
-
-
 def _counted(names):
     counts = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1
     return ["%s x%d" % (name, n) if n > 1 else name for name, n in sorted(counts.items())]
-
-
-__all__ = ["Attacker", "TRUSTED", "decode_plain"]

@@ -32,7 +32,7 @@ from sim.attack import actions as A
 from sim.attack import scenario as attack_scenario
 from sim.attack.link import LinkTap
 from sim.loop.simulation import Simulation
-from sim.loop.world import _identity
+from sim.loop.world import seeded_identity
 from sim.patient.cohort import names as patient_names
 
 UNSAFE_BELOW_54_MIN = 15
@@ -44,7 +44,7 @@ CAMPAIGN_PATIENTS = ("adult#001", "adolescent#001", "child#001")
 def trust_list(seed):
     """The pump's trust list in the lab: the gateway, a clinician and the patient's phone
     (the identities an attacker may steal); never the outsider's key."""
-    return trust.TrustList([(role, _identity(seed, role, kid)[1])
+    return trust.TrustList([(role, seeded_identity(seed, role, kid)[1])
                             for role, kid in A.TRUSTED])
 
 

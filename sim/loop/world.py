@@ -36,7 +36,7 @@ class SetupRefused(ValueError):
     """The pump refused the scenario's therapy settings (a rate above its hard limit)."""
 
 
-def _identity(seed, role, kid):
+def seeded_identity(seed, role, kid):
     """A P-256 identity derived from the seed (a simulation, not a device: the keys are
     reproducible on purpose)."""
     counter = 0
@@ -129,8 +129,8 @@ class World:
         self.program = basal_program(scenario, self.patient)
         self.segments = calculator_segments(scenario, patient_name)
         self.clinical = therapy(patient_name)
-        self._pump_identity = identity or _identity(seed, "pump", b"\x01")
-        gateway_private, gateway_credential = _identity(seed, "gateway", b"\x02")
+        self._pump_identity = identity or seeded_identity(seed, "pump", b"\x01")
+        gateway_private, gateway_credential = seeded_identity(seed, "gateway", b"\x02")
         self._trusted = trusted or trust.TrustList([("gateway", gateway_credential)])
         self.boot_pump()
         self.gateway_identity = (gateway_private, gateway_credential)
@@ -147,6 +147,11 @@ class World:
                                 dropout_rate=settings.dropout_rate,
                                 drift_percent_per_day=settings.drift_pct_per_day,
                                 noise=settings.noise)
+
+    @property
+    def pump_credential(self):
+        """The pump's credential, as its peers know it."""
+        return self._pump_identity[1]
 
     def boot_pump(self):
         """Start the firmware on the hardware: at first, and after a power cycle (RAM is
