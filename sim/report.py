@@ -167,7 +167,8 @@ class _Run:
         self.info = [(label, _string(run.get(key), "run[%r]" % key, "\u2013"))
                      for key, label in (("patient", "patient"), ("days", "days"),
                                         ("seed", "seed"), ("profile", "profile"),
-                                        ("controller", "controller"))]
+                                        ("controller", "controller"),
+                                        ("firmware", "firmware on"))]
         days = run.get("days")
         self.days = 0.0 if days is None else _number(days, "run['days']", minimum=0,
                                                      maximum=MAX_RUN_MIN / 1440)

@@ -36,6 +36,10 @@ def register(subparsers):
     parser.add_argument("--profile", choices=PROFILES, help="security profile")
     parser.add_argument("--mode", choices=MODES, default="fast",
                         help="fast: one process, in-memory link, virtual time")
+    parser.add_argument("--device", metavar="micropython|PORT",
+                        help="run the firmware on a device in the loop: `micropython` (the "
+                             "WebAssembly port, in a child process) or the serial port of a "
+                             "board running tools/board/hil_main.py (docs/hil.md)")
     parser.add_argument("--out", default="out", metavar="DIR", help="output directory")
     parser.add_argument("--workers", type=_positive_int,
                         help="worker processes for several runs (default: the CPU count)")
@@ -92,8 +96,9 @@ def _directory(out, job, several):
     return os.path.join(out, "%s-seed%d" % (patient.replace("#", ""), seed))
 
 
-def simulate(scenario, job, directory, progress=None):
-    """One run, written to ``directory``; returns (job, metrics, paths, ended)."""
+def simulate(scenario, job, directory, progress=None, device=None):
+    """One run, written to ``directory``; returns (job, metrics, paths, ended).
+    ``device``: where the firmware runs (``sim.loop.hil.open_device``), else here."""
     from sim.loop import output
     from sim.loop.simulation import Simulation
     patient, seed, days, controller = job
@@ -102,16 +107,24 @@ def simulate(scenario, job, directory, progress=None):
     for stale in (store, store + "-wal", store + "-shm"):   # a new run, a new home gateway
         if os.path.exists(stale):
             os.remove(stale)
-    run = Simulation(scenario, patient, seed=seed, days=days, controller=controller,
-                     progress=progress, gateway_db=store).run()
+    opened = None
+    if device is not None:
+        from sim.loop.hil import open_device
+        opened = open_device(device)
+    try:
+        run = Simulation(scenario, patient, seed=seed, days=days, controller=controller,
+                         progress=progress, gateway_db=store, device=opened).run()
+    finally:
+        if opened is not None:
+            opened.close()
     paths = output.write(run, directory)
     paths["gateway.db"] = store
     return job, run["metrics"], paths, run["ended"]
 
 
 def _worker(task):
-    scenario, job, directory = task
-    return simulate(scenario, job, directory)
+    scenario, job, directory, device = task
+    return simulate(scenario, job, directory, device=device)
 
 
 def _ignore_interrupts():
@@ -157,11 +170,22 @@ def main(args):
     work = jobs(args, scenario)
     several = len(work) > 1
     _output_directory(args.out)
-    tasks = [(scenario, job, _directory(args.out, job, several)) for job in work]
+    if args.device not in (None, "micropython") and several:
+        raise CliError("--device %s: one board runs one patient and seed at a time (%d runs "
+                       "asked); --device micropython runs several" % (args.device, len(work)))
+    tasks = [(scenario, job, _directory(args.out, job, several), args.device)
+             for job in work]
+    from sim.loop.hil import DeviceError
     try:
         results = _run_all(tasks, args.workers)
     except SetupRefused as exc:
         raise CliError("%s: %s" % (scenario.source, exc)) from None
+    except DeviceError as exc:
+        raise CliError("--device %s: %s" % (args.device, exc)) from None
+    except ValueError as exc:
+        if args.device is None:
+            raise
+        raise CliError("--device %s: %s" % (args.device, exc)) from None
     failed = 0
     for job, metrics, paths, ended in results:
         print("%s seed %d: %s" % (job[0], job[1], headline(metrics)))
@@ -211,9 +235,9 @@ def _run_all(tasks, workers):
             if not terminal and total_days >= 10:
                 plain.update(done)
         if len(tasks) == 1:
-            scenario, job, directory = tasks[0]
+            scenario, job, directory, device = tasks[0]
             return [simulate(scenario, job, directory,
-                             lambda tick: update(tick / 86400000.0))]
+                             lambda tick: update(tick / 86400000.0), device)]
         results = []
         count = min(workers or os.cpu_count() or 1, len(tasks))
         context = multiprocessing.get_context("spawn")

@@ -41,7 +41,8 @@ def metrics_json(run):
     document = {"patient": run["patient"], "seed": run["seed"], "days": run["days"],
                 "profile": run["profile"], "controller": run["controller"],
                 "scenario": run["scenario"], "sensor": run["sensor"],
-                "cgm_transport": run["cgm_transport"], "ended": run["ended"],
+                "cgm_transport": run["cgm_transport"], "firmware": run["firmware"],
+                "ended": run["ended"],
                 "metrics": run["metrics"], "channel": run["channel"]}
     if "gateway" in run:                      # rows the gateway service filed
         document["gateway_store"] = run["gateway"]

@@ -171,6 +171,7 @@ class Recorder:
             "controller": simulation.controller_name, "scenario": scenario.name,
             "sensor": scenario.cgm.sensor, "cgm_transport": scenario.cgm.transport,
             "start_wall_s": world.wall_s, "ended": simulation.ended,
+            "firmware": world.firmware_name,
             "samples": self.samples, "boluses": self.boluses, "carbs": self.carb_list,
             "suspends": self.suspends, "events": self.events, "channel": channel,
         }

@@ -16,6 +16,7 @@ from pump.units import MS_PER_MINUTE
 from sim.aid import AidController, Decision, Profile, pump_command
 from sim.loop.behaviour import Behaviour, PatientStuck
 from sim.loop.channel import ChannelDown, ServiceClient
+from sim.loop.hil import DeviceError
 from sim.loop.insulin_history import InsulinHistory
 from sim.loop.kernel import Kernel
 from sim.loop.record import Recorder
@@ -38,22 +39,31 @@ class BeyondTheModel(Exception):
 class Simulation:
     def __init__(self, scenario, patient_name, seed=None, days=None, controller=None,
                  progress=None, remote_gateway=False, identity=None, trusted=None,
-                 gateway_db=None, profile="secure", bootloader=False):
+                 gateway_db=None, profile="secure", bootloader=False, device=None):
         """``remote_gateway``: the gateway is another process (``pumpsim device``): no
         gateway here, the sensor is the pump's own; ``identity`` and ``trusted`` are then
         the pump's key and trust list (otherwise both come from the seed).
         ``gateway_db``: the gateway service (``sim.gateway``) files the pump's data in
         this SQLite store every ``GATEWAY_CYCLE_MS``, as a home gateway does.
         ``profile`` and ``bootloader``: as for ``World`` (the attack lab's legacy profile;
-        the software in bootloader flash)."""
+        the software in bootloader flash). ``device``: the firmware runs there, not in
+        this process (``sim.loop.hil.open_device``: the MicroPython port or a board); the
+        caller closes it."""
         self.scenario = scenario
         self.seed = scenario.run.seed if seed is None else seed
         self.days = scenario.run.days if days is None else days
         self.controller_name = scenario.run.controller if controller is None else controller
         self.remote_gateway = remote_gateway
-        self.world = World(scenario, patient_name, self.seed, identity, trusted,
-                           host_time_sessions=remote_gateway, profile=profile,
-                           bootloader=bootloader)
+        if device is not None:
+            from sim.loop.hil import DeviceWorld
+            if remote_gateway:
+                raise ValueError("a device in the loop serves the simulated gateway only")
+            self.world = DeviceWorld(scenario, patient_name, self.seed, device,
+                                     profile=profile, bootloader=bootloader)
+        else:
+            self.world = World(scenario, patient_name, self.seed, identity, trusted,
+                               host_time_sessions=remote_gateway, profile=profile,
+                               bootloader=bootloader)
         self.kernel = Kernel(0)
         self.recorder = Recorder(self.world)
         self.behaviour = Behaviour(self.world, self.kernel, self.recorder, scenario,
@@ -114,6 +124,8 @@ class Simulation:
                     self._gateway_cycle(again=False)     # the gateway has the whole run
                 except ChannelDown as exc:
                     self.ended = "secure channel down: %s" % exc
+                except DeviceError as exc:
+                    self.ended = "the firmware's device failed: %s" % exc
         result = self.recorder.result(self)
         if self.service is not None:
             result["gateway"] = self.store.counts()
@@ -123,13 +135,16 @@ class Simulation:
     def start(self):
         """The clinician's settings, the first time sync, the schedule; False if the run
         ended already (a dead channel)."""
-        self.world.program_pump()
-        if not self.remote_gateway:
-            try:
+        try:
+            self.world.program_pump()
+            if not self.remote_gateway:
                 self._time_sync()
-            except ChannelDown as exc:
-                self.ended = "secure channel down: %s" % exc
-                return False
+        except ChannelDown as exc:
+            self.ended = "secure channel down: %s" % exc
+            return False
+        except DeviceError as exc:
+            self.ended = "the firmware's device failed: %s" % exc
+            return False
         self.behaviour.schedule()
         self._schedule_faults()
         self._schedule_updates()
@@ -155,6 +170,8 @@ class Simulation:
             self.ended = str(exc)
         except BeyondTheModel as exc:
             self.ended = str(exc)
+        except DeviceError as exc:
+            self.ended = "the firmware's device failed: %s" % exc
         return self.ended is None and self.kernel.now < self._end
 
     # -- faults from the scenario ----------------------------------------------------------

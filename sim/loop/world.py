@@ -96,6 +96,8 @@ def calculator_segments(scenario, name):
 
 
 class World:
+    firmware_name = "cpython"             # where the firmware runs: in this process
+
     def __init__(self, scenario, patient_name, seed, identity=None, trusted=None,
                  host_time_sessions=False, profile="secure", bootloader=False):
         """``identity`` (private key, credential) and ``trusted`` (a trust list) are the

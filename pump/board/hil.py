@@ -1,0 +1,376 @@
+"""The firmware in the loop: the pump firmware on a MicroPython device whose hardware is
+simulated by a host (docs/hil.md).
+
+The device runs the unmodified therapy, audit log, dispatcher and session layer; the
+host simulates the patient, the sensor and the pump's hardware and is the clock master.
+They talk over one line-oriented link (the device's UART, or a pipe to the WebAssembly
+port): each line is ``H`` and the hex of one CBOR map. The host asks; the device answers
+every request with one line, in order.
+
+Request ``{1: op, 2: seq, 3: hardware, 4: args}``. ``hardware`` is the state of the
+simulated hardware now: ``[ticks_ms, pressure_mbar, battery_percent, reservoir_mu,
+encoder_steps, press_tick or None]``; the device's clock, pressure sensor, fuel gauge,
+reservoir sensor, encoder and button read it. Ops:
+
+- ``boot``: power-up; the first carries the configuration (``boot_config``): keys, trust
+  list, RNG seed, clock drift, flash size. Later ones are a power cycle: RAM is lost,
+  flash, secure store, RTC and RNG are not.
+- ``call``: ``[target, name, arg...]``: one of ``CALLS`` (the patient's menu actions on
+  the pump, the clinician's settings, the pump's sensor driver, the main loop's tick).
+- ``get``: ``[target, name]``: one of ``READS`` (what a test fixture reads).
+- ``uart``: ``[bytes, now]``: bytes the secure channel's UART received; the answer is
+  the bytes the pump writes back (COBS frames of EDHOC and OSCORE messages).
+- ``mem``: ``[live, peak live, heap size]`` after a collection; the peak is the largest
+  live heap seen at request boundaries (each request collects when the configuration
+  says ``measure``).
+
+Answer ``{1: seq, 2: error or None, 3: result, 4: pulses, 5: motor_enabled, 6: log,
+7: alarm, 8: press_consumed, 9: heap}``: the motor pulses that moved the
+plunger since the request (the host's motor model applies them), the audit records
+written (``[type, data, tick]``, so the host's recorder follows the log), the alarm
+output ``[active, code, level, sounded]`` and whether the button press was used.
+Results are CBOR; a ``Result`` or a calculator ``Suggestion`` travels as tag 27 (a typed
+object: ``[class name, fields...]``).
+"""
+
+from secure_channel import cbor
+from secure_channel.edhoc import credentials
+from secure_channel.protocol.dispatch import Dispatcher, verified_log_reader
+from secure_channel.protocol.telemetry import CgmBuffer
+from secure_channel.sessions import trust as trust_lists
+from secure_channel.sessions.manager import SessionManager
+
+from bootloader.flash import NorFlash
+from pump.hal import (AlarmState, CountingRng, MemoryReservoir, MemorySecureStore,
+                      MemoryWatchdog, PRESS_VALID_MS)
+from pump.pump import Pump
+from pump.results import Result
+
+PREFIX = "H"
+OBJECT_TAG = 27                      # RFC 8949 registry: typed object [name, fields...]
+MAX_LINE = 64 * 1024
+CALLS = {
+    "pump": ("tick", "status", "suggest_bolus", "confirm_suggestion", "acknowledge", "stop",
+             "rewind", "load_reservoir", "prime", "connect", "fill_cannula", "start",
+             "cgm_reading", "set_limits", "set_basal_program", "set_calculator"),
+    "cgm": ("add",),
+}
+READS = {"pump": ("state",), "dispatcher": ("refusals",), "manager": ("stats",)}
+
+
+class HilError(Exception):
+    """A request the device cannot take: malformed, unknown op, or a call not allowed."""
+
+
+def encode_line(message):
+    return PREFIX + cbor.encode(message).hex()
+
+
+def decode_line(line):
+    """The CBOR map of one protocol line (``HilError`` for anything else)."""
+    if not isinstance(line, str) or not line.startswith(PREFIX) or len(line) > MAX_LINE:
+        raise HilError("not a protocol line")
+    try:
+        message = cbor.decode(bytes.fromhex(line[len(PREFIX):].strip()))
+    except (ValueError, cbor.CBORError) as exc:
+        raise HilError("undecodable line: %s" % exc)
+    if not isinstance(message, dict):
+        raise HilError("a protocol line holds a map")
+    return message
+
+
+def export(value):
+    """``value`` as CBOR can carry it: tuples as arrays, firmware objects as tag 27."""
+    if isinstance(value, Result):
+        return cbor.Tag(OBJECT_TAG, ["Result", value.code, value.reason, export(value.value)])
+    if isinstance(value, (list, tuple)):
+        return [export(item) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key in value:
+            out[key] = export(value[key])
+        return out
+    slots = getattr(type(value), "__slots__", None)
+    if slots is not None and not isinstance(value, (bytes, str)):
+        fields = {}
+        for name in slots:
+            fields[name] = export(getattr(value, name))
+        return cbor.Tag(OBJECT_TAG, [type(value).__name__, fields])
+    return value
+
+
+class HilClock:
+    """Ticks from the host (the clock master); the RTC runs fast or slow by
+    ``drift_ppm`` as a watch crystal does, and the pump sets it (time sync)."""
+
+    def __init__(self, wall_s, drift_ppm):
+        self._ticks = 0
+        self._wall_offset = wall_s * 1000
+        self.drift_ppm = drift_ppm
+
+    def ticks_ms(self):
+        return self._ticks
+
+    def wall_s(self):
+        ticks = self._ticks
+        return (ticks + ticks * self.drift_ppm // 1000000 + self._wall_offset) // 1000
+
+    def set_wall(self, wall_s):
+        ticks = self._ticks
+        self._wall_offset = wall_s * 1000 - ticks - ticks * self.drift_ppm // 1000000
+
+
+class HilMotor:
+    """Step pulses counted for the host, which moves its plunger and line by them."""
+
+    def __init__(self, reservoir):
+        self.reservoir = reservoir
+        self.steps = 0
+        self.enabled = True
+        self.moved = 0
+
+    def pulse(self):
+        if not self.enabled:
+            return
+        self.steps += 1
+        self.moved += 1
+        self.reservoir.consume(25)
+
+    def encoder(self):
+        return self.steps
+
+    def set_enabled(self, enabled):
+        self.enabled = bool(enabled)
+
+
+class HilSensor:
+    def __init__(self, value):
+        self.value = value
+
+    def read(self):
+        return self.value
+
+    def percent(self):
+        return self.value
+
+
+class HilUI(AlarmState):
+    """The pump's button (pressed on the host, counts once and for ``PRESS_VALID_MS``),
+    its display and alarm output."""
+
+    def __init__(self, clock):
+        AlarmState.__init__(self)
+        self.clock = clock
+        self.pressed_at = None
+        self.consumed = False
+        self.lines = []
+
+    def show(self, text):
+        self.lines.append(text)
+        if len(self.lines) > 20:
+            del self.lines[:10]
+
+    def confirm_pressed(self):
+        at, self.pressed_at = self.pressed_at, None
+        if at is None:
+            return False
+        self.consumed = True
+        return self.clock.ticks_ms() - at <= PRESS_VALID_MS
+
+
+class HilHardware:
+    def __init__(self, rng_seed, wall_s, drift_ppm):
+        self.clock = HilClock(wall_s, drift_ppm)
+        self.reservoir = MemoryReservoir(0)
+        self.motor = HilMotor(self.reservoir)
+        self.pressure = HilSensor(100)
+        self.battery = HilSensor(100)
+        self.ui = HilUI(self.clock)
+        self.watchdog = MemoryWatchdog()
+        self.rng = CountingRng(rng_seed)
+        self.secure_store = MemorySecureStore()
+
+    def sync(self, state):
+        """The host's hardware state before a request is served."""
+        if not isinstance(state, list) or len(state) != 6:
+            raise HilError("hardware state is [ticks, mbar, percent, mU, steps, press]")
+        for item in state[:5]:
+            if type(item) is not int or item < 0:
+                raise HilError("hardware values are non-negative integers")
+        ticks, mbar, percent, mu, steps, press = state
+        if ticks < self.clock._ticks:
+            raise HilError("the clock master's ticks went back")
+        self.clock._ticks = ticks
+        self.pressure.value = mbar
+        self.battery.value = percent
+        self.reservoir.mu = mu
+        self.motor.steps = steps
+        self.motor.moved = 0
+        self.ui.consumed = False
+        if press is not None:
+            if type(press) is not int:
+                raise HilError("press is a tick or None")
+            self.ui.pressed_at = press
+
+
+def boot_config(seed, channel_seed, wall_s, drift_ppm, flash_size, sector, log_key,
+                identity, trust, measure=False):
+    """The first ``boot``'s argument: what a board has in its flash and key files.
+    ``identity``: (private key, CCS bytes); ``trust``: an encoded trust list."""
+    private, ccs = identity
+    return {"rng": seed, "channel": channel_seed, "wall_s": wall_s, "drift": drift_ppm,
+            "flash": flash_size, "sector": sector, "log_key": log_key,
+            "private": private, "ccs": ccs, "trust": trust, "measure": measure}
+
+
+class HilDevice:
+    """The pump on HIL hardware; ``handle`` serves one request."""
+
+    def __init__(self):
+        self.hw = None
+        self.boots = 0
+        self.heap_peak = 0
+        self.measure = False
+        self._log = []
+
+    def _configure(self, config):
+        if not isinstance(config, dict):
+            raise HilError("the first boot carries the configuration")
+        try:
+            self.hw = HilHardware(config["rng"], config["wall_s"], config["drift"])
+            self.flash = NorFlash(config["flash"], config["sector"])
+            self.log_key = config["log_key"]
+            self.private = config["private"]
+            self.credential = credentials.ccs(config["ccs"])
+            self.trust = trust_lists.decode(config["trust"])
+            self.channel_seed = config["channel"]
+            self.measure = config.get("measure") is True
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HilError("bad configuration: %s" % exc)
+
+    def boot(self):
+        """Power-up: the firmware's objects built afresh over the kept flash and store."""
+        self.boots += 1
+        self.pump = Pump(self.hw, self.flash, self.log_key)
+        self._tap(self.pump.log)
+        self.cgm = CgmBuffer()
+        self.dispatcher = Dispatcher(self.pump, audit=self.pump.record_refusal, cgm=self.cgm,
+                                     log_reader=verified_log_reader(self.flash, self.log_key,
+                                                                    self.pump.log_head))
+        rng = CountingRng(("%s|%d" % (self.channel_seed, self.boots)).encode())
+        self.manager = SessionManager(self.credential, self.private, self.trust,
+                                      self.dispatcher, rng)
+
+    def _tap(self, log):
+        original = log.append
+        records = self._log
+
+        def append(rtype, data, tick, wall):
+            seq = original(rtype, data, tick, wall)
+            records.append([rtype, export(data), tick])
+            return seq
+        log.append = append
+
+    def _target(self, name):
+        return {"pump": self.pump, "cgm": self.cgm, "dispatcher": self.dispatcher,
+                "manager": self.manager}[name]
+
+    def _serve(self, op, args):
+        if op == "boot" and self.hw is not None:
+            self.boot()
+            return self.boots
+        if self.hw is None:
+            raise HilError("boot first")
+        if op == "call":
+            if len(args) < 2 or args[1] not in CALLS.get(args[0], ()):
+                raise HilError("call not allowed: %r" % (args[:2],))
+            return getattr(self._target(args[0]), args[1])(*args[2:])
+        if op == "get":
+            if len(args) != 2 or args[1] not in READS.get(args[0], ()):
+                raise HilError("read not allowed: %r" % (args,))
+            return getattr(self._target(args[0]), args[1])
+        if op == "uart":
+            if len(args) != 2 or not isinstance(args[0], bytes) or type(args[1]) is not int:
+                raise HilError("uart takes [bytes, now]")
+            return self.manager.feed(args[0], args[1])
+        if op == "mem":
+            return self._heap(True)
+        raise HilError("unknown op %r" % (op,))
+
+    def _heap(self, collect=False):
+        """[allocated, peak live at request boundaries, heap size] in bytes. Live figures
+        need ``collect`` (the ``mem`` op, or every request with ``measure`` in the boot
+        configuration); without it ``allocated`` includes garbage not yet collected."""
+        try:
+            import gc
+            if collect:
+                gc.collect()
+            now = gc.mem_alloc()
+            size = now + gc.mem_free()
+        except (ImportError, AttributeError):
+            return [0, 0, 0]             # CPython: no such figures
+        if collect and now > self.heap_peak:
+            self.heap_peak = now
+        return [now, self.heap_peak, size]
+
+    def handle(self, message):
+        """One request map in, one answer map out; a refused request is an answer too."""
+        seq = message.get(2)
+        error = None
+        result = None
+        op, args = message.get(1), message.get(4) or []
+        try:
+            if op == "boot" and self.hw is None:
+                self._configure(args[0] if args else None)
+            if self.hw is not None:
+                self.hw.sync(message.get(3))
+            result = export(self._serve(op, args))
+        except HilError as exc:
+            error = str(exc)
+        except Exception as exc:          # a firmware fault: the host ends the run with it
+            error = "fault: %s: %s" % (type(exc).__name__, exc)
+        hw = self.hw
+        records, self._log[:] = list(self._log), []
+        answer = {1: seq, 2: error, 3: result, 6: records, 9: self._heap(self.measure)}
+        if hw is not None:
+            ui = hw.ui
+            answer[4] = hw.motor.moved
+            answer[5] = hw.motor.enabled
+            answer[7] = [ui.alarm_active, ui.alarm_code, ui.alarm_level, ui.sounded]
+            answer[8] = ui.consumed
+        return answer
+
+
+class Server:
+    """Protocol lines in, answer lines out (None: nothing to answer, e.g. console noise
+    on a shared UART); ``done`` once the host said ``quit``."""
+
+    def __init__(self):
+        self.device = HilDevice()
+        self.done = False
+
+    def line(self, line):
+        line = line.strip()
+        if not line.startswith(PREFIX):
+            return None
+        try:
+            message = decode_line(line)
+        except HilError as exc:
+            return encode_line({1: None, 2: str(exc)})
+        if message.get(1) == "quit":
+            self.done = True
+            return encode_line({1: message.get(2), 2: None})
+        return encode_line(self.device.handle(message))
+
+
+def serve(read_line, write_line):
+    """Answer the host's requests until the link closes (``read_line`` gives None) or
+    the host says ``quit``."""
+    server = Server()
+    while not server.done:
+        line = read_line()
+        if line is None:
+            return
+        answer = server.line(line)
+        if answer is not None:
+            write_line(answer)

@@ -1,0 +1,172 @@
+"""The firmware in the loop: the unmodified firmware under MicroPython (the WebAssembly
+port in a child process, or a "board" on a serial port) as the device of a closed-loop
+run, the host simulating patient, sensor and hardware (sim/loop/hil.py, docs/hil.md).
+
+Hazards: firmware that behaves differently on the interpreter it ships on than in the
+simulator people trust (the comparison must be of the whole therapy: every pulse, alarm,
+refusal and glucose value, not a summary); a device that dies or stops answering and
+hangs the run or loses what was simulated; a link that takes noise or an out-of-turn
+answer for the device's word.
+"""
+
+import dataclasses
+import os
+import pty
+import queue
+import subprocess
+import sys
+import tty
+
+import pytest
+
+from conftest import real_tool
+from sim import scenario as S
+from pump.board import hil as device_end
+from sim.loop import hil
+from sim.loop.simulation import Simulation
+
+HOUR_MS = 3600000
+
+
+@pytest.fixture(scope="module")
+def runner():
+    real_tool("node")
+    if not (hil.RUNNER.parent / "node_modules").is_dir():
+        message = "the MicroPython runner is not installed (make setup installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pumpsim(*args):
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def hours(simulation, count):
+    """The first ``count`` hours of ``simulation``: what the host saw of the therapy."""
+    assert simulation.start(), simulation.ended
+    simulation.advance(count * HOUR_MS)
+    recorder = simulation.recorder
+    return {"ended": simulation.ended, "samples": recorder.samples,
+            "boluses": recorder.boluses, "events": recorder.events,
+            "decisions": recorder.decisions, "delivered_mu": recorder.delivered_mu,
+            "channel": dict(simulation.world.channel.stats),
+            "refusals": simulation.world.dispatcher.refusals,
+            "pulses": simulation.world.hw.motor.steps,
+            "reservoir_mu": simulation.world.hw.reservoir.remaining_mu()}
+
+
+def test_a_day_on_micropython_is_byte_for_byte_the_day_on_cpython(runner, tmp_path):
+    on_device = pumpsim("run", "--device", "micropython", "--out", str(tmp_path / "mp"))
+    assert on_device.returncode == 0, on_device.stderr
+    here = pumpsim("run", "--out", str(tmp_path / "cpython"))
+    assert here.returncode == 0, here.stderr
+    assert on_device.stdout.splitlines()[0] == here.stdout.splitlines()[0]   # headline
+    assert (tmp_path / "mp/trajectory.csv").read_bytes() == \
+        (tmp_path / "cpython/trajectory.csv").read_bytes()
+    device_metrics = (tmp_path / "mp/metrics.json").read_text().splitlines()
+    host_metrics = (tmp_path / "cpython/metrics.json").read_text().splitlines()
+    assert '  "firmware": "micropython (WebAssembly port)",' in device_metrics
+    assert '  "firmware": "cpython",' in host_metrics
+    assert [line for line in device_metrics if '"firmware"' not in line] == \
+        [line for line in host_metrics if '"firmware"' not in line]
+    assert "micropython (WebAssembly port)" in (tmp_path / "mp/report.html").read_text()
+
+
+def test_the_aid_loop_on_micropython_gives_the_same_temp_basals(runner):
+    horizon = 24 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 9
+    device = hil.WasmDevice()
+    try:
+        simulation = Simulation(S.default(), "adolescent#003", seed=5, controller="aid",
+                                device=device)
+        on_device = hours(simulation, horizon)
+        assert simulation.world.firmware.heap[0] > 0     # gc.mem_alloc: MicroPython ran it
+    finally:
+        device.close()
+    here = hours(Simulation(S.default(), "adolescent#003", seed=5, controller="aid"),
+                 horizon)
+    assert on_device["decisions"] > 50
+    assert on_device == here
+
+
+def test_a_board_on_a_serial_port_runs_the_same_therapy(runner):
+    """``--device PORT``: the device end on a pseudo-terminal, the host through pyserial."""
+    controller, board_end = pty.openpty()
+    tty.setraw(board_end)
+    port = os.ttyname(board_end)
+    process = subprocess.Popen(["node", str(hil.RUNNER), "--stdio", str(hil.DEVICE_MAIN)],
+                               stdin=controller, stdout=controller,
+                               stderr=subprocess.DEVNULL, cwd=str(hil.ROOT))
+    os.close(controller)
+    device = hil.open_device(port)
+    try:
+        assert device.name == "board on %s" % port
+        on_board = hours(Simulation(S.default(), "adult#002", seed=3, device=device), 8)
+    finally:
+        device.close()
+        process.wait(timeout=10)
+        os.close(board_end)
+    assert on_board == hours(Simulation(S.default(), "adult#002", seed=3), 8)
+    assert on_board["boluses"]                           # breakfast, confirmed on the pump
+
+
+def test_a_device_that_dies_ends_the_run_with_the_reason_and_keeps_what_was_simulated(
+        runner):
+    device = hil.WasmDevice()
+
+    def kill_at_two_hours(now):
+        if now >= 2 * HOUR_MS and device.process.poll() is None:
+            device.process.kill()
+    simulation = Simulation(S.default(), "adult#001", device=device,
+                            progress=kill_at_two_hours)
+    try:
+        run = simulation.run()
+    finally:
+        device.close()
+    assert run["ended"].startswith("the firmware's device failed: the device stopped"), \
+        run["ended"]
+    assert "exit status" in run["ended"]
+    assert 20 <= len(run["samples"]) <= 30                # two hours kept, nothing after
+    assert run["firmware"] == "micropython (WebAssembly port)"
+
+
+def test_the_link_refuses_silence_noise_and_out_of_turn_answers():
+    lines = queue.Queue()
+    written = []
+    link = hil.LineLink(written.append, lines, lambda: "test device")
+    with pytest.raises(hil.DeviceError, match="did not answer within"):
+        link.exchange({1: "get", 2: 1}, timeout=0.05)
+    assert written and written[0].startswith("H")
+    lines.put("MicroPython v1.27 boot banner")
+    lines.put(device_end.encode_line({1: 2, 2: None, 3: "stopped"}))
+    assert link.exchange({1: "get", 2: 2})[3] == "stopped"
+    assert link.console == ["MicroPython v1.27 boot banner"]
+    lines.put("Hnot hex")
+    with pytest.raises(hil.DeviceError, match="bad line"):
+        link.exchange({1: "get", 2: 3})
+    firmware = hil.RemoteFirmware(link, Simulation(S.default(), "adult#001").world.hw)
+    lines.put(device_end.encode_line({1: 99, 2: None}))
+    with pytest.raises(hil.DeviceError, match="answered request 99, not 1"):
+        firmware.request("mem")
+    lines.put(None)
+    with pytest.raises(hil.DeviceError, match="stopped"):
+        link.exchange({1: "get", 2: 4})
+    with pytest.raises(hil.DeviceError, match="closed"):
+        link.exchange({1: "get", 2: 5})
+
+
+def test_what_a_device_cannot_run_is_refused_before_it_starts(runner, tmp_path):
+    with_update = pumpsim("run", "--device", "micropython", "--scenario",
+                          "sim/scenarios/update.toml", "--out", str(tmp_path / "u"))
+    assert with_update.returncode == 2
+    assert "without software updates" in with_update.stderr
+    several = pumpsim("run", "--device", "/dev/ttyACM7", "--seed", "1", "2", "--out",
+                      str(tmp_path / "s"))
+    assert several.returncode == 2 and "one board runs one patient" in several.stderr
+    missing = pumpsim("run", "--device", "/dev/ttyNOPE", "--out", str(tmp_path / "m"))
+    assert missing.returncode == 2 and "cannot open /dev/ttyNOPE" in missing.stderr
+    assert "Traceback" not in missing.stderr + several.stderr + with_update.stderr
+    with pytest.raises(ValueError, match="secure profile"):
+        Simulation(dataclasses.replace(S.default()), "adult#001", device=object(),
+                   profile="legacy")
