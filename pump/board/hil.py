@@ -20,15 +20,16 @@ reservoir sensor, encoder and button read it. Ops:
 - ``get``: ``[target, name]``: one of ``READS`` (what a test fixture reads).
 - ``uart``: ``[bytes, now]``: bytes the secure channel's UART received; the answer is
   the bytes the pump writes back (COBS frames of EDHOC and OSCORE messages).
-- ``mem``: ``[live, peak live, heap size]`` after a collection; the peak is the largest
-  live heap seen at request boundaries (each request collects when the configuration
-  says ``measure``).
+- ``mem``: ``[peak live heap, peak heap at a request's end]`` (below).
 
 Answer ``{1: seq, 2: error or None, 3: result, 4: pulses, 5: motor_enabled, 6: log,
-7: alarm, 8: press_consumed, 9: heap}``: the motor pulses that moved the
-plunger since the request (the host's motor model applies them), the audit records
-written (``[type, data, tick]``, so the host's recorder follows the log), the alarm
-output ``[active, code, level, sounded]`` and whether the button press was used.
+7: alarm, 8: press_consumed, 9: heap}``: the motor pulses that moved the plunger since the
+request (the host's motor model applies them), the audit records written (``[type, data,
+tick]``, so the host's recorder follows the log), the alarm output ``[active, code,
+level, sounded]`` and whether the button press was used. ``heap`` is ``[live at the
+start, allocated at the end, peak live, peak at an end]`` in bytes; the live figures
+only when the boot configuration says ``measure`` (each request then starts with a
+collection).
 Results are CBOR; a ``Result`` or a calculator ``Suggestion`` travels as tag 27 (a typed
 object: ``[class name, fields...]``).
 """
@@ -229,7 +230,8 @@ class HilDevice:
     def __init__(self):
         self.hw = None
         self.boots = 0
-        self.heap_peak = 0
+        self.heap_peak = 0               # the largest live heap at a request's start
+        self.bound_peak = 0              # the largest heap at a request's end
         self.measure = False
         self._log = []
 
@@ -294,24 +296,35 @@ class HilDevice:
                 raise HilError("uart takes [bytes, now]")
             return self.manager.feed(args[0], args[1])
         if op == "mem":
-            return self._heap(True)
+            return [self.heap_peak, self.bound_peak]
         raise HilError("unknown op %r" % (op,))
 
-    def _heap(self, collect=False):
-        """[allocated, peak live at request boundaries, heap size] in bytes. Live figures
-        need ``collect`` (the ``mem`` op, or every request with ``measure`` in the boot
-        configuration); without it ``allocated`` includes garbage not yet collected."""
+    def _live(self):
+        """The live heap after a collection (None without ``gc.mem_alloc``: CPython)."""
         try:
             import gc
-            if collect:
-                gc.collect()
-            now = gc.mem_alloc()
-            size = now + gc.mem_free()
+            gc.collect()
+            live = gc.mem_alloc()
         except (ImportError, AttributeError):
-            return [0, 0, 0]             # CPython: no such figures
-        if collect and now > self.heap_peak:
-            self.heap_peak = now
-        return [now, self.heap_peak, size]
+            return None
+        if live > self.heap_peak:
+            self.heap_peak = live
+        return live
+
+    def _heap(self, live):
+        """``[live at the start, allocated at the end, peak of either]`` in bytes.
+
+        ``allocated`` counts everything the request allocated as if nothing had been
+        freed, so it bounds the request's true high-water mark from above (on the
+        WebAssembly port nothing a request allocates can be freed before it returns)."""
+        try:
+            import gc
+            allocated = gc.mem_alloc()
+        except (ImportError, AttributeError):
+            return [0, 0, 0, 0]
+        if live is not None and allocated > self.bound_peak:
+            self.bound_peak = allocated
+        return [live, allocated, self.heap_peak, self.bound_peak]
 
     def handle(self, message):
         """One request map in, one answer map out; a refused request is an answer too."""
@@ -319,9 +332,12 @@ class HilDevice:
         error = None
         result = None
         op, args = message.get(1), message.get(4) or []
+        live = None
         try:
             if op == "boot" and self.hw is None:
                 self._configure(args[0] if args else None)
+            if self.measure or op == "mem":
+                live = self._live()
             if self.hw is not None:
                 self.hw.sync(message.get(3))
             result = export(self._serve(op, args))
@@ -331,7 +347,7 @@ class HilDevice:
             error = "fault: %s: %s" % (type(exc).__name__, exc)
         hw = self.hw
         records, self._log[:] = list(self._log), []
-        answer = {1: seq, 2: error, 3: result, 6: records, 9: self._heap(self.measure)}
+        answer = {1: seq, 2: error, 3: result, 6: records, 9: self._heap(live)}
         if hw is not None:
             ui = hw.ui
             answer[4] = hw.motor.moved
@@ -361,6 +377,9 @@ class Server:
             self.done = True
             return encode_line({1: message.get(2), 2: None})
         return encode_line(self.device.handle(message))
+
+    def serving(self):
+        return not self.done
 
 
 def serve(read_line, write_line):

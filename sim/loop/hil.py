@@ -110,7 +110,11 @@ class WasmDevice:
     """The firmware under the MicroPython WebAssembly port in a Node.js child process;
     its stdin and stdout are the device's UART."""
 
-    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN):
+    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, measure=False):
+        """``script``: the device's main (tools/board/hil_main.py, or one that loads the
+        firmware from .mpy files); ``measure``: the device collects before every request,
+        so its heap figures are live ones (slower)."""
+        self.measure = measure
         node = shutil.which("node")
         if node is None:
             raise DeviceError("Node.js not found: --device micropython needs it (make setup "
@@ -228,7 +232,8 @@ class RemoteFirmware:
         self.hw = hw
         self.log = AuditTap()
         self.requests = 0
-        self.heap = [0, 0]
+        self.heap = [0, 0, 0, 0]          # pump.board.hil's heap figures, last answer
+        self.heap_trace = None            # a list: (op, heap) of every answer (benchmarks)
         self._press_sent = None
 
     def _state(self):
@@ -248,6 +253,8 @@ class RemoteFirmware:
             raise DeviceError("the device answered request %r, not %d"
                               % (answer.get(1), self.requests))
         self._apply(answer)
+        if self.heap_trace is not None:
+            self.heap_trace.append((op, self.heap))
         if answer.get(2) is not None:
             raise DeviceError("the device refused %s: %s" % (op, answer[2]))
         return imported(answer.get(3))
@@ -336,8 +343,7 @@ class RemoteManager(RemoteObject):
 class DeviceWorld(World):
     """The world with the firmware on ``device`` (``open_device``)."""
 
-    def __init__(self, scenario, patient_name, seed, device, profile="secure", measure=False,
-                 **options):
+    def __init__(self, scenario, patient_name, seed, device, profile="secure", **options):
         if profile != "secure" or getattr(scenario, "updates", ()) or options.get("bootloader"):
             raise ValueError("the firmware on a device runs the secure profile without "
                              "software updates (the bootloader stays on the host for now)")
@@ -345,7 +351,7 @@ class DeviceWorld(World):
             raise ValueError("a device in the loop serves the simulated gateway only")
         self.device = device
         self.firmware_name = device.name
-        self.measure = measure
+        self.measure = getattr(device, "measure", False)
         self.firmware = None
         World.__init__(self, scenario, patient_name, seed, profile=profile)
 

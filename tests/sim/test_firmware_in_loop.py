@@ -81,7 +81,7 @@ def test_the_aid_loop_on_micropython_gives_the_same_temp_basals(runner):
         simulation = Simulation(S.default(), "adolescent#003", seed=5, controller="aid",
                                 device=device)
         on_device = hours(simulation, horizon)
-        assert simulation.world.firmware.heap[0] > 0     # gc.mem_alloc: MicroPython ran it
+        assert simulation.world.firmware.heap[1] > 0     # gc.mem_alloc: MicroPython ran it
     finally:
         device.close()
     here = hours(Simulation(S.default(), "adolescent#003", seed=5, controller="aid"),

@@ -6,10 +6,12 @@
     deploy.py check [--out DIR]
         compile, then import every compiled module and run a pump for an hour of its
         time under the MicroPython WebAssembly port (tools/micropython), from the .mpy files.
-    deploy.py deploy --port PORT --keys DIR [--out DIR] [--log-key FILE]
+    deploy.py deploy --port PORT --keys DIR [--out DIR] [--log-key FILE] [--hil]
         compile, then with mpremote: copy the .mpy tree, tools/board/main.py and the key
         files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key) to the
-        board, and reset it: main.py starts the pump on its UART.
+        board, and reset it: main.py starts the pump on its UART. With --hil, main.py is
+        tools/board/hil_main.py instead: the firmware in the loop of a host's simulation
+        (``pumpsim run --device PORT``, docs/hil.md).
 
 A frozen firmware instead of files: tools/board/manifest.py. Steps: docs/boards.md.
 Every failure is one line on stderr and exit status 1 (2 for bad arguments).
@@ -186,7 +188,7 @@ def mpremote(port, *args):
     return result.stdout
 
 
-def deploy(port, keys, out, log_key):
+def deploy(port, keys, out, log_key, hil=False):
     keys = pathlib.Path(keys)
     for name in ("pump.key", "trust.cbor"):
         if not (keys / name).is_file():
@@ -209,10 +211,15 @@ def deploy(port, keys, out, log_key):
         os.chmod(log_path, 0o600)
         for local, remote in ((keys / "pump.key", ":pump.key"),
                               (keys / "trust.cbor", ":trust.cbor"),
-                              (log_path, ":log.key"), (HERE / "main.py", ":main.py")):
+                              (log_path, ":log.key"),
+                              (HERE / ("hil_main.py" if hil else "main.py"), ":main.py")):
             mpremote(port, "fs", "cp", str(local), remote)
     mpremote(port, "reset")
-    print("deployed to %s: the pump starts on the board's UART (main.py)" % port)
+    if hil:
+        print("deployed to %s: the firmware serves the host's hardware-in-the-loop requests "
+              "on the USB console; run `pumpsim run --device %s` (docs/hil.md)" % (port, port))
+    else:
+        print("deployed to %s: the pump starts on the board's UART (main.py)" % port)
 
 
 def main(argv):
@@ -225,10 +232,13 @@ def main(argv):
             sub.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0 or a0")
             sub.add_argument("--keys", required=True, help="folder of pumpsim keys init")
             sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: new)")
+            sub.add_argument("--hil", action="store_true",
+                             help="main.py serves the firmware in the loop on the USB "
+                                  "console (pumpsim run --device PORT, docs/hil.md)")
     options = parser.parse_args(argv)
     try:
         if options.command == "deploy":
-            deploy(options.port, options.keys, options.out, options.log_key)
+            deploy(options.port, options.keys, options.out, options.log_key, options.hil)
             return 0
         print(mpy_cross_version())
         sizes, files = compile_all(options.out)

@@ -19,9 +19,7 @@ if hostio is not None:
     # requests, the port's garbage collector can free what a request left behind.
     _server = hil.Server()
     handle_line = _server.line
-
-    def serving():
-        return not _server.done
+    serving = _server.serving
 else:
     import sys
 
