@@ -25,6 +25,7 @@ def test_factory_boot_raises_counter_to_the_image():
     assert boot.EV_COUNTER_RAISED not in result.event_codes()
 
 
+@pytest.mark.verifies("DC-UPDATE-REVERT")
 def test_update_test_boot_confirm_then_counter():
     dev = factory_device(counter=1)
     dev.stage(dev.sign((1, 1, 0, 0), 4))
@@ -40,6 +41,7 @@ def test_update_test_boot_confirm_then_counter():
     assert result.state == boot.CONFIRMED
 
 
+@pytest.mark.verifies("DC-UPDATE-REVERT")
 def test_unconfirmed_update_reverts():
     dev = factory_device()
     dev.stage(dev.sign((2, 0, 0, 0), 2))
@@ -106,12 +108,14 @@ def _refused(dev, image, code):
     return result
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_refuses_unsigned():
     dev = factory_device()
     unsigned = image_sign.sign_image(b"x" * 500, None, None, (2, 0, 0, 0), 2)
     _refused(dev, unsigned, fmt.REJECT_UNSIGNED)
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_refuses_unknown_key():
     dev = factory_device()
     stranger = private_key(KEY_ED25519, "stranger")
@@ -119,6 +123,7 @@ def test_refuses_unknown_key():
     _refused(dev, image, fmt.REJECT_UNKNOWN_KEY)
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_refuses_revoked_key_and_accepts_the_next_key():
     dev = factory_device(kinds=(KEY_ED25519, KEY_P256))
     dev.otp.revoke_key(0)
@@ -137,6 +142,7 @@ def test_refuses_revoked_key_and_accepts_the_next_key():
     assert result.image.version == (2, 0, 0, 0) and result.image.key_index == 1
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_refuses_tampered_payload_and_tlvs():
     dev = factory_device()
     image = bytearray(dev.sign((2, 0, 0, 0), 2))
@@ -180,11 +186,13 @@ def test_refuses_oversized_header_claims():
     assert result.image.version == (1, 0, 0, 0)
 
 
+@pytest.mark.verifies("SC-IMAGE-ROLLBACK")
 def test_refuses_rollback_below_security_counter():
     dev = factory_device(counter=5)
     _refused(dev, dev.sign((2, 0, 0, 0), 4), fmt.REJECT_ROLLBACK)
 
 
+@pytest.mark.verifies("SC-IMAGE-ROLLBACK")
 def test_refuses_version_downgrade_even_with_good_counter():
     dev = factory_device(version=(3, 0, 0, 0), counter=1)
     _refused(dev, dev.sign((2, 9, 0, 0), 7), fmt.REJECT_DOWNGRADE)

@@ -61,11 +61,13 @@ def test_header_without_pad_header_needs_zeroed_space():
     assert fmt.parse(data).header.img_size == len(BODY)
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_unsigned():
     data = image_sign.sign_image(BODY, None, None, (1, 0, 0, 0), 1)
     reject(data, code=fmt.REJECT_UNSIGNED)
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_unknown_and_revoked_key():
     reject(signed(), keyring(KEY_P256), code=fmt.REJECT_UNKNOWN_KEY)
     reject(signed(), keyring(KEY_ED25519, revoked=(0,)), code=fmt.REJECT_REVOKED_KEY)
@@ -80,6 +82,7 @@ def test_tampered_payload_header_and_protected_tlv():
         reject(bytes(bad), code=fmt.REJECT_HASH_MISMATCH)
 
 
+@pytest.mark.verifies("SC-IMAGE-SIGNATURE")
 def test_tampered_signature_and_hash_tlv():
     data = signed()
     parsed = fmt.parse(data)
@@ -115,6 +118,7 @@ def test_truncated_and_oversized():
     reject(bytes(huge), code=fmt.REJECT_OVERSIZED, limit=1 << 20)
 
 
+@pytest.mark.verifies("SC-IMAGE-ROLLBACK")
 def test_rollback():
     reject(signed(), min_security_counter=10, code=fmt.REJECT_ROLLBACK)
     assert vf.verify(signed(), keyring(KEY_ED25519), min_security_counter=9)
@@ -193,6 +197,7 @@ def _regions(data):
     return [(0, parsed.header.hdr_size), (end_payload, parsed.total_size)]
 
 
+@pytest.mark.verifies("DC-PARSERS")
 @settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from([KEY_ED25519, KEY_P256]), data=st.data())
 def test_fuzzed_header_and_tlvs_only_give_defined_rejections(kind, data):
@@ -214,6 +219,7 @@ def test_fuzzed_header_and_tlvs_only_give_defined_rejections(kind, data):
         assert blob[:hashed] == SAMPLES[kind][:hashed]
 
 
+@pytest.mark.verifies("DC-PARSERS")
 @settings(max_examples=examples(300))
 @given(blob=st.binary(max_size=400), magic=st.booleans())
 def test_random_bytes_only_give_defined_rejections(blob, magic):

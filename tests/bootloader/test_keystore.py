@@ -27,6 +27,7 @@ def test_provisioned_credentials_round_trip():
     assert again.get(ks.KEY_EDHOC_IDENTITY) == edhoc
 
 
+@pytest.mark.verifies("DC-KEY-ROTATE")
 def test_rotation_keeps_newest_and_erases_old_ciphertext():
     dev, store = _store()
     first = store.get(ks.KEY_AUDIT_MAC)
@@ -45,6 +46,7 @@ def test_rotation_keeps_newest_and_erases_old_ciphertext():
     assert store.get(ks.KEY_EDHOC_IDENTITY)
 
 
+@pytest.mark.verifies("DC-KEY-SEAL")
 def test_records_are_bound_to_the_device():
     dev, store = _store(seed=1)
     other, _ = _store(seed=2)
@@ -88,6 +90,7 @@ def test_full_store_reports_full():
             store.put(key_id, b"\x42" * 200)
 
 
+@pytest.mark.verifies("DC-KEY-ZEROIZE")
 def test_zeroize_destroys_keys_for_good():
     dev, store = _store()
     secrets = [store.get(k) for k in store.key_ids()]
@@ -125,6 +128,7 @@ def _cut_every_op(make, action, check, wheres=("before", "middle", "after")):
     return count
 
 
+@pytest.mark.verifies("DC-KEY-ROTATE")
 def test_power_cut_at_every_op_of_put_rotate_compact(request):
     old = {}
 
@@ -156,6 +160,7 @@ def test_power_cut_at_every_op_of_put_rotate_compact(request):
     report(request.config, "power-cut points, key store put/rotate/compact", points)
 
 
+@pytest.mark.verifies("DC-KEY-ZEROIZE")
 def test_power_cut_during_zeroize_never_leaves_usable_keys():
     def make():
         dev, _ = _store()
@@ -184,6 +189,7 @@ ESCROW_PRIVATE = Rng(b"escrow")(32)
 ESCROW_PUBLIC = crypto.x25519_public(ESCROW_PRIVATE)
 
 
+@pytest.mark.verifies("DC-KEY-ESCROW")
 def test_escrow_export_and_recovery_to_a_new_board():
     dev, store = _store(seed=1)
     blob = escrow.export_credentials(store, ESCROW_PUBLIC, dev.rng)
@@ -198,6 +204,7 @@ def test_escrow_export_and_recovery_to_a_new_board():
     assert new_store.device_id() != store.device_id()
 
 
+@pytest.mark.verifies("DC-KEY-ESCROW")
 def test_escrow_refuses_wrong_key_and_tampering():
     dev, store = _store()
     blob = escrow.export_credentials(store, ESCROW_PUBLIC, dev.rng)
@@ -221,6 +228,7 @@ def _windows(secret, size=12):
     return {secret[i:i + size] for i in range(0, len(secret) - size + 1)}
 
 
+@pytest.mark.verifies("DC-KEY-SEAL")
 def test_no_key_lies_in_flash_in_the_clear():
     """Scan the whole flash image for the bytes of every key the device has held."""
     dev, store = _store()

@@ -13,6 +13,8 @@ for a second cut, during the recovery boot that follows each first cut.
 
 import os
 
+import pytest
+
 from bootloader import boot, verify as vf
 from bootloader.flash import NorFlash, PowerCut
 from bootloader.image import REJECT_ROLLBACK
@@ -107,6 +109,7 @@ def _run_cut(dev, cycle, index, where, fraction=(1, 2)):
     return flash
 
 
+@pytest.mark.verifies("DC-UPDATE-POWERFAIL")
 def test_every_cut_point_of_update_and_confirm(request):
     dev = _setup()
     ops, result = _count_ops(dev, cycle_confirm)
@@ -130,6 +133,7 @@ def test_every_cut_point_of_update_and_confirm(request):
            "%d (%d flash ops, cut before/middle/after each)" % (points, ops))
 
 
+@pytest.mark.verifies("DC-UPDATE-POWERFAIL")
 def test_every_cut_point_of_update_and_revert(request):
     dev = _setup()
     ops, result = _count_ops(dev, cycle_revert)
@@ -151,6 +155,7 @@ def test_every_cut_point_of_update_and_revert(request):
            "%d (%d flash ops, cut before/middle/after each)" % (points, ops))
 
 
+@pytest.mark.verifies("DC-UPDATE-POWERFAIL")
 def test_second_cut_during_recovery_boot(request):
     """Cut once in the update cycle, then again at every op of the boot that recovers."""
     dev = _setup()
@@ -177,6 +182,7 @@ def test_second_cut_during_recovery_boot(request):
     report(request.config, "power-cut points, second cut during recovery boot", points)
 
 
+@pytest.mark.verifies("DC-UPDATE-POWERFAIL")
 def test_cut_during_staging_never_requests_half_an_image():
     dev = _setup()
     flash = _fresh(dev)
@@ -198,6 +204,7 @@ def test_cut_during_staging_never_requests_half_an_image():
             assert boot.EV_UPDATE_REJECTED not in result.event_codes()
 
 
+@pytest.mark.verifies("DC-UPDATE-POWERFAIL", "SC-IMAGE-ROLLBACK")
 def test_counter_never_below_after_any_cut_of_a_second_update():
     """v2 confirmed, then v3: a cut anywhere never lets v1 (below the counter) run."""
     dev = _setup()

@@ -20,6 +20,7 @@ def pump_clock(pw):
     return pw.pump.clock.wall_s()
 
 
+@pytest.mark.verifies("SC-LOG-CHAIN")
 def test_a_cycle_files_the_whole_log_with_every_chain_recomputed(store):
     pw = PumpWorld()
     pw.run_minutes(24 * 60)
@@ -69,6 +70,7 @@ def test_a_link_cut_mid_catch_up_loses_nothing_and_resumes(store):
     assert [r[0] for r in store.log_records()] == [r.seq for r in pw.log()]
 
 
+@pytest.mark.verifies("DC-LOG-CLOCK")
 def test_a_clock_off_within_the_bound_is_stepped_and_logged_by_the_pump(store):
     pw = PumpWorld()
     pw.run_minutes(10)
@@ -83,6 +85,7 @@ def test_a_clock_off_within_the_bound_is_stepped_and_logged_by_the_pump(store):
     assert any(r.type == L.EV_CLOCK for r in pw.log())
 
 
+@pytest.mark.verifies("SC-CLOCK-BOUND")
 def test_a_clock_step_beyond_the_bound_is_refused_and_alarmed(store):
     pw = PumpWorld()
     pw.run_minutes(10)
@@ -111,6 +114,7 @@ def test_in_accelerated_time_the_gateway_takes_the_pump_clock(store):
     assert "time_sync" not in pw.client.sent
 
 
+@pytest.mark.verifies("SC-LOG-CHAIN")
 def test_a_page_changed_on_the_way_is_not_stored(store):
     pw = PumpWorld()
     pw.run_minutes(3 * 60)
@@ -144,6 +148,7 @@ def test_a_log_that_restarted_is_a_security_event_not_a_merge(store):
     assert [r[0] for r in store.log_records()] == [r.seq for r in pw.log()]
 
 
+@pytest.mark.verifies("SC-LOG-CHAIN", "IL-LOG-INTEGRITY")
 def test_a_log_edited_in_flash_is_refused_by_the_pump_at_the_next_record(store):
     pw = PumpWorld()
     pw.run_minutes(60)

@@ -53,6 +53,7 @@ def fill(store, pages=None):
 
 # -- who may read it ----------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-STORE-PRIVATE")
 def test_a_new_store_and_its_journal_are_created_for_the_owner_only(tmp_path):
     old = os.umask(0)                      # not the umask's doing: the store's own modes
     try:
@@ -69,6 +70,7 @@ def test_a_new_store_and_its_journal_are_created_for_the_owner_only(tmp_path):
         os.umask(old)
 
 
+@pytest.mark.verifies("DC-STORE-PRIVATE")
 @pytest.mark.parametrize("bits", [0o644, 0o640, 0o604, 0o660])
 def test_an_existing_file_others_can_read_is_refused_and_left_alone(path, bits):
     store = Store(path)
@@ -270,6 +272,7 @@ def test_a_lock_released_within_the_busy_timeout_is_waited_for(path):
     store.close()
 
 
+@pytest.mark.verifies("DC-STORE-DURABLE")
 def test_a_full_disk_refuses_the_page_whole_and_keeps_what_was_committed(path):
     store = Store(path)
     first, rest = day().pages(16)[0], day().pages(16)[1:]
@@ -318,6 +321,7 @@ for k in range(1000):
 """
 
 
+@pytest.mark.verifies("DC-STORE-DURABLE")
 def test_a_writer_killed_mid_stream_leaves_whole_pages_and_an_intact_file(path):
     code = _WRITER % (ROOT, os.path.join(ROOT, "tests", "portable"),
                       os.path.dirname(os.path.abspath(__file__)))
@@ -522,6 +526,7 @@ def test_a_call_refused_inside_a_transaction_is_undone_alone(path):
     store.close()
 
 
+@pytest.mark.verifies("DC-STORE-PRIVATE")
 def test_a_symbolic_link_as_the_store_is_refused_and_its_target_left_alone(tmp_path):
     target = tmp_path / "elsewhere"
     target.write_bytes(b"not the store's")

@@ -297,6 +297,7 @@ def test_the_pump_reports_its_version_and_trial_through_update_status():
 
 # -- resuming ---------------------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-UPDATE-RESUME")
 @pytest.mark.parametrize("cut", ["before", "after"])
 def test_a_cut_link_mid_transfer_resumes_where_the_pump_stopped(cut):
     device = PumpDevice()
@@ -334,6 +335,7 @@ def test_a_lost_link_is_retried_within_one_delivery():
     assert link.chunk_bytes <= len(image) + 2 * 512
 
 
+@pytest.mark.verifies("DC-UPDATE-RESUME")
 def test_a_pump_reboot_mid_transfer_resumes_from_what_the_slot_holds():
     device = PumpDevice()
     link = Link(device)
@@ -357,6 +359,7 @@ def test_a_pump_reboot_mid_transfer_resumes_from_what_the_slot_holds():
     assert device.running == (2, 0, 0, 0) and device.otp_counter() == 2
 
 
+@pytest.mark.verifies("DC-UPDATE-RESUME")
 def test_a_staged_image_survives_a_reboot_and_is_installed_without_sending_it_again():
     device = PumpDevice()
     link = Link(device, per_request_ms=1000)
@@ -373,6 +376,7 @@ def test_a_staged_image_survives_a_reboot_and_is_installed_without_sending_it_ag
     assert delivery.wait(lambda: device.run_for(1000)).phase == U.INSTALLED
 
 
+@pytest.mark.verifies("IL-UPDATE-IMAGE")
 def test_a_continuation_with_other_bytes_is_never_staged():
     """A gateway that resumes the pump's transfer with the bytes of another image gets a
     refusal at the last chunk (the digest announced at begin_update), not a mixed image."""
@@ -426,6 +430,7 @@ def _rollback(device):
     return new_image(device, (2, 0, 0, 0), 0)        # security counter below the OTP's 1
 
 
+@pytest.mark.verifies("IL-UPDATE-IMAGE", "SC-IMAGE-SIGNATURE", "SC-IMAGE-ROLLBACK")
 @pytest.mark.parametrize("make, reason", [
     (_unsigned, "unsigned"), (_foreign_key, "unknown-key"), (_tampered, "hash-mismatch"),
     (_downgrade, "downgrade"), (_rollback, "rollback")])
@@ -456,6 +461,7 @@ def test_a_refused_image_never_becomes_the_running_image(make, reason):
 
 # -- the patient decides --------------------------------------------------------------------------
 
+@pytest.mark.verifies("IL-UPDATE-CONSENT", "SC-CONFIRM-ON-PUMP")
 def test_the_patient_not_pressing_leaves_the_old_image_and_basal_running():
     device = PumpDevice()
     link = Link(device, per_request_ms=1000)
@@ -492,6 +498,7 @@ def test_cancel_drops_the_request_awaiting_the_patient():
     assert delivery.status()["phase"] == S.UPDATE_IDLE and len(device.boots) == 1
 
 
+@pytest.mark.verifies("IL-UPDATE-SWAP")
 def test_the_pause_ends_by_itself_when_the_reboot_does_not_come():
     """IL-UPDATE-SWAP: confirmed, the pump pauses basal for the swap; if the reset never
     comes it resumes the therapy that ran, withdraws the swap request and alerts."""
@@ -517,6 +524,7 @@ def test_the_pause_ends_by_itself_when_the_reboot_does_not_come():
 
 # -- the security counter ---------------------------------------------------------------------------
 
+@pytest.mark.verifies("SC-IMAGE-ROLLBACK", "DC-UPDATE-REVERT")
 def test_security_counter_rises_only_after_confirmation():
     device = PumpDevice()
     link = Link(device, per_request_ms=1000)

@@ -133,6 +133,7 @@ def test_first_start_with_a_second_factor_prints_its_uri_once(tmp_path):
 
 # -- the password policy -----------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-WEB-PASSWORD")
 @pytest.mark.parametrize("password, reason", [
     ("", "no password"),
     ("Xk3#pL9q", "too short (8 characters): at least 12"),
@@ -169,6 +170,7 @@ def test_policy_accepts_long_uncommon_passwords(password):
     assert policy.check(password, NAME) is None
 
 
+@pytest.mark.verifies("DC-WEB-PASSWORD")
 def test_setting_a_refused_password_changes_nothing(db):
     store = Store(db)
     before = store.db.execute("SELECT password_hash FROM web_users").fetchall()
@@ -178,6 +180,7 @@ def test_setting_a_refused_password_changes_nothing(db):
     store.close()
 
 
+@pytest.mark.verifies("DC-WEB-PASSWORD")
 def test_password_is_stored_as_salted_argon2id_only(db):
     (stored,), = _rows(db, "SELECT password_hash FROM web_users")
     assert stored.startswith("$argon2id$v=19$m=%d,t=%d,p=%d$" % (
@@ -216,6 +219,7 @@ def test_login_and_logout(client, db):
     assert kinds == ["web password set", "web login", "web logout"]
 
 
+@pytest.mark.verifies("DC-WEB-SESSION")
 def test_session_id_rotates_at_login_and_only_its_hash_is_stored(client, db):
     first = _session_cookie(login(client)).split(";")[0].split("=", 1)[1]
     second = _session_cookie(login(client)).split(";")[0].split("=", 1)[1]
@@ -250,6 +254,7 @@ def test_wrong_password_and_unknown_name_get_the_same_refusal(client, db):
                                         "kind = 'web login failed'")] == ["web login failed"] * 2
 
 
+@pytest.mark.verifies("DC-WEB-SESSION")
 def test_session_ends_when_idle_and_at_its_absolute_limit(client, clock):
     assert login(client).status_code == 303
     clock.now += sessions.IDLE_S - 10
@@ -289,6 +294,7 @@ def _count_checks(monkeypatch):
     return checked
 
 
+@pytest.mark.verifies("DC-WEB-LOCKOUT")
 def test_five_failures_from_an_address_refuse_it_unchecked_and_are_logged(
         client, db, clock, monkeypatch):
     checked = _count_checks(monkeypatch)
@@ -314,6 +320,7 @@ def test_five_failures_from_an_address_refuse_it_unchecked_and_are_logged(
     assert login(client, remote="10.0.0.9").status_code == 303
 
 
+@pytest.mark.verifies("DC-WEB-LOCKOUT")
 def test_ten_failures_on_an_account_refuse_it_from_any_address(client, monkeypatch):
     checked = _count_checks(monkeypatch)
     for i in range(attempts.PER_ACCOUNT):
@@ -333,6 +340,7 @@ def test_a_good_login_resets_the_failures_counted(client):
     assert login(client).status_code == 303
 
 
+@pytest.mark.verifies("DC-WEB-LOCKOUT")
 def test_an_attempt_being_checked_counts_so_parallel_guesses_cannot_pass_the_limit(db):
     store = Store(db)
     started = [attempts.begin(store, NAME, "10.3.0.1", NOW)[0]
@@ -357,6 +365,7 @@ RFC6238_VECTORS = [          # RFC 6238 appendix B: time, T (hex), TOTP per mode
 ]
 
 
+@pytest.mark.verifies("DC-WEB-TOTP")
 @pytest.mark.parametrize("at_s, step, sha1, sha256, sha512", RFC6238_VECTORS)
 def test_totp_matches_the_rfc_6238_test_vectors(at_s, step, sha1, sha256, sha512):
     import base64
@@ -380,6 +389,7 @@ def test_totp_accepts_a_step_of_drift_once_and_nothing_else():
         assert totp.matching_step(secret, typed, now) is None
 
 
+@pytest.mark.verifies("DC-WEB-TOTP")
 def test_totp_is_required_when_enabled_and_a_code_works_once(client, db, clock):
     store = Store(db)
     secret = accounts.set_password(store, NAME, PASSWORD, NOW, second_factor=True)
@@ -400,6 +410,7 @@ def test_totp_is_required_when_enabled_and_a_code_works_once(client, db, clock):
 
 # -- CSRF, origin ------------------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-WEB-SESSION")
 def test_login_without_its_csrf_token_is_refused_and_logged(client, db):
     for data in ({}, {"csrf": ""}, {"csrf": "forged"}):
         client.get("/login")
@@ -413,6 +424,7 @@ def test_login_without_its_csrf_token_is_refused_and_logged(client, db):
     assert client.get("/api/current").status_code == 401
 
 
+@pytest.mark.verifies("DC-WEB-SESSION")
 def test_a_post_from_another_site_is_refused(client):
     for headers in ({"Origin": "http://evil.example"}, {"Origin": "https://localhost.evil"},
                     {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
@@ -462,6 +474,7 @@ def test_security_headers_are_on_every_response(tmp_path, client, monkeypatch):
     assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
 
 
+@pytest.mark.verifies("DC-WEB-LOOPBACK")
 def test_a_rebound_host_name_is_refused(client):
     """DNS rebinding: a page of another site whose name now points at 127.0.0.1."""
     assert client.get("/login", headers={"Host": "attacker.example:8080"}).status_code == 400
@@ -599,6 +612,7 @@ def test_no_route_changes_pump_data(client, db):
 
 # -- serving -----------------------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-WEB-LOOPBACK")
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "gateway.example"])
 def test_a_non_loopback_address_is_refused_without_allow_remote(db, host):
     with pytest.raises(WebError, match="not a loopback address"):

@@ -7,6 +7,7 @@ from pump.hal import MemoryHardware
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
 from pump_fixtures import change_reservoir, make_pump, prime, reboot, run_for
+from evidence_links import verifies
 
 
 def test_reboot_resumes_basal_and_temp_basal():
@@ -19,6 +20,7 @@ def test_reboot_resumes_basal_and_temp_basal():
     assert 78 <= hw2.motor.pulses <= 81
 
 
+@verifies("IL-LOG-INTEGRITY", "IL-HISTORY-UNKNOWN")
 def test_erased_newest_sector_is_detected_and_history_then_unknown():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     run_for(pump, hw, 20 * MS_PER_HOUR)
@@ -36,6 +38,7 @@ def test_erased_newest_sector_is_detected_and_history_then_unknown():
     assert pump2.bolus(1000).reason == "IL-HISTORY-UNKNOWN"
 
 
+@verifies("IL-PRIME-MAX")
 def test_reservoir_change_bounds_tubing_and_counts_the_cannula():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     change_reservoir(pump, hw)

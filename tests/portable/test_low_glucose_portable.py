@@ -10,6 +10,7 @@ from pump.limits import Limits
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
 from pump_fixtures import KEY, make_pump, reboot, region, run_for
+from evidence_links import verifies
 
 FIVE = 5 * MS_PER_MINUTE
 
@@ -44,6 +45,7 @@ def test_prediction_is_the_least_squares_line_30_minutes_on():
     assert plgs.predicted(flat) == 100
 
 
+@verifies("IL-PLGS")
 def test_falling_glucose_holds_basal_and_rising_glucose_resumes_it():
     """IL-PLGS (H-HYPO-BASAL)."""
     pump, hw, flash = make_pump(rate_mu_h=1200)
@@ -65,6 +67,7 @@ def test_a_low_reading_holds_at_once_without_a_trend():
     assert pump.status()["plgs_hold"]
 
 
+@verifies("IL-CGM-STALE", "IL-CGM-ORDER", "IL-CGM-IMPLAUSIBLE")
 def test_stale_future_reordered_and_implausible_readings_are_refused():
     """IL-CGM-STALE, IL-CGM-ORDER, IL-CGM-IMPLAUSIBLE (H-CGM-INPUT)."""
     pump, hw, flash = make_pump()
@@ -84,6 +87,7 @@ def test_stale_future_reordered_and_implausible_readings_are_refused():
     assert not pump.status()["plgs_hold"] and pump.refusals["IL-CGM-STALE"] == 2
 
 
+@verifies("IL-CGM-LOST")
 def test_hold_ends_when_glucose_data_is_lost():
     """IL-CGM-LOST (H-THERAPY-LOSS): no trusted reading for 20 min resumes basal."""
     pump, hw, flash = make_pump(rate_mu_h=1200)
@@ -96,6 +100,7 @@ def test_hold_ends_when_glucose_data_is_lost():
     assert pulses_during(pump, hw, MS_PER_HOUR) >= 47
 
 
+@verifies("IL-PLGS-LIMIT")
 def test_hold_is_bounded_and_never_causes_a_no_delivery_alarm():
     """IL-PLGS-LIMIT (H-THERAPY-LOSS): a sensor stuck low cannot withhold basal past the
     missing-basal budget; PLGS then waits 30 min before holding again."""
@@ -117,6 +122,7 @@ def test_hold_is_bounded_and_never_causes_a_no_delivery_alarm():
     assert pump.status()["no_basal_ms"] < Limits().max_no_basal_ms
 
 
+@verifies("IL-PLGS-LIMIT")
 def test_the_missing_basal_budget_bounds_the_hold():
     pump, hw, flash = make_pump(rate_mu_h=1200)
     assert pump.suspend(90 * MS_PER_MINUTE).ok
@@ -142,6 +148,7 @@ def test_a_hold_survives_a_reboot_and_lost_data_is_timed_from_the_boot():
     assert "IL-CGM-LOST" in pump2.status()["alerts"]
 
 
+@verifies("IL-CGM-URGENT-LOW")
 def test_urgent_low_alerts_and_repeats_after_30_minutes():
     """IL-CGM-URGENT-LOW."""
     pump, hw, flash = make_pump()
@@ -250,6 +257,7 @@ def test_a_low_plgs_cannot_act_on_is_told_again_only_every_30_minutes():
     assert len(raised) == 2 and raised[1] - raised[0] >= 30 * MS_PER_MINUTE, raised
 
 
+@verifies("IL-CGM-IMPLAUSIBLE")
 def test_one_outlier_does_not_blind_the_pump_to_the_readings_after_it():
     """IL-CGM-IMPLAUSIBLE refuses the jump, but two readings that agree start a new
     series: a true low after a spurious high is acted on within one more reading."""

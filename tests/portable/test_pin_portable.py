@@ -11,6 +11,7 @@ from pump import results
 from pump import pin as P
 from pump.hal import CountingRng, MemoryClock
 from pump_fixtures import make_pump
+from evidence_links import verifies
 
 SECTOR = 256
 
@@ -44,6 +45,7 @@ def test_pbkdf2_vectors():
         assert P.pbkdf2_hmac_sha256(password, salt, iterations, length) == unhexlify(expected)
 
 
+@verifies("DC-PIN-HASH")
 def test_policy_refuses_trivial_pins():
     for bad in ("0000", "1111", "1234", "4321", "8901", "0987", "1212", "123123", "1987",
                 "2024", "2580", "123", "123456789", "12a4", "", "112211", "343434", "1357",
@@ -83,6 +85,7 @@ def test_changing_a_pin_needs_the_current_one():
     assert not store.verify(P.PATIENT, "4826", 0).ok
 
 
+@verifies("SC-PIN-LOCKOUT")
 def test_lockout_grows_and_survives_a_reboot():
     store, flash, clock = new_store()
     store.set_pin(P.PATIENT, "4826", 0)
@@ -113,6 +116,7 @@ def test_delay_is_capped_and_a_clock_behind_cannot_lock_forever():
     assert store.wait_ms(P.PATIENT, 0) == store.delay_ms(4)          # ticks went back
 
 
+@verifies("DC-PIN-HASH")
 def test_no_pin_in_the_clear():
     audit = []
     store, flash, clock = new_store(audit=lambda op, reason: audit.append((op, reason)))
@@ -152,6 +156,7 @@ def _session(store, log):
         now += 10 ** 7
 
 
+@verifies("SC-PIN-LOCKOUT")
 def test_power_cut_never_resets_the_counter():
     base, flash, clock = new_store()
     base.set_pin(P.PATIENT, "4826", 0)

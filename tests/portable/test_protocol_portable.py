@@ -13,6 +13,7 @@ from secure_channel.protocol import schema as S
 from secure_channel.protocol.messages import ProtocolError
 from secure_channel.protocol.doc import largest_telemetry, wire_size
 from secure_channel.protocol.telemetry import CgmBuffer
+from evidence_links import verifies
 
 
 def refused(data, code, request=True):
@@ -153,6 +154,7 @@ def test_telemetry_from_a_running_pump_fits():
     assert audit == []
 
 
+@verifies("SC-SCHEMA")
 def test_schema_refusal_is_answered_and_audited():
     d, pump, hw, audit = make()
     before = pump.log_head()
@@ -166,6 +168,7 @@ def test_schema_refusal_is_answered_and_audited():
     assert audit[-1][0] == "message"
 
 
+@verifies("SC-ROLE-MATRIX")
 def test_settings_need_the_clinician_role():
     d, pump, hw, audit = make()
     assert pump.stop().ok
@@ -192,6 +195,7 @@ def test_pump_refusal_passes_through_without_double_audit():
     assert pump.status()["temp_basal"] is True
 
 
+@verifies("SC-REMOTE-BOLUS-OFF")
 def test_remote_bolus_off_by_default():
     d, pump, hw, audit = make()
     reply = ask(d, hw, "patient", "bolus", {"mu": 1000})
@@ -200,6 +204,7 @@ def test_remote_bolus_off_by_default():
     assert pump.status()["bolus_left_mu"] == 0
 
 
+@verifies("SC-CONFIRM-ON-PUMP")
 def test_remote_bolus_confirmed_on_the_pump():
     d, pump, hw, audit = make(remote_bolus=True)
     hw.ui.pressed = True                       # a press before the request must not count
@@ -222,6 +227,7 @@ def test_remote_bolus_confirmed_on_the_pump():
     assert other.fields["code"] == S.NO_PENDING
 
 
+@verifies("SC-CONFIRM-ON-PUMP")
 def test_remote_bolus_expires_and_is_audited():
     d, pump, hw, audit = make(remote_bolus=True, timeout_ms=10000)
     ask(d, hw, "patient", "bolus", {"mu": 1000}, msg_id=5)

@@ -6,6 +6,7 @@ from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
 from pump.hal import MemoryHardware
 from pump_fixtures import KEY, make_pump, new_flash, region, run_for, change_reservoir, prime
+from evidence_links import verifies
 
 
 def test_basal_delivers_whole_pulses_at_the_programmed_rate():
@@ -31,6 +32,7 @@ def test_no_delivery_when_stopped_or_suspended():
     assert hw.motor.pulses - delivered <= 14
 
 
+@verifies("IL-DUPLICATE-CMD", "IL-BOLUS-MAX", "IL-CMD-STALE", "IL-BOLUS-INTERVAL")
 def test_bolus_and_its_interlocks():
     pump, hw, _ = make_pump(rate_mu_h=0)
     now = hw.clock.ticks_ms()
@@ -48,6 +50,7 @@ def test_bolus_and_its_interlocks():
     assert pump.bolus(1000).ok
 
 
+@verifies("IL-IOB-MAX")
 def test_iob_limit_counts_insulin_still_active():
     pump, hw, _ = make_pump(rate_mu_h=0, start=False)
     assert pump.set_limits({"max_iob_mu": 5000}).ok
@@ -76,6 +79,7 @@ def test_refusal_changes_nothing_and_is_logged():
     assert len(refusals) == 4 and refusals[0].data["why"].startswith("mu=30000")
 
 
+@verifies("IL-ROLLING-1H")
 def test_rolling_hour_limit_on_monotonic_ticks_not_wall_clock():
     pump, hw, _ = make_pump(rate_mu_h=0, start=False)
     assert pump.set_limits({"max_1h_mu": 3000, "max_24h_mu": 20000,
@@ -94,6 +98,7 @@ def test_rolling_hour_limit_on_monotonic_ticks_not_wall_clock():
     assert pump.bolus(1500).ok
 
 
+@verifies("IL-TEMP-BASAL-MAX")
 def test_temp_basal_and_its_limit():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     assert pump.temp_basal(MS_PER_HOUR, percent=300).code == results.ERR_RANGE
@@ -105,6 +110,7 @@ def test_temp_basal_and_its_limit():
     assert 19 <= hw.motor.pulses - start <= 21       # 0.5 U/h for an hour = 20 pulses
 
 
+@verifies("IL-BASAL-MAX", "IL-ROLLING-24H")
 def test_basal_program_limit():
     pump, hw, _ = make_pump(rate_mu_h=None, start=False)
     assert pump.set_basal_program([3500] * 48).reason == "IL-BASAL-MAX"
@@ -113,6 +119,7 @@ def test_basal_program_limit():
     assert pump.set_basal_program([1000] * 48).ok
 
 
+@verifies("IL-OCCLUSION")
 def test_occlusion_alarm_stops_delivery_until_cleared_and_acknowledged():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     run_for(pump, hw, 30 * MS_PER_MINUTE)
@@ -139,6 +146,7 @@ def test_acknowledging_an_alarm_resumes_the_therapy_it_interrupted():
     assert hw.motor.pulses - before >= 19              # 2 U/h: 20 pulses in 30 min
 
 
+@verifies("IL-OCCLUSION")
 def test_occlusion_detected_from_pressure_trend():
     pressures = [200, 400, 600, 800, 1000, 1200]
 
@@ -154,6 +162,7 @@ def test_occlusion_detected_from_pressure_trend():
     assert hw.motor.pulses == 4                      # stopped at the fourth rising reading
 
 
+@verifies("IL-RESERVOIR-LOW", "IL-RESERVOIR-EMPTY", "IL-BATTERY-LOW", "IL-BATTERY-CRITICAL")
 def test_reservoir_and_battery_interlocks():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     hw.reservoir.mu = 8000
@@ -174,6 +183,7 @@ def test_reservoir_and_battery_interlocks():
     assert pump.start().code == results.ERR_STATE
 
 
+@verifies("IL-MOTOR-ENCODER")
 def test_stalled_motor_is_a_safe_stop():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     hw.motor.stuck = True
@@ -181,6 +191,7 @@ def test_stalled_motor_is_a_safe_stop():
     assert pump.state == T.SAFE_STOP and pump.status()["alarm"] == "IL-MOTOR-ENCODER"
 
 
+@verifies("IL-WATCHDOG")
 def test_watchdog_gap_alarms_and_never_catches_up():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -191,6 +202,7 @@ def test_watchdog_gap_alarms_and_never_catches_up():
     assert hw.motor.pulses == delivered
 
 
+@verifies("IL-PRIME-MAX")
 def test_prime_only_in_a_reservoir_change_and_within_limit():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     assert prime(pump, hw, 500).code == results.ERR_STATE
@@ -221,6 +233,7 @@ def test_iob_curve_is_integer_and_monotonic():
     assert iob.remaining_ppm(75, 75, 300) == 7500          # a quarter absorbed at the peak
 
 
+@verifies("SC-LOG-CHAIN")
 def test_log_detects_edits_deletions_and_truncation():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     run_for(pump, hw, 40 * MS_PER_HOUR)
@@ -272,6 +285,7 @@ def test_log_wraps_and_keeps_state_through_checkpoints():
     assert again.controller.program_set and again.controller.engine.program[0] == 1000
 
 
+@verifies("IL-LOG-INTEGRITY")
 def test_tampered_log_boots_to_safe_stop():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     data = bytearray(flash.image())
@@ -316,6 +330,7 @@ def test_the_anchor_sealed_field_by_field_is_the_whole_list_sealed():
         assert store.anchor().as_list() == anchor.as_list()
 
 
+@verifies("IL-UPDATE-BOLUS")
 def test_no_swap_pause_while_a_bolus_runs_or_awaits_the_patient():
     pump, hw, flash = make_pump()
     assert pump.can_install_update()

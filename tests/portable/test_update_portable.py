@@ -20,6 +20,7 @@ from secure_channel.protocol import schema as S
 from secure_channel.protocol.update_stager import StageError, UpdateStager
 
 from pump_fixtures import KEY, make_pump, reboot, run_for
+from evidence_links import verifies
 
 
 def _image(size=1500, version=(2, 0, 0, 0)):
@@ -39,6 +40,7 @@ def _request_state(flash, flash_map):
 
 # -- the pump ------------------------------------------------------------------------------
 
+@verifies("IL-UPDATE-CONSENT")
 def test_install_needs_the_patients_press():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     for confirmed in (False, 1, None):
@@ -57,6 +59,7 @@ def test_begin_update_leaves_therapy_alone():
     assert hw.motor.pulses - pulses >= 19
 
 
+@verifies("IL-UPDATE-SWAP")
 def test_install_pauses_basal_and_resumes_by_itself_after_the_bound():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -122,6 +125,7 @@ def test_install_refused_in_an_alarm_or_a_reservoir_change():
 
 # -- the staging record -----------------------------------------------------------------------
 
+@verifies("DC-UPDATE-RESUME")
 def test_a_transfer_goes_on_after_a_reboot_from_the_last_whole_sector():
     flash_map, flash = _slot()
     image = _image(2500)
@@ -143,6 +147,7 @@ def test_a_transfer_goes_on_after_a_reboot_from_the_last_whole_sector():
     assert _request_state(flash, flash_map) == tr.MAGIC_GOOD
 
 
+@verifies("IL-UPDATE-IMAGE")
 def test_other_bytes_than_announced_are_refused_and_never_requested():
     flash_map, flash = _slot()
     image = _image(2000)
@@ -206,6 +211,7 @@ def _upload(d, hw, image, chunk=400):
     return answer
 
 
+@verifies("SC-CONFIRM-ON-PUMP", "IL-UPDATE-CONSENT")
 def test_the_swap_waits_for_the_patients_button():
     d, pump, hw, stager, audit, slot = _updating()
     image = _image(2200)

@@ -51,6 +51,7 @@ def test_carbs_and_correction_to_the_high_target():
     assert s.flags == ()
 
 
+@pytest.mark.verifies("IL-CALC-IOB")
 def test_insulin_on_board_reduces_the_correction():
     s = suggest(glucose=190, iob=1500)
     assert s.total_mu == 6500 and s.iob_subtracted_mu == 1500
@@ -151,6 +152,7 @@ def test_minute_of_day_from_the_wall_clock_matches_the_basal_slots():
 
 # -- glucose that cannot be trusted ---------------------------------------------------------
 
+@pytest.mark.verifies("IL-CALC-BG-STALE")
 def test_stale_glucose_is_not_used_for_a_correction():
     limit = bc.MAX_GLUCOSE_AGE_MS
     assert limit == 15 * MS_PER_MINUTE
@@ -170,6 +172,7 @@ def test_stale_low_glucose_still_withholds_the_bolus():
     assert s.total_mu == 0 and s.flags == ("IL-CALC-BG-STALE", "IL-CALC-HYPO")
 
 
+@pytest.mark.verifies("IL-CALC-BG-RANGE")
 def test_implausible_glucose_is_not_used_for_a_correction():
     assert suggest(glucose=600).total_mu == 10000                       # 18.25 U, capped
     s = suggest(glucose=601)
@@ -185,6 +188,7 @@ def test_glucose_below_the_plausible_range_withholds_the_bolus():
     assert s.total_mu == 0 and s.flags == ("IL-CALC-HYPO",)
 
 
+@pytest.mark.verifies("IL-CALC-HYPO")
 def test_hypo_suggests_no_bolus_for_carbs():
     s = suggest(carbs=100, glucose=69)
     assert s.total_mu == 0 and s.carb_mu == 10000 and s.flags == ("IL-CALC-HYPO",)
@@ -199,6 +203,7 @@ def test_no_glucose_means_carbs_only():
 
 # -- the maximum bolus --------------------------------------------------------------------
 
+@pytest.mark.verifies("IL-CALC-BOLUS-MAX")
 def test_capped_by_the_maximum_bolus():
     limits = Limits({"max_bolus_mu": 5000})
     s = suggest(glucose=100, limits=limits)
@@ -217,6 +222,7 @@ def test_a_maximum_bolus_between_pulses_caps_at_the_pulse_below():
 
 # -- input validation ---------------------------------------------------------------------
 
+@pytest.mark.verifies("IL-CALC-CARBS-MAX")
 def test_carbs_above_the_maximum_entry_are_refused():
     assert suggest(carbs=bc.MAX_CARBS_G).carb_mu == 25000
     error = refused(suggest, 390, bc.MAX_CARBS_G + 1)
@@ -257,6 +263,7 @@ def settings_problem(segments):
     return info.value
 
 
+@pytest.mark.verifies("IL-CALC-SETTINGS")
 @pytest.mark.parametrize("segments, detail", [
     ([], "1..8 segments"),
     ([[60 * i * 3, 100, 50, 100, 120] for i in range(9)], "1..8 segments"),
@@ -318,6 +325,7 @@ def test_confirming_more_than_the_suggestion_is_refused():
     assert refused(bc.bolus_arguments, s, 8025, NOW, 0).code == results.ERR_RANGE
 
 
+@pytest.mark.verifies("IL-CALC-HYPO")
 def test_confirming_a_bolus_during_a_hypo_is_refused():
     s = suggest(glucose=60)
     error = refused(bc.bolus_arguments, s, 1000, NOW, 0)
@@ -333,6 +341,7 @@ def test_confirmed_amount_must_be_whole_pulses(mu, code):
     assert refused(bc.bolus_arguments, s, mu, NOW, 0).code == code
 
 
+@pytest.mark.verifies("IL-CALC-ADVICE-STALE")
 def test_an_old_suggestion_cannot_be_confirmed():
     s = suggest()
     life = bc.ADVICE_LIFETIME_MS
@@ -342,6 +351,7 @@ def test_an_old_suggestion_cannot_be_confirmed():
         assert (error.code, error.reason) == (results.ERR_INTERLOCK, "IL-CALC-ADVICE-STALE")
 
 
+@pytest.mark.verifies("IL-CALC-ADVICE-STALE")
 def test_a_suggestion_cannot_be_confirmed_after_insulin_on_board_rose():
     s = suggest(glucose=190, iob=1000)
     assert bc.bolus_arguments(s, 7000, NOW, 400)["mu"] == 7000          # it decayed
@@ -349,6 +359,7 @@ def test_a_suggestion_cannot_be_confirmed_after_insulin_on_board_rose():
     assert error.reason == "IL-CALC-ADVICE-STALE"
 
 
+@pytest.mark.verifies("IL-CALC-BG-STALE")
 def test_a_correction_cannot_be_confirmed_once_its_glucose_is_stale():
     s = suggest(glucose=190, age=14 * MS_PER_MINUTE)
     assert bc.bolus_arguments(s, 8000, NOW + MS_PER_MINUTE, 0)["mu"] == 8000
@@ -363,6 +374,7 @@ def test_only_a_suggestion_can_be_confirmed():
     assert refused(bc.bolus_arguments, fake, 1000, NOW, 0).code == results.ERR_TYPE
 
 
+@pytest.mark.verifies("IL-IOB-MAX", "IL-BOLUS-INTERVAL")
 def test_the_pump_delivers_a_confirmed_suggestion_and_its_interlocks_still_apply():
     pump, hw, _ = make_pump(rate_mu_h=1000, limits=Limits({"max_iob_mu": 9000}))
     now = hw.clock.ticks_ms()

@@ -4,6 +4,7 @@ monitor's independence, limits on every source of insulin, and time that lies.
 Each test names the hazard it guards against; each one failed on the pump core before the
 interlock it exercises existed.
 """
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pump import audit_log, delivery, iob, results, therapy_table as T
@@ -44,6 +45,7 @@ def test_reboot_keeps_temp_basal_with_its_remaining_duration():
     assert 78 + 38 <= hw2.motor.pulses <= 81 + 41    # then 1 U/h
 
 
+@pytest.mark.verifies("IL-BOLUS-INTERRUPTED")
 def test_reboot_during_bolus_does_not_resume_it_and_reports_the_remainder():
     pump, hw, flash = make_pump(rate_mu_h=0)
     assert pump.bolus(4000).ok                     # 160 pulses, 320 s
@@ -88,6 +90,7 @@ def test_failed_self_test_alarms():
 
 # -- 1/2. IL-NO-DELIVERY, bounded suspends and zero temps, escalation ---------------------
 
+@pytest.mark.verifies("IL-NO-DELIVERY")
 def test_peer_zero_temp_basal_renewed_forever_is_bounded():
     """H-UNDERDOSE: a gateway must not starve the patient with zero temps it renews."""
     pump, hw, _ = make_pump(rate_mu_h=1000)
@@ -118,6 +121,7 @@ def test_peer_suspend_is_bounded_and_auto_resumes_with_reminders():
     assert pump.state == T.DELIVERING               # resumed at the suspend's end
 
 
+@pytest.mark.verifies("IL-SUSPEND-MAX")
 def test_suspend_longer_than_the_clinician_bound_is_refused():
     pump, hw, _ = make_pump(rate_mu_h=1200)
     limit = pump.controller.limits.max_suspend_ms
@@ -143,6 +147,7 @@ def test_patient_confirmed_suspend_continues_without_alarm():
     assert "IL-NO-DELIVERY" not in pump.status()["alerts"]
 
 
+@pytest.mark.verifies("IL-WATCHDOG")
 def test_watchdog_alarm_acknowledged_resumes_therapy():
     pump, hw, _ = make_pump(rate_mu_h=1200)
     hw.clock.advance(5 * MS_PER_MINUTE)             # one late main-loop tick
@@ -192,6 +197,7 @@ def test_erasing_the_newest_log_sector_does_not_reopen_the_bolus_limit():
     assert not pump2.bolus(10000).ok
 
 
+@pytest.mark.verifies("IL-LOG-INTEGRITY", "IL-HISTORY-UNKNOWN")
 def test_restoring_an_older_flash_image_is_detected_at_boot():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     run_for(pump, hw, MS_PER_HOUR)
@@ -230,6 +236,7 @@ def test_service_reset_after_corruption_keeps_clinician_limits():
     assert limits.max_bolus_mu == 1000
 
 
+@pytest.mark.verifies("IL-HISTORY-UNKNOWN")
 def test_unknown_history_refuses_boluses_until_the_action_window_passed():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     run_for(pump, hw, MS_PER_HOUR)
@@ -249,6 +256,7 @@ def test_unknown_history_refuses_boluses_until_the_action_window_passed():
     assert pump2.bolus(1000).ok and pump2.status()["history_known"]
 
 
+@pytest.mark.verifies("IL-SETTINGS-INTEGRITY")
 def test_tampered_settings_record_is_detected():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     store = hw.secure_store
@@ -271,6 +279,7 @@ def _change(pump, hw):
     assert pump.load_reservoir().ok and pump.state == T.LOADED
 
 
+@pytest.mark.verifies("IL-PRIME-MAX")
 def test_tubing_fill_is_bounded_per_reservoir_change():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     _change(pump, hw)
@@ -284,6 +293,7 @@ def test_tubing_fill_is_bounded_per_reservoir_change():
     assert pump.prime(5000).ok
 
 
+@pytest.mark.verifies("IL-CANNULA-MAX")
 def test_cannula_fill_counts_as_delivered_insulin():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     _change(pump, hw)
@@ -304,6 +314,7 @@ def test_priming_outside_a_reservoir_change_is_refused():
     assert pump.prime(1000).code == results.ERR_STATE
 
 
+@pytest.mark.verifies("SM-PRIME-BUDGET")
 def test_monitor_keeps_its_own_tubing_budget():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     _change(pump, hw)
@@ -393,6 +404,7 @@ def test_hostile_controller_calling_everything_reachable_gets_at_most_one_pulse(
         hw.motor.pulses)
 
 
+@pytest.mark.verifies("SM-IOB-MAX")
 def test_monitor_enforces_insulin_on_board_itself():
     """Controller's IOB check disabled: the monitor stops stacked boluses."""
     limits = Limits({"min_bolus_interval_ms": MS_PER_MINUTE, "max_1h_mu": 40000,
@@ -406,6 +418,7 @@ def test_monitor_enforces_insulin_on_board_itself():
     assert hw.motor.pulses * PULSE_MU <= 15000 + 2 * PULSE_MU + 1000
 
 
+@pytest.mark.verifies("SM-BOLUS-INTERVAL")
 def test_monitor_enforces_the_bolus_interval_itself():
     pump, hw, _ = make_pump(rate_mu_h=0)
     pump.controller.last_bolus = None
@@ -466,6 +479,7 @@ def _excess_iob(hw, scheduled_mu_h, limits):
     return total - basal
 
 
+@pytest.mark.verifies("IL-TEMP-BASAL-MAX")
 def test_temp_basal_above_four_times_the_highest_scheduled_rate_is_refused():
     limits = Limits({"max_temp_basal_mu_h": 15000, "max_1h_mu": 20000, "max_24h_mu": 200000})
     pump, hw, _ = make_pump(rate_mu_h=1000, limits=limits)
@@ -519,6 +533,7 @@ def test_tick_counter_restarting_at_boot_keeps_windows():
     assert pump2.state == T.DELIVERING and hw2.motor.pulses >= 78
 
 
+@pytest.mark.verifies("IL-CLOCK-JUMP")
 def test_forward_jump_of_the_tick_counter_does_not_reopen_limits():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     assert pump.bolus(10000).ok
@@ -610,6 +625,7 @@ def test_late_main_loop_alarms_whatever_the_state():
     assert hw.ui.alarm_active
 
 
+@pytest.mark.verifies("IL-RESERVOIR-EMPTY")
 def test_empty_reservoir_alarm_leads_to_a_reservoir_change():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     hw.reservoir.mu = 50
@@ -745,6 +761,7 @@ def test_an_rtc_jumping_at_every_power_up_cannot_add_up_elapsed_time():
     assert accepted == 0
 
 
+@pytest.mark.verifies("IL-ROLLING-1H")
 def test_a_bolus_that_basal_would_push_over_the_hour_is_refused_not_alarmed_later():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     assert pump.bolus(10000).reason == "IL-ROLLING-1H"     # 10 U + 2 U/h basal > 12 U
@@ -753,6 +770,7 @@ def test_a_bolus_that_basal_would_push_over_the_hour_is_refused_not_alarmed_late
     assert pump.state == T.DELIVERING, pump.status()["alarm"]
 
 
+@pytest.mark.verifies("IL-HISTORY-UNKNOWN")
 def test_after_history_loss_the_24h_window_is_taken_as_full():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     for index in range(flash.size // 4096):
@@ -766,6 +784,7 @@ def test_after_history_loss_the_24h_window_is_taken_as_full():
     assert pump2.bolus(5000).ok
 
 
+@pytest.mark.verifies("IL-SETTINGS-INTEGRITY")
 def test_a_removed_settings_record_is_detected():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     del hw.secure_store.records["settings"]
@@ -849,6 +868,7 @@ def test_missing_basal_is_remembered_across_a_damaged_log_and_its_service():
     assert "IL-NO-DELIVERY" in pump2.status()["alerts"] and hw2.ui.alarm_active
 
 
+@pytest.mark.verifies("IL-ROLLING-1H", "IL-ROLLING-24H")
 def test_limits_the_program_could_not_run_under_are_refused():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)          # 24 U a day
     assert pump.set_limits({"max_24h_mu": 20000, "max_1h_mu": 5000}).reason == \

@@ -2,6 +2,8 @@
 independent safety monitor stops delivery, latches safe-stop and cuts motor power."""
 
 
+import pytest
+
 from pump import delivery, results, therapy_table as T
 from pump.units import MS_PER_HOUR, MS_PER_MINUTE
 
@@ -14,6 +16,7 @@ def _latched(pump, hw, reason):
     assert not hw.motor.enabled
 
 
+@pytest.mark.verifies("SM-BASAL-RATE")
 def test_extra_basal_pulses_are_stopped_within_one_pulse():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     run_for(pump, hw, MS_PER_HOUR)
@@ -29,6 +32,7 @@ def test_extra_basal_pulses_are_stopped_within_one_pulse():
     assert hw.motor.pulses - before <= due + 1
 
 
+@pytest.mark.verifies("SM-BOLUS-BUDGET")
 def test_bolus_pulses_beyond_the_declared_bolus_are_refused():
     pump, hw, _ = make_pump(rate_mu_h=0)
     engine = pump.controller.engine
@@ -39,6 +43,7 @@ def test_bolus_pulses_beyond_the_declared_bolus_are_refused():
     assert hw.motor.pulses == 40                  # exactly the 1 U that was asked for
 
 
+@pytest.mark.verifies("SM-BOLUS-BUDGET")
 def test_skipped_bolus_limit_is_caught_before_any_pulse():
     pump, hw, _ = make_pump(rate_mu_h=0)
     controller = pump.controller
@@ -56,6 +61,7 @@ def _pulses_in_last(hw, window_ms):
     return sum(1 for t in hw.motor.log if t > now - window_ms)
 
 
+@pytest.mark.verifies("SM-OVER-1H")
 def test_skipped_rolling_hour_interlock_is_caught_at_the_limit():
     pump, hw, _ = make_pump(rate_mu_h=0, start=False)
     assert pump.set_limits({"max_1h_mu": 3000, "min_bolus_interval_ms": MS_PER_MINUTE}).ok
@@ -69,6 +75,7 @@ def test_skipped_rolling_hour_interlock_is_caught_at_the_limit():
     assert hw.motor.pulses == 3000 // 25                           # stopped exactly at the limit
 
 
+@pytest.mark.verifies("SM-OVER-24H")
 def test_skipped_rolling_day_interlock_is_caught_at_the_limit():
     pump, hw, _ = make_pump(rate_mu_h=0, start=False)
     assert pump.set_limits({"max_24h_mu": 15000, "max_1h_mu": 12000, "max_iob_mu": 30000}).ok
@@ -82,6 +89,7 @@ def test_skipped_rolling_day_interlock_is_caught_at_the_limit():
     assert hw.motor.pulses == 15000 // 25
 
 
+@pytest.mark.verifies("SM-RUNAWAY")
 def test_runaway_motor_during_a_pulse():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     hw.motor.extra_steps = 1
@@ -90,6 +98,7 @@ def test_runaway_motor_during_a_pulse():
     assert hw.motor.pulses == 1
 
 
+@pytest.mark.verifies("SM-RUNAWAY")
 def test_runaway_motor_between_pulses():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -100,6 +109,7 @@ def test_runaway_motor_between_pulses():
     assert hw.motor.pulses == before
 
 
+@pytest.mark.verifies("SM-PULSE-RATE")
 def test_unpaced_pulses_are_stopped():
     pump, hw, _ = make_pump(rate_mu_h=0)
     engine = pump.controller.engine
@@ -115,6 +125,7 @@ def test_unpaced_pulses_are_stopped():
     assert hw.motor.pulses == 1
 
 
+@pytest.mark.verifies("SM-PRIME-BUDGET")
 def test_prime_beyond_its_budget_is_stopped():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     change_reservoir(pump, hw)
@@ -125,6 +136,7 @@ def test_prime_beyond_its_budget_is_stopped():
     assert hw.motor.pulses == 20
 
 
+@pytest.mark.verifies("SM-CONTROLLER-FAULT")
 def test_controller_exception_ends_in_safe_stop_without_delivery():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -157,6 +169,7 @@ def test_latch_survives_a_reboot_and_needs_service():
     assert rebooted.state == T.DELIVERING
 
 
+@pytest.mark.verifies("IL-CLOCK-MONOTONIC")
 def test_clock_going_backwards_is_a_safe_stop():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)
@@ -165,6 +178,7 @@ def test_clock_going_backwards_is_a_safe_stop():
     assert pump.state == T.SAFE_STOP and pump.status()["alarm"] == "IL-CLOCK-MONOTONIC"
 
 
+@pytest.mark.verifies("IL-ROLLING-24H")
 def test_basal_withheld_at_the_daily_limit_raises_an_alarm():
     pump, hw, _ = make_pump(rate_mu_h=None, start=False)
     assert pump.set_limits({"max_24h_mu": 20000, "max_1h_mu": 12000}).ok
@@ -182,6 +196,7 @@ def test_basal_withheld_at_the_daily_limit_raises_an_alarm():
         assert sum(1 for u in hw.motor.log if t - 24 * MS_PER_HOUR < u <= t) * 25 <= 20000
 
 
+@pytest.mark.verifies("SM-CANNULA-BUDGET")
 def test_cannula_fill_beyond_its_declared_fill_is_stopped():
     pump, hw, _ = make_pump(rate_mu_h=1000, start=False)
     change_reservoir(pump, hw)

@@ -18,6 +18,7 @@ from pump_fixtures import KEY, change_reservoir, make_pump, new_flash, prime, re
 # max_command_age_ms: after 32 temp-basal commands (no rate limit) a still-fresh bolus
 # command can be replayed and is delivered a second time.
 
+@pytest.mark.verifies("IL-DUPLICATE-CMD")
 def test_replayed_bolus_id_is_refused_while_fresh():
     limits = Limits({"max_command_age_ms": 600000, "min_bolus_interval_ms": MS_PER_MINUTE})
     pump, hw, _ = make_pump(rate_mu_h=1000, limits=limits)
@@ -71,6 +72,7 @@ def test_extended_pulses_stay_inside_their_reservation_beside_a_high_temp_basal(
         assert pump.controller.ledger.window_total(now - back, (3600000, 60000)) >= delivered
 
 
+@pytest.mark.verifies("IL-BOLUS-OVERRUN")
 def test_bolus_that_overruns_its_reservation_is_cut_off_and_refunded():
     pump, hw, _ = make_pump(rate_mu_h=0)
     engine = pump.controller.engine
@@ -184,6 +186,7 @@ def test_fault_during_prime_then_service_reset_then_start_does_not_relatch():
 # reserved 15 min ahead (+1 pulse per block) and counted for 1 h + 1 min after each block's
 # end, so the ledger sees ~76 min of the program: delivery stops with an IL-ROLLING-1H alarm.
 
+@pytest.mark.verifies("IL-ROLLING-1H")
 def test_program_the_rolling_hour_cannot_carry_is_refused_and_an_accepted_one_runs():
     limits = Limits({"max_1h_mu": 3000, "max_24h_mu": 100000})
     pump, hw, _ = make_pump(rate_mu_h=None, start=False, limits=limits)
@@ -288,6 +291,7 @@ def test_cut_late_in_header_program_does_not_brick_the_pump():
         "after a power cut: state=%s log problem=%r" % (rebooted.state, rebooted.log.problem))
 
 
+@pytest.mark.verifies("IL-CMD-RATE")
 def test_more_fresh_commands_than_can_be_tracked_are_refused():
     pump, hw, _ = make_pump(rate_mu_h=1000)
     for i in range(64):
@@ -301,6 +305,7 @@ def test_more_fresh_commands_than_can_be_tracked_are_refused():
                            issued_ms=hw.clock.ticks_ms()).ok
 
 
+@pytest.mark.verifies("IL-DUPLICATE-CMD")
 def test_replay_is_caught_across_a_reboot():
     pump, hw, flash = make_pump(rate_mu_h=1000)
     issued = hw.clock.ticks_ms()
@@ -310,6 +315,7 @@ def test_replay_is_caught_across_a_reboot():
     assert rebooted.bolus(1000, cmd_id=b"once", issued_ms=issued).reason == "IL-DUPLICATE-CMD"
 
 
+@pytest.mark.verifies("SM-NOT-DELIVERING")
 def test_monitor_refuses_therapy_pulses_after_a_stop():
     pump, hw, _ = make_pump(rate_mu_h=2000)
     run_for(pump, hw, 10 * MS_PER_MINUTE)

@@ -39,6 +39,7 @@ def test_request_response_round_trip_and_sizes():
     assert client.unprotect_response(response, exchange) == b"y" * 64
 
 
+@pytest.mark.verifies("SC-OSCORE-REPLAY")
 def test_replay_refused_and_context_still_usable():
     client, server = pair()
     first, _ = client.protect_request(b"1")
@@ -68,6 +69,7 @@ def test_truncated_requests_refused(cut):
     assert server.unprotect_request(request)[0] == b"dose 1.5 U"
 
 
+@pytest.mark.verifies("SC-OSCORE-AEAD")
 def test_truncated_by_tag_bytes_is_a_forgery():
     client, server = pair()
     request, _ = client.protect_request(b"dose 1.5 U")
@@ -75,6 +77,7 @@ def test_truncated_by_tag_bytes_is_a_forgery():
     assert server.unprotect_request(request)[0] == b"dose 1.5 U"
 
 
+@pytest.mark.verifies("SC-OSCORE-AEAD")
 @pytest.mark.parametrize("position", range(1, 22))
 def test_forged_requests_refused_window_not_moved(position):
     client, server = pair()
@@ -169,6 +172,7 @@ class _ModelWindow:
         return seq not in self.seen and top - seq < self.size
 
 
+@pytest.mark.verifies("SC-OSCORE-REPLAY")
 @settings(max_examples=examples(300))
 @given(st.integers(1, 64), st.lists(st.integers(0, 200), max_size=80))
 def test_replay_window_matches_model(size, sequence):

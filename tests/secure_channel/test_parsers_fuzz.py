@@ -6,6 +6,7 @@ past the CBOR layer into the EDHOC, COSE and OSCORE checks. The ``ci`` profile r
 least 1,000 examples per parser (``examples(1000)``); ``deep`` runs 20,000.
 """
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import examples
@@ -63,6 +64,7 @@ BSTR_MESSAGES = [TRACE_2["message_2"], TRACE_2["message_3"], TRACE_1["message_4"
 
 # --- CBOR ---------------------------------------------------------------------------------
 
+@pytest.mark.verifies("DC-PARSERS")
 @FUZZ
 @given(inputs(*(M1 + PT2 + ERRORS)))
 def test_cbor_decode(data):
@@ -91,6 +93,7 @@ ENCRYPT0 = [cbor.encode([b"", {4: b"\x25", 6: b"\x05"}, b"\xae" * 14]),
             cbor.encode(cbor.Tag(16, [cbor.encode({1: 10}), {5: b"\x00" * 13}, b"x" * 9]))]
 
 
+@pytest.mark.verifies("DC-PARSERS")
 @FUZZ
 @given(inputs(*ENCRYPT0))
 def test_cose_decode_encrypt0(data):
@@ -210,6 +213,7 @@ def assert_refused_cleanly(session, call, data):
         return None
 
 
+@pytest.mark.verifies("DC-PARSERS")
 @FUZZ
 @given(inputs(*M1))
 def test_responder_receive_message_1(data):
@@ -300,6 +304,7 @@ def test_oscore_from_cose(data):
         pass
 
 
+@pytest.mark.verifies("DC-PARSERS")
 @FUZZ
 @given(inputs(*REQUESTS))
 def test_oscore_unprotect_request(data):

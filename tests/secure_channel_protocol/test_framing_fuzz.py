@@ -70,6 +70,7 @@ def test_cobs_decoder_agrees_with_the_reference_or_refuses(body):
     assert ours == cobs.decode(body)
 
 
+@pytest.mark.verifies("DC-FRAMING")
 @FUZZ
 @given(st.lists(st.binary(max_size=200), max_size=8), small_limit, payloads)
 def test_garbage_then_a_good_frame(garbage, limit, payload):
@@ -101,6 +102,7 @@ def damaged_stream(draw):
     return items, bytes(stream)
 
 
+@pytest.mark.verifies("DC-FRAMING")
 @FUZZ
 @given(st.data(), damaged_stream())
 def test_damaged_streams_drop_with_a_reason(data, case):
@@ -119,6 +121,7 @@ def test_damaged_streams_drop_with_a_reason(data, case):
     assert deframer.feed(F.encode_frame(b"still usable")) == [b"still usable"]
 
 
+@pytest.mark.verifies("DC-FRAMING")
 @FUZZ
 @given(st.binary(max_size=2000), st.integers(1, 2000))
 def test_arbitrary_bytes_never_raise(data, limit):

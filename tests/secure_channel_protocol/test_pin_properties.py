@@ -4,6 +4,7 @@ attempts made durable, and a cut can only ever add failures, never remove one.""
 
 import hashlib
 
+import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -16,6 +17,7 @@ SECTOR = 256
 RIGHT, WRONG = "4826", "1357"
 
 
+@pytest.mark.verifies("DC-PIN-HASH")
 @settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=80), st.binary(max_size=40), st.integers(1, 40), st.integers(1, 80))
 def test_pbkdf2_matches_hashlib(password, salt, iterations, length):
@@ -23,6 +25,7 @@ def test_pbkdf2_matches_hashlib(password, salt, iterations, length):
         hashlib.pbkdf2_hmac("sha256", password, salt, iterations, length)
 
 
+@pytest.mark.verifies("DC-PIN-HASH")
 @settings(max_examples=examples(1000), deadline=None)
 @given(st.text(max_size=14))
 def test_policy_never_accepts_a_trivial_pin(pin):

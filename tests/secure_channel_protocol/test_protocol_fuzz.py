@@ -7,6 +7,7 @@ requests; only ``ProtocolError`` may escape the decoders, and the dispatcher mus
 everything with a response that itself validates. ``ci``: 1,000 examples per test.
 """
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import examples
@@ -156,6 +157,7 @@ def check_only_protocol_errors(decode, data):
     return parsed
 
 
+@pytest.mark.verifies("SC-SCHEMA", "DC-PARSERS")
 @FUZZ
 @given(any_input)
 def test_request_decoder_only_raises_protocol_errors(data):
@@ -177,6 +179,7 @@ def test_response_decoder_only_raises_protocol_errors(data):
     check_only_protocol_errors(protocol.decode_response, data)
 
 
+@pytest.mark.verifies("DC-FAULT-CONTAINED")
 @FUZZ
 @given(st.one_of(any_input, mutated_request()),
        st.sampled_from(roles.ROLES + ("nobody",)))

@@ -162,6 +162,7 @@ def test_valid_requests_round_trip_like_the_dispatcher(data):
     assert coaped.dispatcher.faults == 0
 
 
+@pytest.mark.verifies("SC-ROLE-MATRIX", "SC-REMOTE-BOLUS-OFF")
 def test_denied_roles_get_4_03_and_an_audit_record():
     for name in S.COMMANDS:
         for role in roles.ROLES + ("intruder", None):
@@ -177,6 +178,7 @@ def test_denied_roles_get_4_03_and_an_audit_record():
             S.REMOTE_BOLUS_OFF)
 
 
+@pytest.mark.verifies("SC-CONFIRM-ON-PUMP")
 def test_remote_bolus_confirmation_over_coap():
     harness = Harness(remote_bolus=True)
     reply = R.parse_response("bolus", serve(harness, R.request_message("bolus", {"mu": 500}),
@@ -231,6 +233,7 @@ def test_an_update_over_coap_is_staged_and_confirmed():
     assert harness.audit == [] and harness.dispatcher.faults == 0
 
 
+@pytest.mark.verifies("IL-TEMP-BASAL-MAX")
 def test_a_pump_refusal_maps_to_its_coap_code():
     harness = Harness()
     temp = R.request_message("temp_basal", {"duration_ms": 3600000, "percent": 250})
@@ -355,6 +358,7 @@ def test_queries_in_any_order_and_defaults():
     assert [r[0] for r in every.fields["records"]] == list(range(1, 9))   # from 0, 8 of them
 
 
+@pytest.mark.verifies("SC-SCHEMA")
 def test_payloads_the_resource_layer_refuses():
     harness = Harness(remote_bolus=True)
     bolus = cbor.encode({2: 500})
@@ -392,6 +396,7 @@ def test_payloads_the_resource_layer_refuses():
     assert harness.dispatcher.faults == 0
 
 
+@pytest.mark.verifies("DC-FAULT-CONTAINED")
 def test_a_fault_in_the_resource_layer_is_contained():
     harness = Harness()
     broken = coap(N.GET, "/status")

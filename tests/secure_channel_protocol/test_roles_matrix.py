@@ -62,6 +62,7 @@ def test_matrix_data_matches_the_grid(command, role):
     assert letter[roles.permission(role, command)] == GRID[(command, role)]
 
 
+@pytest.mark.verifies("SC-ROLE-MATRIX")
 @pytest.mark.parametrize("command,role", CELLS)
 def test_dispatcher_enforces_the_cell(command, role):
     harness = Harness()
@@ -81,6 +82,7 @@ def test_dispatcher_enforces_the_cell(command, role):
         assert code not in (S.FORBIDDEN, S.REMOTE_BOLUS_OFF)
 
 
+@pytest.mark.verifies("SC-ROLE-MATRIX")
 @pytest.mark.parametrize("role", [None, "", "admin", "Clinician", b"clinician", 1, True])
 def test_unknown_roles_may_do_nothing(role):
     harness = Harness()

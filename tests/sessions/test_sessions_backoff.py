@@ -3,6 +3,7 @@ monotonic tick counter, and therapy running on time through an attack burst."""
 
 import os
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import examples
@@ -81,6 +82,7 @@ def test_refusal_log_writes_a_budget_then_a_summary_and_counts_everything():
     assert sum(why.count("=") for why in summary) == 37
 
 
+@pytest.mark.verifies("SC-SESSION-BACKOFF")
 def test_repeated_forgeries_block_the_session_with_growing_delays():
     node = make_node()
     manager = node.manager
@@ -111,6 +113,7 @@ def test_repeated_forgeries_block_the_session_with_growing_delays():
     assert manager.counts == {"RECORD-AUTH": 6, "SESSION-BACKOFF": 1}
 
 
+@pytest.mark.verifies("SC-SESSION-BACKOFF")
 def test_failed_handshakes_pause_new_handshakes_but_not_sessions():
     node = make_node()
     manager = node.manager
@@ -184,6 +187,7 @@ def _attack_frames(gateway_request, clinician_cid, count):
     return frames
 
 
+@pytest.mark.verifies("SC-SESSION-BACKOFF")
 def test_therapy_keeps_its_time_through_an_attack_burst():
     hours = 2
     control = make_node()

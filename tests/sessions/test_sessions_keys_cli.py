@@ -35,6 +35,7 @@ def one_line_error(err):
     return lines[0]
 
 
+@pytest.mark.verifies("DC-KEY-PROVISION")
 @posix_only
 def test_init_writes_owner_only_private_keys_whatever_the_umask(tmp_path, capsys):
     old = os.umask(0)                      # the most permissive umask there is
@@ -128,6 +129,7 @@ def test_bad_input_gets_one_line(tmp_path, capsys):
         assert expected in one_line_error(err), (args, err)
 
 
+@pytest.mark.verifies("DC-KEY-PROVISION")
 @posix_only
 def test_a_private_key_readable_by_others_is_refused(tmp_path, capsys):
     assert run(["keys", "init", str(tmp_path / "k")], capsys)[0] == 0

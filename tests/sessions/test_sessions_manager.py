@@ -34,6 +34,7 @@ def test_gateway_handshake_and_status_request():
     assert bench.refusals() == []
 
 
+@pytest.mark.verifies("SC-EDHOC-AUTH", "SC-ROLE-MATRIX")
 @pytest.mark.parametrize("identity", [GATEWAY, CLINICIAN, PATIENT, SERVICE])
 def test_role_comes_from_the_trusted_credential(identity):
     bench = Bench(gateway_identity=identity)
@@ -62,6 +63,7 @@ def test_the_trust_list_entry_is_the_authority_on_the_role():
         TrustList([("clinician", PATIENT.credential)])
 
 
+@pytest.mark.verifies("SC-EDHOC-AUTH")
 def test_untrusted_credential_is_refused_and_logged():
     bench = Bench(gateway_identity=STRANGER)
     with pytest.raises(GatewayError) as caught:
@@ -74,6 +76,7 @@ def test_untrusted_credential_is_refused_and_logged():
     assert op == "edhoc" and why.startswith("EDHOC-CREDENTIAL: ") and "untrusted kid 06" in why
 
 
+@pytest.mark.verifies("SC-EDHOC-AUTH")
 def test_peer_that_does_not_know_the_pump_key_fails_verification():
     """A peer with a trusted kid but another key (an impostor) fails at message_3."""
     node = make_node()
@@ -124,6 +127,7 @@ def test_session_table_is_bounded_and_evicts_the_least_recently_used():
     assert sorted(s.role for s in manager.sessions.values()) == ["gateway", "patient"]
 
 
+@pytest.mark.verifies("SC-OSCORE-REPLAY")
 def test_replayed_and_reordered_requests_are_refused_and_session_stays_usable():
     node = make_node()
     manager = node.manager
@@ -147,6 +151,7 @@ def test_replayed_and_reordered_requests_are_refused_and_session_stays_usable():
     assert len(refusals) == 2 and all(w.startswith("RECORD-REPLAY: session ") for w in refusals)
 
 
+@pytest.mark.verifies("SC-OSCORE-AEAD")
 def test_forged_request_is_refused_with_auth_and_logged():
     node = make_node()
     manager = node.manager
@@ -234,6 +239,7 @@ def _message(request, mid=1):
     return M.encode(request)
 
 
+@pytest.mark.verifies("SC-UNPROTECTED-REFUSED")
 def test_message_3_for_no_handshake_and_what_may_not_come_to_the_pump():
     node = make_node()
     manager = node.manager
@@ -390,6 +396,7 @@ def _command(manager, client, now, fields=TEMP):
     return event.value
 
 
+@pytest.mark.verifies("SC-ECHO-FRESH")
 def test_a_command_without_a_fresh_echo_is_challenged_and_does_not_run():
     node = make_node()
     manager = node.manager
@@ -407,6 +414,7 @@ def test_a_command_without_a_fresh_echo_is_challenged_and_does_not_run():
     assert manager.stats["echo_challenges"] == 1 and manager.counts == {}
 
 
+@pytest.mark.verifies("SC-ECHO-FRESH")
 def test_a_command_held_back_past_the_echo_window_is_refused_and_logged():
     node = make_node()
     manager = node.manager
