@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MPY_DIR := tools/micropython
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup system-tools run test test-python test-micropython bench deep-test diagram clean
+.PHONY: setup system-tools run test test-python test-micropython bench deep-test diagram evidence clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,12 @@ $(MPY_DIR)/node_modules/.installed: $(MPY_DIR)/package.json $(MPY_DIR)/package-l
 	touch $@
 
 # Debian packages the tests run for real: tshark dissects our pcapng captures, Chromium
-# (driven through chromedriver) draws the run report. Idempotent: nothing happens when the
+# (driven through chromedriver) draws the run report; Graphviz's dot draws the threat
+# model's data-flow diagram for `make evidence`. Idempotent: nothing happens when the
 # tools are on PATH. The debconf answer keeps tshark from asking whether non-root users may
 # capture packets.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_TOOLS := tshark:tshark chromium:chromium chromedriver:chromium-driver
+DEBIAN_TOOLS := tshark:tshark chromium:chromium chromedriver:chromium-driver dot:graphviz
 
 system-tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
@@ -57,6 +58,11 @@ diagram: $(VENV)/.installed
 	$(PY) -m sim.transitions_diagram > docs/therapy-state-machine.md
 	$(PY) -m pump.hazards > docs/hazards.md
 	$(PY) -m secure_channel.protocol.doc > docs/protocol.md
+
+# Regulatory evidence from the code and the latest results: runs the tests linked to a
+# control and a short attack campaign, then writes out/evidence/ (see docs/evidence.md).
+evidence: setup
+	$(PY) -m tools.evidence --out out/evidence
 
 clean:
 	rm -rf $(VENV) $(MPY_DIR)/node_modules
