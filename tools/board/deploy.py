@@ -6,8 +6,10 @@
     deploy.py check [--out DIR]
         compile, then import every compiled module and run a pump for an hour of its
         time under the MicroPython WebAssembly port (tools/micropython), from the .mpy files.
-    deploy.py deploy --port PORT --keys DIR [--out DIR] [--log-key FILE] [--hil]
-        compile, then with mpremote: copy the .mpy tree, tools/board/main.py and the key
+    deploy.py deploy --port PORT --keys DIR [--out OUT] [--log-key FILE] [--hil]
+        compile what main.py can import (into OUT/board), then with mpremote: copy that
+        .mpy tree (the hazard table, doc generators and the gateway's end of the channel
+        stay on the host), tools/board/main.py and the key
         files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key) to the
         board, and reset it: main.py starts the pump on its UART. With --hil, main.py is
         tools/board/hil_main.py instead: the firmware in the loop of a host's simulation
@@ -18,6 +20,7 @@ Every failure is one line on stderr and exit status 1 (2 for bad arguments).
 """
 
 import argparse
+import ast
 import base64
 import os
 import pathlib
@@ -63,13 +66,65 @@ def sources():
     return found
 
 
-def compile_all(out):
-    """Compile every firmware module to ``out``; returns {package: bytes} and the list of
-    (relative .mpy path, size)."""
+def _module_path(name):
+    """The source of firmware module ``name`` (a package's __init__.py), or None."""
+    if name.split(".")[0] not in FIRMWARE:
+        return None
+    base = REPO.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(path):
+    """Every module name an import statement in ``path`` may load, wherever it stands (a
+    function's lazy import, a try/except ImportError fallback): ``from a import b`` may
+    load the module a.b as well as a."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update("%s.%s" % (node.module, alias.name) for alias in node.names)
+    return names
+
+
+def board_modules(entry=HERE / "main.py"):
+    """The firmware modules a board running ``entry`` can import: the closure of its
+    imports over the firmware packages, with each module's parent packages, without the
+    host-only ones. Nothing else needs to be on the board: the hazard table, the protocol
+    document generator, the gateway's end of the channel stay on the host."""
+    found = set()
+    todo = sorted(_imported(pathlib.Path(entry)))
+    while todo:
+        name = todo.pop()
+        path = _module_path(name)
+        if path is None or name in found or name in HOST_ONLY:
+            continue
+        found.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(sorted(_imported(path)))
+    return found
+
+
+def name_of(rel):
+    """The module name of a path relative to the repository (.py or .mpy)."""
+    name = rel.with_suffix("").as_posix().replace("/", ".")
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
+
+
+def compile_all(out, only=None):
+    """Compile every firmware module (or those named in ``only``) to ``out``; returns
+    {package: bytes} and the list of (relative .mpy path, size)."""
     out = pathlib.Path(out)
     command = mpy_cross_command()
     sizes, files = {}, []
     for package, rel in sources():
+        if only is not None and name_of(rel) not in only:
+            continue
         target = out / rel.with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
         # -s: the name tracebacks show (the repository path, as run.mjs uses).
@@ -200,11 +255,17 @@ def deploy(port, keys, out, log_key, hil=False):
             raise DeployError("%s must hold 32 bytes" % log_key)
     else:
         key = os.urandom(32)
-    out = pathlib.Path(out)
-    compile_all(out)
+    main = HERE / ("hil_main.py" if hil else "main.py")
+    # Only what this main.py can import goes on the board, from a tree of its own.
+    out = pathlib.Path(out) / ("board-hil" if hil else "board")
+    if out.is_dir():
+        for stale in out.rglob("*.mpy"):
+            stale.unlink()
+    sizes, _ = compile_all(out, board_modules(main))
     # mpremote's recursive copy makes the directories on the board itself.
     for package in FIRMWARE:
-        mpremote(port, "fs", "cp", "-r", str(out / package), ":")
+        if package in sizes:
+            mpremote(port, "fs", "cp", "-r", str(out / package), ":")
     with tempfile.TemporaryDirectory() as tmp:
         log_path = pathlib.Path(tmp, "log.key")
         log_path.write_bytes(key)
@@ -212,7 +273,7 @@ def deploy(port, keys, out, log_key, hil=False):
         for local, remote in ((keys / "pump.key", ":pump.key"),
                               (keys / "trust.cbor", ":trust.cbor"),
                               (log_path, ":log.key"),
-                              (HERE / ("hil_main.py" if hil else "main.py"), ":main.py")):
+                              (main, ":main.py")):
             mpremote(port, "fs", "cp", str(local), remote)
     mpremote(port, "reset")
     if hil:
