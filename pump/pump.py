@@ -578,6 +578,7 @@ class Pump:
                 controller.insulin_on_board(now), controller.limits, now)
             self._suggestion = suggestion
             self._suggested_at = now
+            self.hw.ui.confirm_pressed()      # a press from before it was shown is spent
             self.hw.ui.show("bolus %d.%03d U? press to confirm" % (
                 suggestion.total_mu // 1000, suggestion.total_mu % 1000))
             return suggestion

@@ -100,3 +100,19 @@ def test_calc_confirmed_suggestion_delivered_by_the_pump():
     assert result.ok and result.value == 3000
     run_for(pump, hw, 5 * MS_PER_MINUTE)
     assert pump.status()["bolus_left_mu"] == 0
+
+
+def test_calc_a_press_before_the_suggestion_does_not_confirm_it():
+    """H-CALC-INPUT: a press latched before the suggestion was shown (the patient pressed
+    for something else, or the button bounced) must not confirm a dose nobody saw."""
+    pump, hw, _ = make_pump(rate_mu_h=1000)
+    assert pump.set_calculator([[0, 150, 50, 100, 120]]).ok
+    hw.ui.pressed = True                          # pressed first...
+    run_for(pump, hw, 10 * 1000)
+    assert pump.suggest_bolus(30).ok              # ...then the suggestion is shown
+    result = pump.confirm_suggestion()
+    assert not result.ok and result.code == results.ERR_GUARD, result
+    assert pump.suggest_bolus(30).ok
+    hw.ui.pressed = True                          # a press after it confirms
+    result = pump.confirm_suggestion()
+    assert result.ok and result.value > 0, result
