@@ -54,11 +54,11 @@ class ScenarioError(ValueError):
     def __init__(self, source, line, field_name, reason):
         self.source, self.line, self.field, self.reason = source, line, field_name, reason
         where = source if line is None else "%s:%d" % (source, line)
-        super().__init__(_visible("%s: %s" % (where, reason if not field_name
+        super().__init__(visible("%s: %s" % (where, reason if not field_name
                                               else "%s: %s" % (field_name, reason))))
 
 
-def _visible(text):
+def visible(text):
     """``text`` with control and format characters (ESC, a bidi override) written out as
     escapes: a hostile file name, key or value is shown on the terminal, never obeyed."""
     return "".join("\\u%04x" % ord(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")

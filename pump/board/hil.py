@@ -8,9 +8,10 @@ port): each line is ``H`` and the hex of one CBOR map. The host asks; the device
 every request with one line, in order.
 
 Request ``{1: op, 2: seq, 3: hardware, 4: args}``. ``hardware`` is the state of the
-simulated hardware now: ``[ticks_ms, pressure_mbar, battery_percent, reservoir_mu,
-encoder_steps, press_tick or None]``; the device's clock, pressure sensor, fuel gauge,
-reservoir sensor, encoder and button read it. Ops:
+simulated hardware now: ``[ticks_ms, pressure_mbar, mbar_per_pulse, battery_percent,
+reservoir_mu, encoder_steps, press_tick or None]``; the device's clock, pressure sensor,
+fuel gauge, reservoir sensor, encoder and button read it (``mbar_per_pulse``: what each
+pulse of this request adds to the pressure, non-zero while the line is occluded). Ops:
 
 - ``boot``: power-up; the first carries the configuration (``boot_config``): keys, trust
   list, RNG seed, clock drift, flash size. Later ones are a power cycle: RAM is lost,
@@ -57,6 +58,10 @@ CALLS = {
     "cgm": ("add",),
 }
 READS = {"pump": ("state",), "dispatcher": ("refusals",), "manager": ("stats",)}
+CONFIG = (("rng", bytes, 1, 256), ("channel", str, 1, 256), ("wall_s", int, 0, 1 << 40),
+          ("drift", int, -1000, 1000), ("flash", int, 4096, 16 << 20),
+          ("sector", int, 256, 1 << 16), ("log_key", bytes, 16, 64),
+          ("private", bytes, 32, 32), ("ccs", bytes, 1, 1024), ("trust", bytes, 1, 4096))
 
 
 class HilError(Exception):
@@ -145,11 +150,19 @@ class HilMotor:
 
 
 class HilSensor:
-    def __init__(self, value):
+    """A reading the host sent. As a pressure sensor, each pulse this request moved into
+    an occluded line adds ``per_pulse`` mbar (the host's line model, sent with the state),
+    so the pump sees the pressure rise between the pulses of one tick as on CPython."""
+
+    def __init__(self, value, motor=None):
         self.value = value
+        self.per_pulse = 0
+        self.motor = motor
 
     def read(self):
-        return self.value
+        if self.motor is None:
+            return self.value
+        return self.value + self.motor.moved * self.per_pulse
 
     def percent(self):
         return self.value
@@ -176,7 +189,7 @@ class HilUI(AlarmState):
         if at is None:
             return False
         self.consumed = True
-        return self.clock.ticks_ms() - at <= PRESS_VALID_MS
+        return 0 <= self.clock.ticks_ms() - at <= PRESS_VALID_MS
 
 
 class HilHardware:
@@ -184,7 +197,7 @@ class HilHardware:
         self.clock = HilClock(wall_s, drift_ppm)
         self.reservoir = MemoryReservoir(0)
         self.motor = HilMotor(self.reservoir)
-        self.pressure = HilSensor(100)
+        self.pressure = HilSensor(100, self.motor)
         self.battery = HilSensor(100)
         self.ui = HilUI(self.clock)
         self.watchdog = MemoryWatchdog()
@@ -192,25 +205,30 @@ class HilHardware:
         self.secure_store = MemorySecureStore()
 
     def sync(self, state):
-        """The host's hardware state before a request is served."""
-        if not isinstance(state, list) or len(state) != 6:
-            raise HilError("hardware state is [ticks, mbar, percent, mU, steps, press]")
-        for item in state[:5]:
+        """The host's hardware state before a request is served: checked whole, then
+        applied, so a refused request changes nothing."""
+        if not isinstance(state, list) or len(state) != 7:
+            raise HilError("hardware state is [ticks, mbar, mbar per pulse, percent, mU, "
+                           "steps, press]")
+        for item in state[:6]:
             if type(item) is not int or item < 0:
                 raise HilError("hardware values are non-negative integers")
-        ticks, mbar, percent, mu, steps, press = state
+        ticks, mbar, per_pulse, percent, mu, steps, press = state
         if ticks < self.clock._ticks:
             raise HilError("the clock master's ticks went back")
+        if percent > 100:
+            raise HilError("a battery is at most 100 %")
+        if press is not None and (type(press) is not int or not 0 <= press <= ticks):
+            raise HilError("press is a tick no later than now, or None")
         self.clock._ticks = ticks
         self.pressure.value = mbar
+        self.pressure.per_pulse = per_pulse
         self.battery.value = percent
         self.reservoir.mu = mu
         self.motor.steps = steps
         self.motor.moved = 0
         self.ui.consumed = False
         if press is not None:
-            if type(press) is not int:
-                raise HilError("press is a tick or None")
             self.ui.pressed_at = press
 
 
@@ -236,19 +254,31 @@ class HilDevice:
         self._log = []
 
     def _configure(self, config):
+        """Checked whole before anything is kept: a refused configuration leaves the
+        device unconfigured, and the next boot may try again."""
         if not isinstance(config, dict):
             raise HilError("the first boot carries the configuration")
+        for name, kind, low, high in CONFIG:
+            value = config.get(name)
+            if kind is int:
+                if type(value) is not int or not low <= value <= high:
+                    raise HilError("bad configuration: %s must be an int in %d..%d"
+                                   % (name, low, high))
+            elif not isinstance(value, kind) or not low <= len(value) <= high:
+                raise HilError("bad configuration: %s must be %s of %d..%d"
+                               % (name, kind.__name__, low, high))
         try:
-            self.hw = HilHardware(config["rng"], config["wall_s"], config["drift"])
-            self.flash = NorFlash(config["flash"], config["sector"])
-            self.log_key = config["log_key"]
-            self.private = config["private"]
-            self.credential = credentials.ccs(config["ccs"])
-            self.trust = trust_lists.decode(config["trust"])
-            self.channel_seed = config["channel"]
-            self.measure = config.get("measure") is True
-        except (KeyError, TypeError, ValueError) as exc:
+            hw = HilHardware(config["rng"], config["wall_s"], config["drift"])
+            flash = NorFlash(config["flash"], config["sector"])
+            credential = credentials.ccs(config["ccs"])
+            trust = trust_lists.decode(config["trust"])
+        except Exception as exc:         # flash geometry, credential or trust list refused
             raise HilError("bad configuration: %s" % exc)
+        self.flash, self.credential, self.trust = flash, credential, trust
+        self.log_key, self.private = config["log_key"], config["private"]
+        self.channel_seed = config["channel"]
+        self.measure = config.get("measure") is True
+        self.hw = hw
 
     def boot(self):
         """Power-up: the firmware's objects built afresh over the kept flash and store."""
@@ -279,6 +309,9 @@ class HilDevice:
 
     def _serve(self, op, args):
         if op == "boot" and self.hw is not None:
+            if args and self.boots:
+                raise HilError("configured already: a later boot is a power cycle and "
+                               "carries no configuration")
             self.boot()
             return self.boots
         if self.hw is None:
@@ -329,6 +362,8 @@ class HilDevice:
     def handle(self, message):
         """One request map in, one answer map out; a refused request is an answer too."""
         seq = message.get(2)
+        if type(seq) is not int:
+            return {1: None, 2: "a request's seq is an int"}
         error = None
         result = None
         op, args = message.get(1), message.get(4) or []

@@ -17,26 +17,38 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 
 from pump.bolus_calculator import Suggestion
 from pump.board import hil
 from pump.results import Result
 from secure_channel import cbor
 from secure_channel.link import framing
+from sim.loop.hardware import MBAR_PER_MU
 from sim.loop.world import FLASH_SECTORS, LOG_KEY, SECTOR, World
+from sim.scenario import visible
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tools" / "micropython" / "run.mjs"
 DEVICE_MAIN = ROOT / "tools" / "board" / "hil_main.py"
 ANSWER_TIMEOUT_S = 60.0          # one request; the slowest is an EDHOC message in Python
+MOTOR_MIN_PULSE_MS = 1000        # the motor cannot step faster (the firmware paces 2 s)
+STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
+    "state", "alarm", "alerts", "warnings", "iob_mu", "reservoir_mu", "battery_percent",
+    "basal_mu_h", "bolus_left_mu", "bolus_interrupted", "temp_basal", "no_basal_ms",
+    "history_known", "log_seq", "glucose", "plgs_hold", "wall_s"))
 DEVICE_HEAP = "2m"
 OBJECTS = {"Result": lambda code, reason, value: Result(code, reason, imported(value)),
            "Suggestion": lambda fields: _suggestion(fields)}
 
 
 class DeviceError(Exception):
-    """The device stopped answering, answered out of turn, or reported a firmware fault:
-    the run ends with the reason, never hangs."""
+    """The device stopped answering, answered out of turn or outside the protocol, or
+    reported a firmware fault: the run ends with the reason, never hangs. What the device
+    wrote is shown with its control characters escaped, never obeyed by the terminal."""
+
+    def __init__(self, text):
+        Exception.__init__(self, visible(text))
 
 
 def _suggestion(fields):
@@ -71,17 +83,22 @@ class LineLink:
         self.closed = False
 
     def exchange(self, message, timeout=ANSWER_TIMEOUT_S):
+        """The answer to ``message`` within ``timeout`` seconds in all (console lines do
+        not buy time); after a silence the link is given up for good."""
         if self.closed:
             raise DeviceError("the device link is closed")
         try:
             self._write(hil.encode_line(message) + "\n")
         except OSError as exc:
+            self.closed = True
             raise DeviceError("cannot write to the device: %s (%s)"
                               % (exc, self._describe())) from None
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                line = self._lines.get(timeout=timeout)
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
+                self.closed = True
                 raise DeviceError("the device did not answer within %.0f s (%s)"
                                   % (timeout, self._describe())) from None
             if line is None:
@@ -146,15 +163,16 @@ class WasmDevice:
     def _describe(self):
         status = self.process.poll()
         state = "running" if status is None else "exit status %d" % status
-        tail = " | ".join(self._stderr[-6:])
+        tail = " | ".join(self.link.console[-3:] + self._stderr[-6:])
         return "MicroPython device %s%s" % (state, ": " + tail if tail else "")
 
     def close(self):
         if self.process.poll() is None:
-            try:
-                self.link.exchange({1: "quit", 2: 0}, timeout=5)
-            except DeviceError:
-                pass
+            if not self.link.closed:
+                try:
+                    self.link.exchange({1: "quit", 2: 0}, timeout=5)
+                except DeviceError:
+                    pass
             try:
                 self.process.stdin.close()
                 self.process.wait(timeout=5)
@@ -173,7 +191,7 @@ class SerialDevice:
         from sim.transport_serial import open_serial
         try:
             self.transport = open_serial(port, baudrate)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:     # pyserial on a malformed URL
             raise DeviceError("cannot open %s: %s" % (port, exc)) from None
         self.name = "board on %s" % port
         self._open = True
@@ -198,16 +216,19 @@ class SerialDevice:
         self.transport.write(text.encode())
 
     def close(self):
-        try:
-            self.link.exchange({1: "quit", 2: 0}, timeout=5)
-        except DeviceError:
-            pass
+        if not self.link.closed:
+            try:
+                self.link.exchange({1: "quit", 2: 0}, timeout=5)
+            except DeviceError:
+                pass
         self._open = False
         self.transport.close()
 
 
 def open_device(spec):
     """``micropython`` (the WebAssembly port), a serial port's path or a pyserial URL."""
+    if not spec:
+        raise DeviceError("--device takes `micropython` or a serial port, not nothing")
     if spec == "micropython":
         return WasmDevice()
     if os.path.exists(spec) or spec.startswith(("COM", "/dev/")) or "://" in spec:
@@ -235,6 +256,7 @@ class RemoteFirmware:
         self.heap = [0, 0, 0, 0]          # pump.board.hil's heap figures, last answer
         self.heap_trace = None            # a list: (op, heap) of every answer (benchmarks)
         self._press_sent = None
+        self._last_tick = 0
 
     def _state(self):
         hw = self.hw
@@ -242,22 +264,62 @@ class RemoteFirmware:
         press = None
         if ui.pressed and ui._pressed_at != self._press_sent:
             press = self._press_sent = ui._pressed_at
-        return [hw.clock.ticks_ms(), hw.line.read(), hw.battery.percent(),
+        line = hw.line
+        per_pulse = int(25 * MBAR_PER_MU) if line.occluded and line.connected else 0
+        return [hw.clock.ticks_ms(), line.read(), per_pulse, hw.battery.percent(),
                 hw.reservoir.remaining_mu(), hw.motor.steps, press]
 
     def request(self, op, *args):
         self.requests += 1
-        answer = self.link.exchange({1: op, 2: self.requests, 3: self._state(),
-                                     4: list(args)})
+        state = self._state()
+        answer = self.link.exchange({1: op, 2: self.requests, 3: state, 4: list(args)})
         if answer.get(1) != self.requests:
             raise DeviceError("the device answered request %r, not %d"
                               % (answer.get(1), self.requests))
+        self._check(answer, state)
         self._apply(answer)
         if self.heap_trace is not None:
             self.heap_trace.append((op, self.heap))
         if answer.get(2) is not None:
             raise DeviceError("the device refused %s: %s" % (op, answer[2]))
-        return imported(answer.get(3))
+        return _result(op, args, imported(answer.get(3)))
+
+    def _check(self, answer, state):
+        """An answer the hardware could not have produced ends the run: the host never
+        puts insulin into the patient on a device's word that breaks physics."""
+        def bad(what):
+            raise DeviceError("protocol violation: %s" % what)
+        error = answer.get(2)
+        if error is not None and not isinstance(error, str):
+            bad("error is text or null")
+        if answer.get(4) is None and error is not None:
+            return                                   # a request refused before boot
+        pulses = answer.get(4)
+        elapsed = state[0] - self._last_tick
+        if type(pulses) is not int or pulses < 0:
+            bad("pulses %r is not a non-negative int" % (pulses,))
+        if pulses * 25 > state[4] or pulses > 1 + elapsed // MOTOR_MIN_PULSE_MS:
+            bad("%d pulses in %d ms from a reservoir of %d mU: faster or more than the "
+                "motor and reservoir allow" % (pulses, elapsed, state[4]))
+        if answer.get(5) is not True and answer.get(5) is not False:
+            bad("motor_enabled is a bool")
+        alarm = answer.get(7)
+        if not (isinstance(alarm, list) and len(alarm) == 4 and isinstance(alarm[0], bool)
+                and isinstance(alarm[1], str) and type(alarm[2]) is int
+                and type(alarm[3]) is int):
+            bad("alarm is [bool, text, int, int]")
+        if answer.get(8) is not True and answer.get(8) is not False:
+            bad("press_consumed is a bool")
+        log = answer.get(6)
+        if not isinstance(log, list) or not all(
+                isinstance(r, list) and len(r) == 3 and type(r[0]) is int and
+                type(r[2]) is int for r in log):
+            bad("log is a list of [int, data, int]")
+        heap = answer.get(9)
+        if not (isinstance(heap, list) and len(heap) == 4 and
+                all(v is None or type(v) is int for v in heap)):
+            bad("heap is four ints")
+        self._last_tick = state[0]
 
     def _apply(self, answer):
         hw = self.hw
@@ -279,6 +341,28 @@ class RemoteFirmware:
             self.log.append(rtype, imported(data), tick, None)
         if answer.get(9):
             self.heap = answer[9]
+
+
+def _result(op, args, value):
+    """The result of ``op``, if it has the shape the host relies on."""
+    name = args[1] if op in ("call", "get") and len(args) > 1 else op
+    if op == "call" and name not in ("tick", "status", "add"):
+        ok = isinstance(value, Result)
+    elif name == "tick":
+        ok = type(value) is int and value >= 0
+    elif name == "status":
+        ok = isinstance(value, dict) and STATUS_KEYS <= set(value)
+    elif name == "state":
+        ok = isinstance(value, str)
+    elif name in ("refusals", "stats"):
+        ok = isinstance(value, dict)
+    elif op == "uart":
+        ok = isinstance(value, bytes)
+    else:
+        ok = True
+    if not ok:
+        raise DeviceError("protocol violation: %s answered %r" % (name, value))
+    return value
 
 
 class RemoteObject:
@@ -366,6 +450,7 @@ class DeviceWorld(World):
                 LOG_KEY, (self._pump_identity[0], self._pump_identity[1].value),
                 self._trusted.encode(), self.measure)]
         self.firmware.request("boot", *args)
+        self.firmware.log = AuditTap()       # the recorder follows this boot's log
         self.pump = RemotePump(self.firmware, self.hw)
         self.cgm_buffer = RemoteObject(self.firmware, "cgm")
         self.dispatcher = RemoteDispatcher(self.firmware, "dispatcher")

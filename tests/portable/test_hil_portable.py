@@ -23,7 +23,7 @@ def config():
 
 
 def request(device, op, args=(), ticks=0, press=None, reservoir=300000, steps=0):
-    return device.handle({1: op, 2: 7, 3: [ticks, 100, 100, reservoir, steps, press],
+    return device.handle({1: op, 2: 7, 3: [ticks, 100, 0, 100, reservoir, steps, press],
                           4: list(args)})
 
 
@@ -38,7 +38,16 @@ def test_nothing_is_served_before_boot_or_with_a_bad_configuration():
     device = hil.HilDevice()
     assert "boot first" in request(device, "call", ["pump", "status"])[2]
     assert "configuration" in request(device, "boot", [{"rng": b"x"}])[2]
-    assert device.hw is None
+    for name, value in (("drift", 10 ** 15), ("wall_s", -1), ("private", b"short"),
+                        ("flash", 5000), ("trust", b"\xff")):
+        bad = config()
+        bad[name] = value
+        assert "bad configuration" in request(device, "boot", [bad])[2], name
+        assert device.hw is None, name
+    assert request(device, "boot", [config()])[2] is None      # a good one after them
+    again = request(device, "boot", [config()])[2]
+    assert "configured already" in again, again
+    assert device.handle({1: "get", 2: "7", 3: None, 4: []})[2] == "a request's seq is an int"
 
 
 def test_only_the_interface_is_reachable():
@@ -59,7 +68,12 @@ def test_a_clock_that_goes_back_or_a_bad_hardware_state_is_refused():
     assert "non-negative" in request(device, "call", ["pump", "tick"], ticks=-1)[2]
     answer = device.handle({1: "call", 2: 1, 3: [6000, 100], 4: ["pump", "tick"]})
     assert "hardware state" in answer[2]
-    assert device.hw.clock.ticks_ms() == 5000
+    assert "no later than now" in request(device, "get", ["pump", "state"], ticks=7000,
+                                          press=8000)[2]
+    assert "no later than now" in request(device, "get", ["pump", "state"], ticks=7000,
+                                          press=-1)[2]
+    assert device.hw.clock.ticks_ms() == 5000           # a refused request changed nothing
+    assert request(device, "get", ["pump", "state"], ticks=6000)[2] is None
 
 
 def test_a_firmware_fault_is_reported_not_raised():
@@ -97,6 +111,17 @@ def test_a_press_counts_once_and_not_when_stale():
     assert ui.confirm_pressed() is False
     request(device, "get", ["pump", "state"], ticks=2000 + PRESS_VALID_MS, press=1500)
     assert ui.confirm_pressed() is False
+
+
+def test_the_pressure_rises_with_each_pulse_into_an_occluded_line():
+    device = booted()
+    state = [1000, 300, 40, 100, 300000, 0, None]
+    assert device.handle({1: "get", 2: 1, 3: state, 4: ["pump", "state"]})[2] is None
+    sensor = device.hw.pressure
+    assert sensor.read() == 300
+    device.hw.motor.pulse()
+    device.hw.motor.pulse()
+    assert sensor.read() == 380
 
 
 def test_lines_that_are_not_the_protocol_are_answered_with_a_reason_or_ignored():

@@ -57,10 +57,20 @@ def hours(simulation, count):
             "reservoir_mu": simulation.world.hw.reservoir.remaining_mu()}
 
 
-def test_a_day_on_micropython_is_byte_for_byte_the_day_on_cpython(runner, tmp_path):
-    on_device = pumpsim("run", "--device", "micropython", "--out", str(tmp_path / "mp"))
+DAYS = ["sim/scenarios/faults.toml"] + (
+    [None] if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else [])
+
+
+@pytest.mark.parametrize("scenario", DAYS)
+def test_a_day_on_micropython_is_byte_for_byte_the_day_on_cpython(runner, tmp_path,
+                                                                   scenario):
+    """The faults day: an occlusion (the pressure rising pulse by pulse), a reboot of the
+    pump (a new session, the log followed across it), a CGM failure, a flat battery."""
+    chosen = ["--scenario", scenario] if scenario else []
+    on_device = pumpsim("run", "--device", "micropython", *chosen,
+                        "--out", str(tmp_path / "mp"))
     assert on_device.returncode == 0, on_device.stderr
-    here = pumpsim("run", "--out", str(tmp_path / "cpython"))
+    here = pumpsim("run", *chosen, "--out", str(tmp_path / "cpython"))
     assert here.returncode == 0, here.stderr
     assert on_device.stdout.splitlines()[0] == here.stdout.splitlines()[0]   # headline
     assert (tmp_path / "mp/trajectory.csv").read_bytes() == \
@@ -138,6 +148,7 @@ def test_the_link_refuses_silence_noise_and_out_of_turn_answers():
     with pytest.raises(hil.DeviceError, match="did not answer within"):
         link.exchange({1: "get", 2: 1}, timeout=0.05)
     assert written and written[0].startswith("H")
+    link = hil.LineLink(written.append, lines, lambda: "test device")
     lines.put("MicroPython v1.27 boot banner")
     lines.put(device_end.encode_line({1: 2, 2: None, 3: "stopped"}))
     assert link.exchange({1: "get", 2: 2})[3] == "stopped"
@@ -170,3 +181,59 @@ def test_what_a_device_cannot_run_is_refused_before_it_starts(runner, tmp_path):
     with pytest.raises(ValueError, match="secure profile"):
         Simulation(dataclasses.replace(S.default()), "adult#001", device=object(),
                    profile="legacy")
+
+
+def test_console_chatter_does_not_keep_a_silent_device_alive():
+    lines = queue.Queue()
+    link = hil.LineLink(lambda text: None, lines, lambda: "chatty device")
+    for _ in range(50):
+        lines.put("still booting")
+    with pytest.raises(hil.DeviceError, match="did not answer within"):
+        link.exchange({1: "get", 2: 1}, timeout=0.2)
+    assert link.closed                          # given up: no second wait per request
+    with pytest.raises(hil.DeviceError, match="closed"):
+        link.exchange({1: "get", 2: 2}, timeout=30)
+
+
+def answer(seq, **fields):
+    base = {1: seq, 2: None, 3: None, 4: 0, 5: True, 6: [], 7: [False, "", 0, 0],
+            8: False, 9: [None, 1000, 0, 0]}
+    base.update({int(key[1:]): value for key, value in fields.items()})
+    return device_end.encode_line(base)
+
+
+@pytest.mark.parametrize("fields, why", [
+    ({"f4": 10000}, "faster or more than the motor"),
+    ({"f4": -5}, "not a non-negative int"),
+    ({"f4": "abc"}, "not a non-negative int"),
+    ({"f6": 5}, "log is a list"),
+    ({"f7": "x"}, "alarm is"),
+    ({"f5": None}, "motor_enabled"),
+    ({"f3": {}}, "status answered"),
+    ({"f3": 7}, "status answered"),
+])
+def test_an_answer_the_hardware_could_not_give_ends_the_run(fields, why):
+    """The host never moves its motor, nor files a status, on a device's word that
+    breaks physics or the protocol: 10,000 pulses would be 250 U into the patient."""
+    world = Simulation(S.default(), "adult#001").world
+    lines = queue.Queue()
+    firmware = hil.RemoteFirmware(hil.LineLink(lambda text: None, lines, lambda: "t"),
+                                  world.hw)
+    lines.put(answer(1, **fields))
+    before = world.hw.reservoir.remaining_mu()
+    with pytest.raises(hil.DeviceError, match=why):
+        firmware.request("call", "pump", "status")
+    assert world.hw.reservoir.remaining_mu() == before and not world.hw.line.take()
+
+
+def test_a_devices_error_text_is_shown_escaped():
+    lines = queue.Queue()
+    world = Simulation(S.default(), "adult#001").world
+    firmware = hil.RemoteFirmware(hil.LineLink(lambda text: None, lines, lambda: "t"),
+                                  world.hw)
+    lines.put(answer(1, f2="fault: \x1b[2J\x1b[31mRED\nnext\u202e"))
+    with pytest.raises(hil.DeviceError) as caught:
+        firmware.request("call", "pump", "status")
+    text = str(caught.value)
+    assert "\x1b" not in text and "\n" not in text and "\u202e" not in text
+    assert "\\u001b[2J" in text
