@@ -63,6 +63,8 @@ class Recorder:
                                " ".join(str(item) for item in data[1:]) or "warning")
             else:
                 self.event_min(minute, "warning", str(data), "warning")
+        elif rtype == L.EV_SAFE_STOP:
+            self.event_min(minute, "alarm", str(data), "safe stop: no delivery until service")
         elif rtype == L.EV_REFUSAL:
             why = str(data.get("why", ""))
             kind = "security" if why.startswith(SECURITY_PREFIXES) else "refusal"

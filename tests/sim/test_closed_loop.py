@@ -296,3 +296,18 @@ def test_a_bolus_cut_short_counts_what_the_pump_gave_not_what_was_asked():
                                            simulation.world.flash.size), LOG_KEY)
     given = sum(r.data[1] for r in records if r.type == audit_log.EV_DELIVERED)
     assert abs(run["metrics"]["insulin"]["bolus_u"] - given / 1000.0) < 1e-9
+
+
+def test_a_safe_stop_is_an_alarm_on_the_report():
+    """H-RUNAWAY: the motor moves by itself; the safety monitor latches safe-stop (no
+    delivery + alarm). The report must show it: a silent stop is a hazard of its own."""
+    simulation = Simulation(S.default(), "adult#001")
+    assert simulation.start()
+    simulation.advance(2 * 3600000)
+    simulation.world.hw.motor.extra_steps = 1          # a runaway driver from now on
+    simulation.advance(3 * 3600000)
+    assert simulation.world.pump.state == "safe_stop"
+    stops = [e for e in simulation.recorder.events if e["kind"] == "alarm" and
+             e["text"].startswith("safe stop")]
+    assert len(stops) == 1 and stops[0]["id"].startswith("SM-"), stops
+    assert 120 <= stops[0]["t_min"] <= 180
