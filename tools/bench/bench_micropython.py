@@ -16,12 +16,14 @@ heap before it (an upper bound). The simulated flash (a 384 KiB bytearray here, 
 chip on a board) is subtracted. A firmware with the modules frozen into flash
 (tools/board/manifest.py) keeps their bytecode out of RAM: the live heap at the first boot
 request (modules imported, nothing built) is subtracted for that figure.
-Times: both ends of the handshake (suite 2, method 3) in one interpreter; CPython with
+Times: image verification (a 64 KiB image signed with Ed25519 and with ECDSA P-256,
+hash and signature) and both ends of the handshake (suite 2, method 3) in one interpreter; CPython with
 its pyca/cryptography backend, MicroPython with the pure-Python one, on this machine's
 Node.js (a board's CPU is slower still). The day: ``pumpsim run``'s default day, the
 firmware on MicroPython against the same day on CPython (best of 3).
 """
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -154,6 +156,50 @@ def run_micropython(files, out, rounds):
         result = subprocess.run([sys.executable, str(REPO / "tools/micropython/run.py"),
                                  "--timeout", "600", "--heap", "1m", "--script", str(path)],
                                 capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError((result.stderr.strip().splitlines() or ["no output"])[-1])
+    return _results(result.stdout)
+
+
+VERIFY = r'''
+try:
+    from time import ticks_us, ticks_diff
+except ImportError:
+    import time
+    def ticks_us():
+        return int(time.perf_counter() * 1000000)
+    def ticks_diff(a, b):
+        return a - b
+from bootloader import image_sign, verify
+from bootloader.otp import KEY_ED25519, KEY_P256
+
+BODY = bytes(i & 0xFF for i in range(64 * 1024))      # a 64 KiB application
+for name, kind, private in (("ed25519", KEY_ED25519, b"\x05" * 32),
+                            ("p256", KEY_P256, bytes(range(1, 33)))):
+    image = image_sign.sign_image(BODY, kind, private, (1, 0, 0, 0), 1)
+    keyring = verify.Keyring()
+    keyring.add(kind, image_sign.public_of(kind, private))
+    best = None
+    for _ in range(3):
+        start = ticks_us()
+        info = verify.verify(image, keyring)
+        took = ticks_diff(ticks_us(), start)
+        best = took if best is None or took < best else best
+    assert info.key_kind == kind
+    print("RESULT verify_%s_us %d" % (name, best))
+'''
+
+
+def verify_times(interpreter):
+    """Best of 3 verifications of a signed 64 KiB image per key type: {name: us}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp, "bench_verify.py")
+        path.write_text(VERIFY)
+        command = [sys.executable, str(path)] if interpreter == "cpython" else \
+            [sys.executable, str(REPO / "tools/micropython/run.py"), "--timeout", "600",
+             "--script", str(path)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=str(REPO),
+                                env=dict(os.environ, PYTHONPATH=str(REPO)))
     if result.returncode != 0:
         raise RuntimeError((result.stderr.strip().splitlines() or ["no output"])[-1])
     return _results(result.stdout)
@@ -298,6 +344,12 @@ def main():
     finally:
         sys.stdout = real_stdout
     cpython = _results("".join(lines))
+    mp_verify, cpython_verify = verify_times("micropython"), verify_times("cpython")
+    for name in ("ed25519", "p256"):
+        key = "verify_%s_us" % name
+        report("image verification, 64 KiB, %s, MicroPython (wasm, pure)" % name,
+               mp_verify[key] / 1000, "ms", reference="CPython + cryptography %.2f ms, %.0fx"
+               % (cpython_verify[key] / 1000, mp_verify[key] / cpython_verify[key]))
     report("EDHOC handshake, both ends, MicroPython (wasm, pure backend)",
            mp["handshake_us"] / 1000, "ms",
            reference="CPython + cryptography %.1f ms, %.0fx" % (
