@@ -158,7 +158,12 @@ def headline(metrics):
                 g["cv_pct"], g["gmi_pct"], metrics["insulin"]["per_day_u"]))
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt          # stopped like Ctrl-C: the workers are stopped too
+
+
 def main(args):
+    signal.signal(signal.SIGTERM, _terminated)
     if args.mode == "real":
         raise CliError("--mode real is two processes: `pumpsim device --pty` and "
                        "`pumpsim gateway --port PTY ... monitor` (README, step by step)")

@@ -311,3 +311,27 @@ def test_a_safe_stop_is_an_alarm_on_the_report():
              e["text"].startswith("safe stop")]
     assert len(stops) == 1 and stops[0]["id"].startswith("SM-"), stops
     assert 120 <= stops[0]["t_min"] <= 180
+
+
+def test_sigterm_to_the_command_stops_its_workers_too(tmp_path):
+    """A service manager stops ``pumpsim run`` with SIGTERM to it alone: its workers must
+    not go on simulating (and writing) as orphans."""
+    import os
+    import signal
+    import time
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", "--patient", "adults", "--days", "30",
+         "--workers", "2", "--out", str(tmp_path)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)
+    os.kill(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    for _ in range(100):                        # the group empties (30 days would not)
+        left = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True,
+                              text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, "orphaned workers: %s" % left
