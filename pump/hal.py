@@ -52,6 +52,24 @@ class MemoryClock:
         self.advance(ticks_ms - self._ticks)
 
 
+class DriftingClock(MemoryClock):
+    """The monotonic tick as given; the real-time clock runs fast or slow by ``drift_ppm``
+    (a watch crystal: +-20 ppm is 1.7 s a day), as the simulator's hardware and a device
+    in the loop (pump.board.hil) both model it."""
+
+    def __init__(self, ticks_ms=0, wall_s=1767225600, drift_ppm=0):
+        MemoryClock.__init__(self, ticks_ms, wall_s)
+        self.drift_ppm = drift_ppm
+
+    def wall_s(self):
+        ticks = self._ticks
+        return (ticks + ticks * self.drift_ppm // 1000000 + self._wall_offset) // 1000
+
+    def set_wall(self, wall_s):
+        ticks = self._ticks
+        self._wall_offset = wall_s * 1000 - ticks - ticks * self.drift_ppm // 1000000
+
+
 class MemoryMotor:
     """Counts pulses; faults: ``extra_steps`` per pulse (runaway), ``stuck`` (no motion)."""
 

@@ -43,8 +43,8 @@ from secure_channel.sessions import trust as trust_lists
 from secure_channel.sessions.manager import SessionManager
 
 from bootloader.flash import NorFlash
-from pump.hal import (AlarmState, CountingRng, MemoryReservoir, MemorySecureStore,
-                      MemoryWatchdog, PRESS_VALID_MS)
+from pump.hal import (AlarmState, CountingRng, DriftingClock, MemoryReservoir,
+                      MemorySecureStore, MemoryWatchdog, PRESS_VALID_MS)
 from pump.pump import Pump
 from pump.results import Result
 
@@ -103,27 +103,6 @@ def export(value):
             fields[name] = export(getattr(value, name))
         return cbor.Tag(OBJECT_TAG, [type(value).__name__, fields])
     return value
-
-
-class HilClock:
-    """Ticks from the host (the clock master); the RTC runs fast or slow by
-    ``drift_ppm`` as a watch crystal does, and the pump sets it (time sync)."""
-
-    def __init__(self, wall_s, drift_ppm):
-        self._ticks = 0
-        self._wall_offset = wall_s * 1000
-        self.drift_ppm = drift_ppm
-
-    def ticks_ms(self):
-        return self._ticks
-
-    def wall_s(self):
-        ticks = self._ticks
-        return (ticks + ticks * self.drift_ppm // 1000000 + self._wall_offset) // 1000
-
-    def set_wall(self, wall_s):
-        ticks = self._ticks
-        self._wall_offset = wall_s * 1000 - ticks - ticks * self.drift_ppm // 1000000
 
 
 class HilMotor:
@@ -194,7 +173,7 @@ class HilUI(AlarmState):
 
 class HilHardware:
     def __init__(self, rng_seed, wall_s, drift_ppm):
-        self.clock = HilClock(wall_s, drift_ppm)
+        self.clock = DriftingClock(0, wall_s, drift_ppm)    # ticks from the host
         self.reservoir = MemoryReservoir(0)
         self.motor = HilMotor(self.reservoir)
         self.pressure = HilSensor(100, self.motor)
@@ -214,13 +193,13 @@ class HilHardware:
             if type(item) is not int or item < 0:
                 raise HilError("hardware values are non-negative integers")
         ticks, mbar, per_pulse, percent, mu, steps, press = state
-        if ticks < self.clock._ticks:
+        if ticks < self.clock.ticks_ms():
             raise HilError("the clock master's ticks went back")
         if percent > 100:
             raise HilError("a battery is at most 100 %")
         if press is not None and (type(press) is not int or not 0 <= press <= ticks):
             raise HilError("press is a tick no later than now, or None")
-        self.clock._ticks = ticks
+        self.clock.advance_to(ticks)
         self.pressure.value = mbar
         self.pressure.per_pulse = per_pulse
         self.battery.value = percent

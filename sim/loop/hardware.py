@@ -1,8 +1,8 @@
 """Virtual hardware for the closed loop: what the firmware's HAL drives, with physics.
 
-- ``DriftingClock``: the monotonic tick is the kernel's; the real-time clock runs fast or
-  slow by ``drift_ppm`` (a watch crystal: +-20 ppm is 1.7 s a day), so the gateway's time
-  sync matters.
+- ``DriftingClock`` (pump.hal): the monotonic tick is the kernel's; the real-time clock
+  runs fast or slow by ``drift_ppm`` (a watch crystal: +-20 ppm is 1.7 s a day), so the
+  gateway's time sync matters.
 - ``InfusionLine`` with the motor: a pulse's 25 mU reach the patient, or the air while the
   tubing is primed disconnected, or stay trapped in an occluded line; pressure rises with
   what is trapped (``MBAR_PER_MU``) and the trapped insulin surges in when the occlusion
@@ -11,26 +11,12 @@
 - buttons and display: ``pump.hal.MemoryUI`` (the virtual patient presses it).
 """
 
-from pump.hal import MemoryClock, MemoryHardware, MemoryMotor
+from pump.hal import DriftingClock, MemoryHardware, MemoryMotor
 
 BASELINE_MBAR = 100
 MBAR_PER_MU = 1.6              # 1500 mbar, the default occlusion limit, after ~0.9 U
 BATTERY_PER_HOUR = 0.1         # percent: ~40 days for the clock and radio alone
 BATTERY_PER_PULSE = 0.0008     # percent: ~1 % per 1,250 pulses (31 U)
-
-
-class DriftingClock(MemoryClock):
-    def __init__(self, ticks_ms=0, wall_s=1767225600, drift_ppm=0):
-        MemoryClock.__init__(self, ticks_ms, wall_s)
-        self.drift_ppm = drift_ppm
-
-    def wall_s(self):
-        ticks = self._ticks
-        return (ticks + ticks * self.drift_ppm // 1000000 + self._wall_offset) // 1000
-
-    def set_wall(self, wall_s):
-        ticks = self._ticks
-        self._wall_offset = wall_s * 1000 - ticks - ticks * self.drift_ppm // 1000000
 
 
 class InfusionLine:

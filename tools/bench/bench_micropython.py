@@ -39,7 +39,18 @@ from common import report  # noqa: E402
 
 import deploy  # noqa: E402
 
-HANDSHAKE = r'''
+TIMER = r'''
+try:
+    from time import ticks_us, ticks_diff
+except ImportError:
+    import time
+    def ticks_us():
+        return int(time.perf_counter() * 1000000)
+    def ticks_diff(a, b):
+        return a - b
+'''
+
+HANDSHAKE = TIMER + r'''
 import gc
 import sys
 
@@ -56,14 +67,6 @@ def _gc_frees():
     return gc.mem_alloc() - first < 50000
 
 print("RESULT gc_frees %d" % _gc_frees())
-try:
-    from time import ticks_us, ticks_diff
-except ImportError:
-    import time
-    def ticks_us():
-        return int(time.perf_counter() * 1000000)
-    def ticks_diff(a, b):
-        return a - b
 
 from bootloader.flash import NorFlash
 from pump.hal import CountingRng, MemoryHardware
@@ -161,15 +164,7 @@ def run_micropython(files, out, rounds):
     return _results(result.stdout)
 
 
-VERIFY = r'''
-try:
-    from time import ticks_us, ticks_diff
-except ImportError:
-    import time
-    def ticks_us():
-        return int(time.perf_counter() * 1000000)
-    def ticks_diff(a, b):
-        return a - b
+VERIFY = TIMER + r'''
 from bootloader import image_sign, verify
 from bootloader.otp import KEY_ED25519, KEY_P256
 
