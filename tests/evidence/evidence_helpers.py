@@ -14,10 +14,10 @@ from tools.evidence import catalogue, risks, sdlc, threat_model  # noqa: E402
 
 
 def real_evidence(tmp_path):
-    """(model, controls by ID, register) as the build makes them."""
+    """(model, controls by ID, register) as the build makes them (the catalogue's own
+    problems are test_catalogue.py's)."""
     model = threat_model.build(tmp_path / "threats.json")
-    controls, problems = catalogue.load()
-    assert problems == []
+    controls, _problems = catalogue.load()
     return model, controls, risks.register(model)
 
 

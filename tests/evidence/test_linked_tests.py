@@ -1,6 +1,8 @@
 """The links from tests to controls, read by the real pytest plugin from real runs: a
 control whose linked tests are removed is named, and so are a test naming a control that
-does not exist, a failing linked test and a skipped one."""
+does not exist, a failing linked test, a skipped one, an expected failure, and linked tests
+that vanished before they ran (a module skipped at module level, a collection error, a
+deselected test, a file left out of collection)."""
 
 import ast
 
@@ -28,9 +30,8 @@ def _without_tests_of(source, control):
 
 
 def _links(root, rel):
-    links, _status, _output = runs.run_linked_tests(root / "tests.json", paths=(rel,),
-                                                    cwd=root, echo=False)
-    return links
+    return runs.run_linked_tests(root / "tests.json", paths=(rel,), cwd=root,
+                                 echo=False).links
 
 
 def test_removing_the_linked_tests_of_a_control_makes_the_build_name_it(tmp_path):
@@ -101,3 +102,100 @@ def test_every_control_in_the_register_has_a_marker_in_the_suite(tmp_path):
     claimed = trace.claimed_controls(register, AREAS)
     assert claimed - marked == set()
     assert marked - set(controls) == set()
+
+
+VANISHING = {
+    "tests/test_module_skip.py": '''
+import pytest
+
+pytest.skip("needs a component this machine lacks", allow_module_level=True)
+
+
+@pytest.mark.verifies("SC-EDHOC-AUTH")
+def test_handshake():
+    assert True
+''',
+    "tests/test_broken.py": '''
+import pytest
+import no_such_module_for_the_evidence_test
+
+
+@pytest.mark.verifies("IL-BOLUS-MAX")
+def test_bolus_limit():
+    assert True
+''',
+    "tests/test_selected.py": '''
+import pytest
+
+
+@pytest.mark.verifies("IL-BASAL-MAX")
+def test_runs():
+    assert True
+
+
+@pytest.mark.verifies("IL-BASAL-MAX", "IL-TEMP-BASAL-MAX")
+def test_deselected():
+    assert True
+
+
+@pytest.mark.verifies("IL-IOB-MAX")
+@pytest.mark.xfail(reason="a known defect")
+def test_xfails():
+    assert False
+
+
+@pytest.mark.verifies("IL-ROLLING-1H")
+@pytest.mark.xfail(reason="was a known defect")
+def test_xpasses():
+    assert True
+''',
+    "tests/ignored/conftest.py": 'collect_ignore = ["test_left_out.py"]\n',
+    "tests/ignored/test_left_out.py": '''
+import pytest
+
+
+@pytest.mark.verifies("IL-ROLLING-24H")
+def test_left_out():
+    assert True
+''',
+}
+
+
+def test_linked_tests_that_vanish_before_they_run_are_named_with_their_file(tmp_path):
+    root = scratch_tree(tmp_path, VANISHING)
+    paths = sorted({rel.split("/")[0] + "/" + rel.split("/")[1] for rel in VANISHING})
+    assert paths == ["tests/ignored", "tests/test_broken.py", "tests/test_module_skip.py",
+                     "tests/test_selected.py"]
+    run = runs.run_linked_tests(root / "tests.json", paths=paths, cwd=root, echo=False,
+                                extra=("--deselect", "tests/test_selected.py::test_deselected"))
+    # the other files still ran, despite the collection error
+    assert run.links["tests/test_selected.py::test_runs"]["outcome"] == "passed"
+    assert run.links["tests/test_selected.py::test_xfails"]["outcome"] == "xfailed"
+    assert run.links["tests/test_selected.py::test_xpasses"]["outcome"] == "xpassed"
+    problems = trace.check_collection(run)
+    assert problems == [
+        "tests/ignored/test_left_out.py: not collected: linked tests of IL-ROLLING-24H did "
+        "not run",
+        "tests/test_broken.py: collection error (ModuleNotFoundError: No module named "
+        "'no_such_module_for_the_evidence_test'): linked tests of IL-BOLUS-MAX did not run",
+        "tests/test_module_skip.py: skipped at module level (needs a component this machine "
+        "lacks): linked tests of SC-EDHOC-AUTH did not run",
+        "linked test tests/test_selected.py::test_deselected (IL-BASAL-MAX, "
+        "IL-TEMP-BASAL-MAX) was deselected and did not run",
+    ]
+    model, controls, register = real_evidence(tmp_path)
+    everything = trace.completeness(model, controls, register, AREAS, run.links, [], [], run)
+    assert set(problems) <= set(everything)
+    assert "linked test tests/test_selected.py::test_xfails (IL-IOB-MAX) xfailed" in everything
+    assert "linked test tests/test_selected.py::test_xpasses (IL-ROLLING-1H) xpassed" \
+        in everything
+    assert not any("skipped" in p and "test_x" in p for p in everything)
+
+
+def test_a_complete_run_loses_nothing(tmp_path):
+    rel = "tests/test_selected.py"
+    source = VANISHING[rel].split("@pytest.mark.verifies(\"IL-IOB-MAX\")")[0]
+    root = scratch_tree(tmp_path, {rel: source})
+    run = runs.run_linked_tests(root / "tests.json", paths=(rel,), cwd=root, echo=False)
+    assert sorted(run.links) == [rel + "::test_deselected", rel + "::test_runs"]
+    assert trace.check_collection(run) == []

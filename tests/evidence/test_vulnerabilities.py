@@ -102,3 +102,55 @@ def test_the_pypi_latest_release_source_checks_only_components_at_the_latest_rel
     result = V.pypi_latest(COMPONENTS, fetch)
     assert list(result.audited) == ["cbor2"] and result.audited["cbor2"][0]["id"] == "GHSA-x"
     assert "not the latest release (0.9.3)" in result.skipped["transitions"]
+
+
+def _mirror(answers):
+    """A fetch that answers PyPI's JSON URLs from ``answers`` (package -> body)."""
+    def fetch(url, timeout=20):
+        parts = url.rstrip("/").split("/")
+        package = parts[-2] if parts[-2] in answers else parts[-3]
+        return 200, answers[package]
+    return fetch
+
+
+def test_a_pypi_answer_that_carries_no_advisory_data_checks_nothing():
+    # a mirror that serves the project pages without advisories: no key, or not a list
+    fetch = _mirror({"cbor2": {"info": {"version": "5.6.0"}},
+                     "transitions": {"info": {"version": "0.9.0"}, "vulnerabilities": None}})
+    result = V.pypi_latest(COMPONENTS, fetch)
+    assert result.audited == {}
+    assert all("carries no advisory data" in why for why in result.skipped.values())
+    report = V.check(COMPONENTS, sources=[lambda: result], fetch=fetch)
+    assert report.status == V.NOT_PERFORMED
+    assert [u[0] for u in report.unchecked] == ["cbor2", "transitions"]
+    assert "carries no advisory data" in report.unchecked[0][2]
+    assert "No advisory was found" not in documents.vulnerability_report(report)
+
+
+CLEAN_AUDIT = ('{"dependencies": [{"name": "cbor2", "version": "5.6.0", "vulns": []}, '
+               '{"name": "transitions", "version": "0.9.0", "vulns": []}], "fixes": []}')
+
+
+def test_pip_audit_on_an_index_whose_release_json_has_no_advisories_checks_nothing():
+    """pip-audit's PyPI service reads a missing ``vulnerabilities`` key as "none"; the
+    check asks the same endpoint itself and believes pip-audit only when it carries data."""
+    name = "pip-audit (PyPI per-release JSON)"
+    audit = V.parse_pip_audit(name, CLEAN_AUDIT, release_json=True)
+    assert set(audit.audited) == {"cbor2", "transitions"}
+    mirror = _mirror({"cbor2": {"info": {"version": "5.6.0"}},
+                      "transitions": {"info": {"version": "0.9.0"}}})
+    report = V.check(COMPONENTS, sources=[lambda: audit], fetch=mirror)
+    assert report.status == V.NOT_PERFORMED, report.summary()
+    assert "carries no advisory data" in report.unchecked[0][2]
+    assert "no 'vulnerabilities' list" in report.probe
+
+    audit = V.parse_pip_audit(name, CLEAN_AUDIT, release_json=True)
+    pypi = _mirror({"cbor2": {"info": {"version": "5.6.0"}, "vulnerabilities": []},
+                    "transitions": {"info": {"version": "0.9.0"}, "vulnerabilities": []}})
+    assert V.check(COMPONENTS, sources=[lambda: audit], fetch=pypi).status == V.PERFORMED
+
+
+def test_a_pip_audit_dependency_without_a_vulns_list_is_not_checked():
+    out = '{"dependencies": [{"name": "cbor2", "version": "5.6.0"}]}'
+    result = V.parse_pip_audit("pip-audit (OSV)", out)
+    assert result.audited == {} and "carries no advisory data" in result.skipped["cbor2"]

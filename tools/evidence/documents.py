@@ -67,35 +67,103 @@ def threat_model(model, svg_name=None):
 
 
 REGISTER_COLUMNS = ["risk", "kind", "title", "cause", "hazards", "S", "likelihood before",
-                    "initial", "controls", "likelihood after", "residual", "rationale",
-                    "action"]
+                    "CVSS before", "initial", "controls", "likelihood after", "CVSS after",
+                    "residual", "attack lab (secure profile)", "rationale", "action"]
+NOT_SCORED = "not scored"
 
 
-def register_rows(register):
+def _vector(vector):
+    """``AV:A/AC:L/PR:N/UI:N (2.84)``: the vector with its exploitability sub-score."""
+    if not vector:
+        return "-"
+    try:
+        return "%s (%.2f)" % (vector, scoring.exploitability_subscore(vector))
+    except (ValueError, TypeError, AttributeError):
+        return "%s (not a CVSS v3.1 vector)" % (vector,)
+
+
+def _level(risk, level):
+    return "%s%s" % (risk.measure, level) if risk.scored else NOT_SCORED
+
+
+def lab_cell(risk, results):
+    """What the attack lab's secure profile showed for the risk's scenarios: the unsafe
+    runs by name, or how many runs were all safe."""
+    if not risk.scenarios or results is None:
+        return "-"
+    unsafe = []
+    runs = 0
+    for name in sorted(risk.scenarios):
+        runs += sum(1 for r in results if r.get("scenario") == name
+                    and r.get("profile") == "secure")
+        bad = trace.unsafe_secure_runs(results, name)
+        if bad:
+            unsafe.append("%s (%s)" % (name, "; ".join(trace.run_outcome(r) for r in bad)))
+    if unsafe:
+        return "UNSAFE: " + "; ".join(unsafe)
+    if runs:
+        return "no unsafe outcome in %d secure run(s)" % runs
+    return "not run"
+
+
+def register_rows(register, results=None):
+    """The register's rows; ``results`` (the campaign) fill the attack-lab column."""
     rows = []
     for risk in register:
         rows.append([risk.id, risk.kind, risk.title, risk.cause, ", ".join(risk.hazards),
-                     risk.severity, "%s%s" % (risk.measure, risk.before), risk.initial,
-                     ", ".join(risk.controls), "%s%s" % (risk.measure, risk.after),
-                     risk.residual, risk.rationale, risk.action])
+                     risk.severity if risk.severity is not None else NOT_SCORED,
+                     _level(risk, risk.before), _vector(risk.vector_before),
+                     risk.initial or NOT_SCORED, ", ".join(risk.controls),
+                     _level(risk, risk.after), _vector(risk.vector_after),
+                     risk.residual or NOT_SCORED, lab_cell(risk, results), risk.rationale,
+                     risk.action])
     return rows
 
 
-def risk_register(register):
+SCORES_AFTER = """\
+- **Threats**: the likelihood is the CVSS v3.1 exploitability of a vector written per threat
+  in `tools/evidence/threats.py` (columns "CVSS before" and "CVSS after", with the
+  sub-score). "Before" scores the attack against the design without the listed controls (the
+  attack lab's legacy profile). "After" scores what an attacker still needs once they are in
+  place: a key or credential the pump trusts is PR:H, an attack that must win a race or
+  defeat a check is AC:H, one that needs the device in hand is AV:P. It is the analyst's
+  judgement, recorded with the rationale, not a measurement. The attack lab puts it to the
+  test: the build fails when a scenario's verdict is not the expected one, when a control
+  acts that the register does not list for the threat, and when a scenario is unsafe in the
+  secure profile while the threat records no action or a lower severity than the harm seen
+  (column "attack lab").
+- **Hazards**: the probability before and after the controls is the analyst's estimate on the
+  ISO 14971 scale above (`HAZARD_SCORES` in `tools/evidence/risks.py`); there is no field
+  data yet. The build checks that each control exists in the code and has passing linked
+  tests, not the estimate itself. A hazard whose residual risk is not acceptable names, in
+  its rationale (`ALARP_RATIONALES`), the controls that bound it and what remains.
+"""
+
+
+def risk_register(register, results=None):
     intro = scoring.__doc__.strip().splitlines()
     alarp = sum(r.residual == scoring.ALARP for r in register)
     unacceptable = sum(r.residual == scoring.UNACCEPTABLE for r in register)
+    unscored = sum(not r.scored for r in register)
+    lab = [r for r in register if lab_cell(r, results).startswith("UNSAFE")]
     out = ["# Risk register (ISO 14971 and security)\n", GENERATED + "\n",
            "Hazards come from the hazard table (`pump/hazards.py`), each with the interlocks "
            "the table links to it; threats come from the threat model (`threat-model.md`), "
            "each with the hazards it can cause. %d risks: %d hazards, %d threats. Residual "
            "risk: %d acceptable, %d ALARP (with the rationale), %d unacceptable (with the "
-           "action under way).\n"
+           "action under way)%s.\n"
            % (len(register), sum(r.kind == "hazard" for r in register),
-              sum(r.kind == "threat" for r in register), len(register) - alarp - unacceptable,
-              alarp, unacceptable),
+              sum(r.kind == "threat" for r in register),
+              len(register) - alarp - unacceptable - unscored, alarp, unacceptable,
+              ", %d not scored" % unscored if unscored else ""),
+           ("The attack lab found %d of them unsafe in the secure profile in the campaign "
+            "run (%s): each records an action.\n"
+            % (len(lab), ", ".join(r.id for r in lab)) if lab else
+            "The attack lab found no risk unsafe in the secure profile in the campaign run.\n"
+            if results else "No attack-lab campaign was given for this register.\n"),
            "## Scoring\n", "\n".join(line.strip() for line in intro) + "\n",
-           "## Register\n", render.md_table(REGISTER_COLUMNS, register_rows(register))]
+           "## Where the scores after the controls come from\n", SCORES_AFTER,
+           "## Register\n", render.md_table(REGISTER_COLUMNS, register_rows(register, results))]
     return "\n".join(out)
 
 
@@ -130,16 +198,26 @@ CONTROL_COLUMNS = ["control", "kind", "where", "risks", "SDLC areas", "linked te
                    "stopped in the attack lab (secure)"]
 
 
+TRACE_INTRO = ("Risk -> control (and where it lives in the code) -> verifying test (pytest, "
+               "`@pytest.mark.verifies`) or attack-lab scenario -> latest result.")
+
+
 def traceability(catalogue, register, areas, links, results, rows):
     out = ["# Traceability matrix\n", GENERATED + "\n",
-           "Risk -> control -> verifying test (pytest, `@pytest.mark.verifies`) or attack-lab "
-           "scenario -> latest result. The same rows are in `traceability.csv` and "
-           "`traceability.html`.\n",
+           TRACE_INTRO + " The same tables are in `traceability.html`; the matrix rows are in "
+           "`traceability.csv`.\n",
            "## Controls\n",
            render.md_table(CONTROL_COLUMNS,
                            control_rows(catalogue, register, areas, links, results)),
            "\n## Matrix\n", render.md_table(trace.COLUMNS, [r.as_list() for r in rows])]
     return "\n".join(out)
+
+
+def traceability_html(catalogue, register, areas, links, results, rows):
+    return render.html_document("Traceability matrix", [GENERATED, TRACE_INTRO], [
+        ("Controls", CONTROL_COLUMNS, control_rows(catalogue, register, areas, links, results),
+         None),
+        ("Matrix", trace.COLUMNS, [r.as_list() for r in rows], trace.RESULT_COLUMN)])
 
 
 def sdlc_rows(areas, catalogue, links):

@@ -67,12 +67,45 @@ def _campaign_lines(results):
     return lines
 
 
+def campaign_scope(results):
+    """``12 runs; patients adult#001, child#001; seeds 1, 2``: what the campaign covered."""
+    patients = sorted({str(r.get("patient")) for r in results})
+    seeds = sorted({r.get("seed") for r in results}, key=str)
+    return "%d runs; patients %s; seeds %s" % (len(results), ", ".join(patients) or "none",
+                                              ", ".join(str(s) for s in seeds) or "none")
+
+
+def unsafe_rows(register, results):
+    """A row per run the lab judged unsafe in the secure profile, with the risk that names
+    its scenario and what the register does about it."""
+    risks_of = {}
+    for risk in register:
+        for name in risk.scenarios:
+            risks_of.setdefault(name, []).append(risk)
+    rows = []
+    for name in sorted({r.get("scenario") for r in results}, key=str):
+        for run in trace.unsafe_secure_runs(results, name):
+            outcome = run.get("outcome") or {}
+            low = outcome.get("min_glucose_mg_dl")
+            named = risks_of.get(name, [])
+            rows.append([name, run.get("patient"), run.get("seed"),
+                         "%.1f mg/dL" % low if isinstance(low, (int, float)) else "-",
+                         outcome.get("below_54_min", "-"),
+                         "yes: %s" % run["ended"] if run.get("ended") else "no",
+                         ", ".join(r.id for r in named) or "NO RISK NAMES IT",
+                         ", ".join(str(r.residual or "not scored") for r in named) or "-",
+                         "; ".join(r.action or "NO ACTION" for r in named) or "-"])
+    return rows
+
+
 def cybersecurity_management(model, register, catalogue, links, results, vulns, counts):
     kinds = {}
     for control in catalogue.values():
         kinds[control.kind] = kinds.get(control.kind, 0) + 1
-    open_rows = [[r.id, r.title, r.residual, r.action or r.rationale]
+    open_rows = [[r.id, r.title, r.residual or "not scored",
+                  documents.lab_cell(r, results), r.action or r.rationale]
                  for r in register if r.residual != scoring.ACCEPTABLE]
+    unsafe = unsafe_rows(register, results)
     out = ["# Cybersecurity management plan\n", documents.GENERATED + "\n",
            "## Scope\n",
            "The system of the threat model (`threat-model.md`): %d elements in %d trust "
@@ -88,7 +121,18 @@ def cybersecurity_management(model, register, catalogue, links, results, vulns, 
            "fails until each risk has controls that exist in the code and have passing "
            "tests.\n" % (counts["risks"], counts["hazards"], counts["threats"]),
            "Risks not reduced to acceptable, with the reason or what is being done:\n",
-           render.md_table(["risk", "what", "residual", "rationale or action"], open_rows),
+           render.md_table(["risk", "what", "residual", "attack lab (secure profile)",
+                            "rationale or action"], open_rows),
+           "\n## Unsafe in the secure profile\n",
+           "Every run of the campaign behind this plan (%s) that the attack lab judged "
+           "unsafe for the patient although the controls were in place, with the risk that "
+           "names the scenario and the action it records. A shorter campaign covers fewer "
+           "patients: run the full one (`--patients 3 --seeds 2`) before a release.\n"
+           % campaign_scope(results),
+           render.md_table(["scenario", "patient", "seed", "lowest glucose",
+                            "minutes below 54 mg/dL", "day ended early", "risk", "residual",
+                            "action"], unsafe) if unsafe else
+           "None: no run was unsafe in the secure profile.\n",
            "\n## Controls and their verification\n",
            "%d controls in the code (%s); each is linked by `@pytest.mark.verifies` to the "
            "tests that verify it: %d linked test cases, latest run %d passed, %d not. The "

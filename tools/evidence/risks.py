@@ -7,6 +7,14 @@ A hazard's controls are the interlocks the hazard table links to it (read from
 for the hazards an attacker can cause; a threat's are in threats.py. Safety and security
 meet in both directions: a threat names the hazards it leads to, and those hazards list
 the security controls that stand in front of their interlocks.
+
+Where the scores come from: a hazard's probability before and after its controls is the
+analyst's estimate on the ISO 14971 scale of scoring.py (``HAZARD_SCORES``), with no field
+data yet; a hazard whose residual risk is not acceptable says in ``ALARP_RATIONALES``
+which controls bound it and what remains. A threat's exploitability before and after is a
+CVSS v3.1 vector in threats.py: "after" is what an attacker still needs once the controls
+are in place (a key the pump trusts is PR:H, physical access is AV:P), again a judgement,
+which the attack lab's secure profile puts to the test.
 """
 
 from pump import hazards as hazard_table
@@ -39,11 +47,47 @@ HAZARD_SCORES = {
 }
 
 
+# hazard id: why its residual risk, not acceptable on the scale, is as low as practicable:
+# the controls that bound it (by ID) and what remains. Required for every such hazard.
+ALARP_RATIONALES = {
+    "H-OVERDOSE": "every way insulin is asked for is capped (IL-BOLUS-MAX, IL-BASAL-MAX, "
+                  "IL-TEMP-BASAL-MAX, IL-IOB-MAX, IL-ROLLING-1H, IL-ROLLING-24H), remote "
+                  "boluses need SC-REMOTE-BOLUS-OFF lifted and SC-CONFIRM-ON-PUMP, and the "
+                  "independent monitor stops the motor on its own count (SM-OVER-1H, "
+                  "SM-OVER-24H, SM-IOB-MAX); what remains is a dose within the "
+                  "clinician's limits that is still too much for this patient today (the "
+                  "stolen-clinician scenario), which no fixed limit can tell from a right one",
+    "H-UNDERDOSE": "missed delivery is detected, not assumed: IL-MOTOR-ENCODER checks each "
+                   "pulse, IL-RESERVOIR-EMPTY and IL-WATCHDOG alarm, IL-NO-DELIVERY "
+                   "escalates time without basal, IL-BOLUS-INTERRUPTED shows a cut bolus; "
+                   "what remains is insulin that left the pump and did not act (a leaking "
+                   "site), which the pump cannot sense",
+    "H-THERAPY-LOSS": "every pause has an end and an alarm: IL-SUSPEND-MAX bounds a suspend, "
+                      "IL-NO-DELIVERY escalates missing basal, IL-PLGS-LIMIT ends a "
+                      "low-glucose hold, IL-CGM-LOST ends a hold when readings stop, "
+                      "IL-UPDATE-SWAP bounds the update's pause; what remains is a patient "
+                      "who does not answer the alarms",
+    "H-CALC-INPUT": "the calculator refuses inputs it can tell are wrong: IL-CALC-BG-STALE and "
+                    "IL-CALC-BG-RANGE drop the correction on an old or implausible glucose, "
+                    "IL-CALC-CARBS-MAX caps the carbohydrates, IL-CALC-ADVICE-STALE refuses an "
+                    "old suggestion; what remains is a plausible but mistyped entry, which "
+                    "the patient confirms and the bolus limits then bound",
+    "H-CGM-INPUT": "a reading reaches therapy only from an authenticated peer "
+                   "(SC-EDHOC-AUTH, SC-OSCORE-AEAD), fresh (IL-CGM-STALE), in order "
+                   "(IL-CGM-ORDER) and physiologically possible (IL-CGM-IMPLAUSIBLE), and a "
+                   "hold ends when readings stop (IL-CGM-LOST); what remains is a plausible "
+                   "wrong value from the sensor or a compromised relay, bounded by what a "
+                   "reading can do (the hold limits of the low-glucose suspend)",
+}
+
+
 class Risk:
-    """One row of the register."""
+    """One row of the register. ``vector_before``/``vector_after`` are a threat's CVSS
+    vectors; ``score_error`` says why its scores could not be read."""
 
     def __init__(self, rid, kind, title, cause, hazards, severity, measure, before, after,
-                 controls, scenarios=(), elements=(), rationale="", action=""):
+                 controls, scenarios=(), elements=(), rationale="", action="",
+                 vector_before=None, vector_after=None, score_error=None):
         self.id = rid
         self.kind = kind                  # "hazard" or "threat"
         self.title = title
@@ -58,14 +102,37 @@ class Risk:
         self.elements = tuple(elements)
         self.rationale = rationale
         self.action = action
+        self.vector_before = vector_before
+        self.vector_after = vector_after
+        self.score_error = score_error
+
+    @property
+    def scored(self):
+        return self.score_problem is None
+
+    @property
+    def score_problem(self):
+        """None when the risk has valid scores, else why not ("" for no scores at all)."""
+        if self.score_error:
+            return self.score_error
+        if self.severity is None or self.before is None or self.after is None:
+            return ""
+        try:
+            scoring.acceptability(self.severity, self.before)
+            scoring.acceptability(self.severity, self.after)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     @property
     def initial(self):
-        return scoring.acceptability(self.severity, self.before)
+        """acceptable / ALARP / unacceptable before the controls; None when not scored."""
+        return scoring.acceptability(self.severity, self.before) if self.scored else None
 
     @property
     def residual(self):
-        return scoring.acceptability(self.severity, self.after)
+        """The same after the controls; None when not scored."""
+        return scoring.acceptability(self.severity, self.after) if self.scored else None
 
 
 def hazard_risks(scores=None):
@@ -83,12 +150,18 @@ def hazard_risks(scores=None):
         severity, before, after, extra = scores.get(hid, (None, None, None, ()))
         controls = sorted(interlocks.get(hid, [])) + list(extra)
         rationale = "effect: %s" % effect
-        if severity and scoring.acceptability(severity, after) != scoring.ACCEPTABLE:
-            rationale += ("; bounded by %d controls, what remains is the risk of insulin "
-                          "therapy itself, outweighed by its benefit" % len(controls))
+        if hid in ALARP_RATIONALES:
+            rationale += "; " + ALARP_RATIONALES[hid]
         risks.append(Risk(hid, "hazard", "%s (%s)" % (name, category), cause, (hid,),
                           severity, "P", before, after, controls, rationale=rationale))
     return risks
+
+
+def unknown_scores(scores=None):
+    """Sentences naming each scored hazard that is not in the hazard table."""
+    scores = HAZARD_SCORES if scores is None else scores
+    return ["HAZARD_SCORES (tools/evidence/risks.py) scores %s, which is not in the hazard "
+            "table" % hid for hid in sorted(set(scores) - set(hazard_table.HAZARDS))]
 
 
 def threat_risks(model):
@@ -98,11 +171,18 @@ def threat_risks(model):
         elements = model.findings_of(threat.id)
         if not elements:
             continue
+        before = after = error = None
+        try:
+            before = scoring.exploitability_level(threat.before)
+            after = scoring.exploitability_level(threat.after)
+        except (ValueError, TypeError, AttributeError) as exc:
+            error = str(exc) if isinstance(exc, ValueError) else (
+                "CVSS vector %r is not a vector" % ((threat.before, threat.after),))
         risks.append(Risk(threat.id, "threat", threat.title, "STRIDE " + threat.stride,
-                          threat.hazards, threat.severity, "E",
-                          scoring.exploitability_level(threat.before),
-                          scoring.exploitability_level(threat.after), threat.controls,
-                          threat.scenarios, elements, threat.rationale, threat.action))
+                          threat.hazards, threat.severity, "E", before, after,
+                          threat.controls, threat.scenarios, elements, threat.rationale,
+                          threat.action, vector_before=threat.before,
+                          vector_after=threat.after, score_error=error))
     return risks
 
 

@@ -4,6 +4,7 @@ progress on the console (pytest's dots, the campaign's progress line), so the sl
 of the build shows what it is doing.
 """
 
+import ast
 import json
 import os
 import pathlib
@@ -12,15 +13,84 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PLUGIN = "tools.evidence.pytest_links"
+TEST_FILES = ("test_*.py", "*_test.py")
 
 
 class RunError(Exception):
     """A run produced no results to read (it crashed or could not start)."""
 
 
+class LinkedRun:
+    """One pytest run of the linked tests: ``links`` maps each test that was run to
+    {"ids", "outcome", "duration"}; ``collection`` is what collection lost (``modules``
+    skipped at module level or in error, linked tests ``deselected`` or ``removed``);
+    ``declared`` maps each test file to {function name: control IDs} as its source
+    declares them, whatever the run did with it."""
+
+    def __init__(self, links, exitstatus, output, collection, declared):
+        self.links = links
+        self.exitstatus = exitstatus
+        self.output = output
+        self.collection = collection
+        self.declared = declared
+
+
 def pytest_command(out_file, paths=("tests",), extra=()):
     return [sys.executable, "-m", "pytest", "-p", PLUGIN, "--evidence-out", str(out_file),
-            "-m", "verifies", "-q", "-p", "no:cacheprovider", *extra, *map(str, paths)]
+            "-m", "verifies", "-q", "-p", "no:cacheprovider",
+            "--continue-on-collection-errors", *extra, *map(str, paths)]
+
+
+def _marker_ids(decorator):
+    """The control IDs of a ``verifies(...)`` decorator (``pytest.mark.verifies`` or the
+    portable ``verifies``), or None for any other decorator."""
+    if isinstance(decorator, ast.Call) and ast.unparse(decorator.func).endswith("verifies"):
+        return [arg.value for arg in decorator.args
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    return None
+
+
+def declared_links(paths=("tests",), cwd=ROOT):
+    """{test file: {function name: sorted IDs}} for every function that a ``verifies``
+    decorator marks, read from the source of the test files under ``paths``: the linked
+    tests a run is expected to have, independent of what collection made of them."""
+    cwd = pathlib.Path(cwd)
+    files = set()
+    for path in paths:
+        path = cwd / path
+        if path.is_file():
+            files.add(path)
+        elif path.is_dir():
+            files.update(f for pattern in TEST_FILES for f in path.rglob(pattern))
+    declared = {}
+    for path in sorted(files):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf8"), str(path))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue                    # pytest reports it as a collection error
+        functions = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                marks = [_marker_ids(d) for d in node.decorator_list]
+                marks = [ids for ids in marks if ids is not None]
+                if marks:
+                    functions.setdefault(node.name, set()).update(*marks)
+        if functions:
+            declared[path.resolve()] = {name: sorted(ids) for name, ids in functions.items()}
+    return declared
+
+
+def _relative(declared, rootdir):
+    """``declared`` keyed by each file's path relative to pytest's rootdir, as node ids
+    are."""
+    rootdir = pathlib.Path(rootdir).resolve()
+    out = {}
+    for path, functions in declared.items():
+        try:
+            out[path.relative_to(rootdir).as_posix()] = functions
+        except ValueError:
+            out[path.as_posix()] = functions
+    return out
 
 
 def _echoed(command, cwd, env, echo):
@@ -42,18 +112,24 @@ def _echoed(command, cwd, env, echo):
 
 
 def run_linked_tests(out_file, paths=("tests",), cwd=ROOT, extra=(), echo=True):
-    """Run the linked tests (HYPOTHESIS_PROFILE=ci) and return (links, exit status,
-    output): links maps each test's node id to {"ids", "outcome", "duration"}."""
+    """Run the linked tests (HYPOTHESIS_PROFILE=ci) and return a ``LinkedRun``."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="ci")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     out_file = pathlib.Path(out_file)
     if out_file.exists():
         out_file.unlink()
+    declared = declared_links(paths, cwd)
     status, output = _echoed(pytest_command(out_file, paths, extra), cwd, env, echo)
     if not out_file.exists():
         raise RunError("pytest wrote no results (exit status %d)" % status)
-    data = json.loads(out_file.read_text())
-    return data["tests"], data["exitstatus"], output
+    try:
+        data = json.loads(out_file.read_text())
+        tests, exitstatus = data["tests"], data["exitstatus"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError("pytest's results in %s cannot be read: %s" % (out_file, exc)) from None
+    collection = data.get("collection", {})
+    declared = _relative(declared, data.get("rootdir") or cwd)
+    return LinkedRun(tests, exitstatus, output, collection, declared)
 
 
 def powercut_lines(output):

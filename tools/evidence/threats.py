@@ -81,8 +81,12 @@ THREATS = [
            "a replay is refused by the OSCORE window and the command-id record, across reboots"),
     Threat("T-DELAY-COMMAND", "T", "Frames are held back and released late", "Dataflow",
            _into_channel(DOSE, CGM), ("H-REPLAY", "H-CGM-INPUT"), 4, "AV:A/AC:L/PR:N/UI:N",
-           "AV:A/AC:H/PR:H/UI:N", ("SC-ECHO-FRESH", "IL-CMD-STALE", "IL-CGM-STALE"),
-           ("delayed-command",), "a late command needs a fresh Echo; readings carry their time"),
+           "AV:A/AC:H/PR:H/UI:N",
+           ("SC-ECHO-FRESH", "IL-CMD-STALE", "IL-CGM-STALE", "IL-CGM-URGENT-LOW"),
+           ("delayed-command",), "a late command needs a fresh Echo (SC-ECHO-FRESH); readings "
+           "carry their time and a late one is refused (IL-CGM-STALE), so while readings are "
+           "held back the pump has none, and a low that develops meanwhile is alerted once "
+           "they resume (IL-CGM-URGENT-LOW, seen for child#001 in the full campaign)"),
     Threat("T-MODIFY-IN-FLIGHT", "T", "Messages are changed on the link", "Dataflow",
            _into_channel(), ("H-CGM-INPUT", "H-OVERDOSE"), 5, "AV:A/AC:L/PR:N/UI:N",
            "AV:L/AC:H/PR:H/UI:N",
@@ -168,18 +172,38 @@ THREATS = [
             "IL-IOB-MAX", "IL-ROLLING-1H", "IL-ROLLING-24H", "IL-PLGS-LIMIT",
             "IL-CGM-IMPLAUSIBLE", "IL-CGM-URGENT-LOW"),
            ("gateway-suspend", "gateway-temp-basal", "cgm-spoof-gateway"),
-           "suspends and spoofed lows are bounded; temporary basals one after another "
-           "within IL-TEMP-BASAL-MAX still harm (gateway-temp-basal)",
+           "the gateway's role cannot bolus or change settings (SC-ROLE-MATRIX) and suspends "
+           "are bounded (IL-SUSPEND-MAX, IL-NO-DELIVERY); but two of its scenarios are unsafe "
+           "in the attack lab's secure profile: temporary basals one after another, each "
+           "within IL-TEMP-BASAL-MAX and IL-IOB-MAX, drive glucose below 54 mg/dL "
+           "(gateway-temp-basal, adult#001 down to 48 mg/dL in the full campaign), and "
+           "readings spoofed 40 mg/dL low, believed because they come authenticated and "
+           "plausible (IL-CGM-IMPLAUSIBLE passes them), kept a child below 54 mg/dL longer "
+           "than without the attack (cgm-spoof-gateway, child#001 down to 50 mg/dL); "
+           "IL-CGM-URGENT-LOW alerts, it does not prevent",
            "add a bound on the insulin a gateway may add over hours (temporary basals in "
-           "sequence); until then the gateway host is hardened and monitored"),
+           "sequence), and find out why spoofed low readings lengthen a child's low "
+           "(cgm-spoof-gateway) and bound what relayed readings can do to the low-glucose "
+           "hold; until then the gateway host is hardened and monitored"),
     Threat("T-STOLEN-CLINICIAN-KEY", "SE", "A stolen clinician key changes the basal "
-           "program", "Dataflow", _from(CLINICIAN_TOOL, SETTINGS), ("H-OVERDOSE",), 4,
+           "program", "Dataflow", _from(CLINICIAN_TOOL, SETTINGS), ("H-OVERDOSE",), 5,
            "AV:A/AC:L/PR:L/UI:N", "AV:A/AC:L/PR:H/UI:N",
            ("SC-REMOTE-BOLUS-OFF", "SC-CONFIRM-ON-PUMP", "IL-BASAL-MAX", "IL-ROLLING-24H",
-            "IL-PLGS-LIMIT", "IL-CGM-URGENT-LOW", "SC-EDHOC-AUTH"), ("stolen-clinician",),
-           "boluses are stopped; a basal program within the limits is taken",
+            "IL-PLGS-LIMIT", "IL-CGM-URGENT-LOW", "IL-CGM-LOST", "SC-EDHOC-AUTH"),
+           ("stolen-clinician",),
+           "boluses are stopped (SC-REMOTE-BOLUS-OFF) and a second, higher program is refused "
+           "(IL-ROLLING-24H), but a basal program within the limits (IL-BASAL-MAX) is taken: "
+           "the attack lab's secure profile is unsafe for every patient, and for child#001 "
+           "the day ends in fatal hypoglycaemia in the patient model (9.4 mg/dL in the full "
+           "campaign), hence severity 5. IL-CGM-URGENT-LOW alerts and does not prevent it; "
+           "worse, once the sensor reads below its range (39 mg/dL) those readings are "
+           "refused as implausible, and IL-CGM-LOST ends the low-glucose hold and resumes "
+           "the attacker's basal into the low. The residual score rests on the key being "
+           "hard to steal (PR:H); once it is stolen, the harm is catastrophic",
            "demand the clinician PIN on the pump (pump/pin.py authorize_clinician_settings) "
-           "for settings sent over the channel; revoke a stolen key from the trust list"),
+           "for settings sent over the channel; revoke a stolen key from the trust list; "
+           "keep the low-glucose hold when the readings that stopped were below the "
+           "sensor's range, instead of resuming basal (IL-CGM-LOST, pump/plgs.py)"),
     Threat("T-PIN-GUESS", "S", "PINs are guessed on the pump's buttons", "Dataflow",
            _carries(PIN), ("H-OVERDOSE",), 4, "AV:P/AC:L/PR:N/UI:N", "AV:P/AC:H/PR:N/UI:N",
            ("SC-PIN-LOCKOUT", "DC-PIN-HASH"), ("pin-brute-force",),

@@ -11,6 +11,12 @@ pip-audit prints "No known vulnerabilities found" and exits 0 even when it audit
 nothing (every dependency "not found"); here a dependency pip-audit skipped counts as not
 checked, so a check that reached no advisory data reads "not performed", never "none
 found".
+
+A component counts as checked only when an answer actually carries advisory data: a
+``vulnerabilities`` list in PyPI's JSON (a mirror or proxy that serves the project pages
+without it has checked nothing), a ``vulns`` list in pip-audit's report. pip-audit's PyPI
+service itself reads a missing ``vulnerabilities`` key as "none", so the check asks the
+same per-release endpoint and believes that service only when the answer carries the list.
 """
 
 import concurrent.futures
@@ -24,6 +30,8 @@ import urllib.request
 from tools.evidence import vulnerability_decisions
 
 PYPI = "https://pypi.org/pypi"
+NO_ADVISORY_DATA = ("the answer carries no advisory data (no 'vulnerabilities' list), as "
+                    "from a mirror that does not serve advisories")
 PERFORMED = "performed"
 PARTIAL = "partial"
 NOT_PERFORMED = "not performed"
@@ -58,16 +66,37 @@ def short_error(text):
     return text.strip()[:200]
 
 
+def advisory_list(body, key="vulnerabilities"):
+    """The advisories an answer carries, or None when it carries no advisory data (the key
+    missing, or not a list of objects)."""
+    vulns = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(vulns, list) or not all(isinstance(v, dict) for v in vulns):
+        return None
+    return vulns
+
+
 class SourceResult:
     """What one source said: the components it audited ({key: [vulns]}), those it skipped
-    ({key: reason}), and a one-line note (or the error that stopped it)."""
+    ({key: reason}), and a one-line note (or the error that stopped it).
+    ``release_json``: its advisories come from PyPI's per-release JSON (pip-audit's PyPI
+    service), so it is believed only where that endpoint carries advisory data."""
 
-    def __init__(self, name, audited=None, skipped=None, note="", error=""):
+    def __init__(self, name, audited=None, skipped=None, note="", error="",
+                 release_json=False):
         self.name = name
         self.audited = audited or {}
         self.skipped = skipped or {}
         self.note = note
         self.error = error
+        self.release_json = release_json
+
+    def disbelieve(self, why):
+        """Count every component this source audited as skipped, for ``why``."""
+        if self.audited:
+            for key in self.audited:
+                self.skipped[key] = why
+            self.note += "; not believed: %s" % why
+            self.audited = {}
 
 
 def pip_audit(service, timeout=300, cache_dir=None):
@@ -82,46 +111,60 @@ def pip_audit(service, timeout=300, cache_dir=None):
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return SourceResult(name, error="did not finish: %s" % exc)
-    return parse_pip_audit(name, done.stdout, done.stderr, done.returncode)
+    return parse_pip_audit(name, done.stdout, done.stderr, done.returncode,
+                           release_json=service == "pypi")
 
 
-def parse_pip_audit(name, stdout, stderr="", returncode=0):
+def parse_pip_audit(name, stdout, stderr="", returncode=0, release_json=False):
     """A SourceResult from pip-audit's JSON output (``-f json``): a dependency with a
-    ``skip_reason`` was not audited, whatever pip-audit printed about it."""
+    ``skip_reason``, or without a ``vulns`` list, was not audited, whatever pip-audit
+    printed about it."""
     try:
         report = json.loads(stdout)
     except ValueError:
+        report = None
+    if not isinstance(report, dict):
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
         return SourceResult(name, error="no result (exit %d): %s"
-                            % (returncode, short_error(lines[-1]) if lines else "no output"))
+                            % (returncode, short_error(lines[-1]) if lines else "no output"),
+                            release_json=release_json)
     audited, skipped = {}, {}
     for dep in report.get("dependencies", []):
+        vulns = advisory_list(dep, "vulns")
         if "skip_reason" in dep:
             skipped[_key(dep["name"])] = dep["skip_reason"]
+        elif vulns is None:
+            skipped[_key(dep["name"])] = NO_ADVISORY_DATA
         else:
             audited[_key(dep["name"])] = [
                 {"id": v.get("id"), "aliases": v.get("aliases", []),
                  "fixed_in": v.get("fix_versions", []), "summary": v.get("description", "")}
-                for v in dep.get("vulns", [])]
+                for v in vulns]
     note = "%d audited, %d skipped" % (len(audited), len(skipped))
     if skipped and not audited:
         reasons = sorted({r.split(":")[0] for r in skipped.values()})
         note += " (every dependency skipped: %s)" % "; ".join(reasons)
-    return SourceResult(name, audited, skipped, note)
+    return SourceResult(name, audited, skipped, note, release_json=release_json)
 
 
 def probe_release_endpoint(components, fetch=fetch_json):
-    """The HTTP answer of PyPI's per-release JSON for the first component: why pip-audit's
-    PyPI service found nothing."""
+    """(what PyPI's per-release JSON answered for the first component, whether that answer
+    carries advisory data): why pip-audit's PyPI service found nothing, and whether what it
+    found can be believed."""
     if not components:
-        return ""
+        return "", False
     name, version = components[0]
     url = "%s/%s/%s/json" % (PYPI, name, version)
     try:
-        status, _ = fetch(url)
+        status, body = fetch(url)
     except OSError as exc:
-        return "GET %s: %s" % (url, short_error(str(exc)))
-    return "GET %s: HTTP %d" % (url, status)
+        return "GET %s: %s" % (url, short_error(str(exc))), False
+    if status != 200:
+        return "GET %s: HTTP %d" % (url, status), False
+    if advisory_list(body) is None:
+        return ("GET %s: HTTP 200 with no 'vulnerabilities' list: this index serves no "
+                "advisories" % url), False
+    return "GET %s: HTTP 200 with advisory data" % url, True
 
 
 def pypi_latest(components, fetch=fetch_json, workers=8):
@@ -137,12 +180,15 @@ def pypi_latest(components, fetch=fetch_json, workers=8):
             return package, version, None, "unreachable: %s" % short_error(str(exc))
         if status != 200 or not body:
             return package, version, None, "HTTP %d" % status
-        latest = body.get("info", {}).get("version")
+        latest = (body.get("info") or {}).get("version")
         if latest != version:
             return package, version, None, ("installed %s is not the latest release (%s), "
                                             "for which alone this source has advisories"
                                             % (version, latest))
-        return package, version, body.get("vulnerabilities", []), ""
+        vulns = advisory_list(body)
+        if vulns is None:
+            return package, version, None, NO_ADVISORY_DATA
+        return package, version, vulns, ""
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for package, version, vulns, why in pool.map(one, components):
@@ -154,7 +200,7 @@ def pypi_latest(components, fetch=fetch_json, workers=8):
             audited[_key(package)] = [
                 {"id": v.get("id"), "aliases": v.get("aliases", []),
                  "fixed_in": v.get("fixed_in", []), "summary": v.get("summary") or
-                 v.get("details", "")[:200]} for v in vulns]
+                 (v.get("details") or "")[:200]} for v in vulns]
     note = "%d checked, %d not checked" % (len(audited), len(skipped))
     if errors and not audited:
         return SourceResult(name, skipped=skipped, error=errors[0])
@@ -211,6 +257,13 @@ def check(components, sources=None, decisions=None, fetch=fetch_json, cache_dir=
                    lambda: pip_audit("osv", cache_dir=cache_dir),
                    lambda: pypi_latest(components, fetch)]
     results = [source() for source in sources]
+    probe, carries = probe_release_endpoint(components, fetch)
+    if not carries:
+        for result in results:
+            if result.release_json:
+                result.disbelieve("PyPI's per-release JSON here %s" % (
+                    "carries no advisory data (no 'vulnerabilities' list)"
+                    if "HTTP 200" in probe else "gave no answer to check"))
     findings, unchecked = [], []
     for package, version in components:
         key = _key(package)
@@ -240,5 +293,4 @@ def check(components, sources=None, decisions=None, fetch=fetch_json, cache_dir=
         status = PARTIAL
     else:
         status = PERFORMED
-    return Report(status, components, results, findings, unchecked,
-                  probe_release_endpoint(components, fetch))
+    return Report(status, components, results, findings, unchecked, probe)
