@@ -5,8 +5,9 @@ The pump's safety interlocks have IDs (``IL-...``, ``pump.hazards``); the securi
 controls that stand in front of them get IDs here (``SC-...``), so an attack that was
 stopped can name what stopped it and the regulatory evidence can link every control to
 its code and tests. ``control_of(name)`` maps the stable name of a refusal (a session
-refusal such as ``RECORD-REPLAY``, a protocol error such as ``forbidden``, a staging
-refusal naming ``IL-UPDATE-IMAGE``) to the control that made it. Data only: it runs on
+refusal such as ``RECORD-REPLAY``, a protocol error such as ``forbidden``, an image
+refusal such as ``revoked-key``, a gateway's security event such as ``clock step
+refused``, a staging refusal naming ``IL-UPDATE-IMAGE``) to the control that made it. Data only: it runs on
 MicroPython like the rest of the seam.
 """
 
@@ -73,6 +74,14 @@ _BY_NAME = {
     "bad-content-format": "SC-SCHEMA", "bad-option": "SC-SCHEMA",
     "not-acceptable": "SC-SCHEMA",
     "PIN-LOCKED": "SC-PIN-LOCKOUT", "PIN-WRONG": "SC-PIN-LOCKOUT",
+    # the bootloader's image refusals (bootloader.image.REJECT_NAMES)
+    "bad-signature": "SC-IMAGE-SIGNATURE", "hash-mismatch": "SC-IMAGE-SIGNATURE",
+    "no-hash": "SC-IMAGE-SIGNATURE", "unsigned": "SC-IMAGE-SIGNATURE",
+    "unknown-key": "SC-IMAGE-SIGNATURE", "revoked-key": "SC-IMAGE-SIGNATURE",
+    "rollback": "SC-IMAGE-ROLLBACK", "downgrade": "SC-IMAGE-ROLLBACK",
+    "no-security-counter": "SC-IMAGE-ROLLBACK",
+    # the gateway's security events (sim.gateway.service)
+    "clock step refused": "SC-CLOCK-BOUND", "audit log diverged": "SC-LOG-CHAIN",
 }
 
 
