@@ -10,12 +10,18 @@ its interlock ID (the reading is dropped, never stored):
   lies, or a reading held back on the way);
 - IL-CGM-ORDER: not measured at least ``MIN_SPACING_MS`` after the last accepted reading
   (a duplicate or a reordered one);
-- IL-CGM-IMPLAUSIBLE: outside the sensor's reporting range ``RANGE_MG_DL``, or changing
+- IL-CGM-IMPLAUSIBLE: outside what any sensor reports (``SENSOR_MG_DL``), or changing
   faster than ``MAX_RATE_MG_DL_MIN`` since the last accepted reading (no physiology does
   that: a faulty sensor, a compression artefact or a forged value). One such outlier must
   not blind the pump to every reading after it: a reading refused for its rate is kept as
   a candidate, and when the next one agrees with it (a plausible rate between the two),
   both are taken as a new series and the older readings are dropped.
+
+A reading outside the reporting range ``RANGE_MG_DL`` but one a sensor does send is its
+LOW or HIGH (Dexcom reports a glucose below 40 mg/dL as 39, Navigator as 32): the lowest
+or highest glucose there is, never a missing one. It is taken as the range's edge, so a
+severe low keeps basal held (refused, the hold would end after ``plgs.LOST_MS`` with
+IL-CGM-LOST and basal would run into it) and a HIGH never corrects beyond 400 mg/dL.
 
 Only accepted readings are kept (the last ``HISTORY_MS``, at most ``HISTORY`` of them, so a
 1-minute sensor's are all there), so low-glucose suspend and the bolus calculator see the
@@ -26,7 +32,8 @@ from pump import results
 from pump.results import Refused
 from pump.units import MS_PER_MINUTE
 
-RANGE_MG_DL = (40, 400)            # a CGM's reporting range (values are clipped to it)
+RANGE_MG_DL = (40, 400)            # a CGM's reporting range: LOW and HIGH beyond it
+SENSOR_MG_DL = (20, 600)           # what any sensor sends (LOW 32..39, HIGH up to 600)
 MAX_AGE_MS = 10 * MS_PER_MINUTE
 FUTURE_MS = 5000                   # the sender's tick estimate may lead by this much
 MIN_SPACING_MS = MS_PER_MINUTE
@@ -58,6 +65,8 @@ class CgmInput:
         """Store the reading or raise Refused naming the interlock; returns the reading."""
         results.check_int("mg_dl", mg_dl, 0, 0xFFFF)
         results.check_int("measured_ms", measured_ms, 0, MAX_TICK)
+        if SENSOR_MG_DL[0] <= mg_dl <= SENSOR_MG_DL[1]:
+            mg_dl = min(max(mg_dl, RANGE_MG_DL[0]), RANGE_MG_DL[1])   # LOW / HIGH
         try:
             self._check(now, mg_dl, measured_ms)
             self.candidate = None

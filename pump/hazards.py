@@ -183,8 +183,9 @@ INTERLOCKS = {
                      "reading not at least 1 min after the last accepted one (duplicate, "
                      "reordered)", "refuse the reading"),
     "IL-CGM-IMPLAUSIBLE": (("H-CGM-INPUT",),
-                           "reading outside 40..400 mg/dL or changing faster than "
-                           "10 mg/dL/min since the last accepted one",
+                           "reading outside what a sensor reports (20..600 mg/dL) or "
+                           "changing faster than 10 mg/dL/min since the last accepted one; "
+                           "a sensor's LOW or HIGH beyond 40..400 is taken as 40 or 400",
                            "refuse the reading; two in a row that agree start a new series"),
     "IL-PLGS": (("H-HYPO-BASAL",),
                 "glucose below 70 mg/dL, or predicted below the clinician's threshold "

@@ -75,7 +75,7 @@ def test_stale_future_reordered_and_implausible_readings_are_refused():
     now = hw.clock.ticks_ms()
     cases = [((60, now - 11 * MS_PER_MINUTE), "IL-CGM-STALE"),
              ((60, now + MS_PER_MINUTE), "IL-CGM-STALE"),
-             ((39, now), "IL-CGM-IMPLAUSIBLE"), ((401, now), "IL-CGM-IMPLAUSIBLE")]
+             ((19, now), "IL-CGM-IMPLAUSIBLE"), ((601, now), "IL-CGM-IMPLAUSIBLE")]
     for (value, tick), reason in cases:
         result = pump.cgm_reading(value, tick)
         assert result.code == results.ERR_INTERLOCK and result.reason == reason, result
@@ -85,6 +85,28 @@ def test_stale_future_reordered_and_implausible_readings_are_refused():
     assert pump.cgm_reading(110, now).ok
     assert pump.cgm_reading(True, now).code == results.ERR_TYPE
     assert not pump.status()["plgs_hold"] and pump.refusals["IL-CGM-STALE"] == 2
+
+
+@verifies("IL-PLGS", "IL-CGM-IMPLAUSIBLE")
+def test_a_sensor_reading_below_its_range_keeps_basal_held():
+    """H-HYPO-BASAL: a sensor reports a glucose below its range as its LOW value (Dexcom
+    39, Navigator 32). That is the lowest glucose there is, not a missing one: refused,
+    the hold would end after 20 min (IL-CGM-LOST) and basal run into a severe low. It is
+    taken as the range's floor, 40 mg/dL; above the range, as 400."""
+    pump, hw, flash = make_pump(rate_mu_h=1200)
+    assert pump.cgm_reading(45, hw.clock.ticks_ms()).ok
+    assert pump.status()["plgs_hold"]
+    for _ in range(12):                               # an hour of LOW
+        run_for(pump, hw, 5 * MS_PER_MINUTE)
+        result = pump.cgm_reading(39, hw.clock.ticks_ms())
+        assert result.ok, result
+        assert pump.status()["plgs_hold"], pump.status()
+        assert pump.status()["glucose"][0] == 40
+    assert "IL-CGM-LOST" not in pump.status()["alerts"]
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
+    assert pump.cgm_reading(450, hw.clock.ticks_ms()).reason == "IL-CGM-IMPLAUSIBLE"  # rate
+    run_for(pump, hw, 5 * MS_PER_MINUTE)
+    assert pump.cgm_reading(19, hw.clock.ticks_ms()).reason == "IL-CGM-IMPLAUSIBLE"
 
 
 @verifies("IL-CGM-LOST")
