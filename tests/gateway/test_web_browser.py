@@ -146,6 +146,8 @@ def test_markup_in_a_security_event_is_shown_as_text(browser, served):
 def test_a_wrong_password_is_refused(browser, served):
     base, _path = served
     _log_in(browser, base, password="wrong horse battery staple")
+    # the click posts the form: wait for the answer page, not the page it leaves
+    _wait(browser, lambda d: d.find_elements("id", "login-message"), "the refusal shown")
     message = browser.find_element("id", "login-message").text
     assert message == "Wrong name, password or code."
     assert browser.current_url == base + "/login"
