@@ -271,6 +271,8 @@ class HilDevice:
         rng = CountingRng(("%s|%d" % (self.channel_seed, self.boots)).encode())
         self.manager = SessionManager(self.credential, self.private, self.trust,
                                       self.dispatcher, rng)
+        self.targets = {"pump": self.pump, "cgm": self.cgm, "dispatcher": self.dispatcher,
+                        "manager": self.manager}
 
     def _tap(self, log):
         original = log.append
@@ -281,10 +283,6 @@ class HilDevice:
             records.append([rtype, export(data), tick])
             return seq
         log.append = append
-
-    def _target(self, name):
-        return {"pump": self.pump, "cgm": self.cgm, "dispatcher": self.dispatcher,
-                "manager": self.manager}[name]
 
     def _serve(self, op, args):
         if op == "boot" and self.hw is not None:
@@ -298,11 +296,11 @@ class HilDevice:
         if op == "call":
             if len(args) < 2 or args[1] not in CALLS.get(args[0], ()):
                 raise HilError("call not allowed: %r" % (args[:2],))
-            return getattr(self._target(args[0]), args[1])(*args[2:])
+            return getattr(self.targets[args[0]], args[1])(*args[2:])
         if op == "get":
             if len(args) != 2 or args[1] not in READS.get(args[0], ()):
                 raise HilError("read not allowed: %r" % (args,))
-            return getattr(self._target(args[0]), args[1])
+            return getattr(self.targets[args[0]], args[1])
         if op == "uart":
             if len(args) != 2 or not isinstance(args[0], bytes) or type(args[1]) is not int:
                 raise HilError("uart takes [bytes, now]")

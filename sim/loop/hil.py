@@ -112,6 +112,14 @@ class LineLink:
             self.console.append(line)
             del self.console[:-20]
 
+    def quit(self):
+        """Tell a device that still answers to stop serving (best effort)."""
+        if not self.closed:
+            try:
+                self.exchange({1: "quit", 2: 0}, timeout=5)
+            except DeviceError:
+                pass
+
 
 def _reader(stream, sink):
     try:
@@ -168,11 +176,7 @@ class WasmDevice:
 
     def close(self):
         if self.process.poll() is None:
-            if not self.link.closed:
-                try:
-                    self.link.exchange({1: "quit", 2: 0}, timeout=5)
-                except DeviceError:
-                    pass
+            self.link.quit()
             try:
                 self.process.stdin.close()
                 self.process.wait(timeout=5)
@@ -216,11 +220,7 @@ class SerialDevice:
         self.transport.write(text.encode())
 
     def close(self):
-        if not self.link.closed:
-            try:
-                self.link.exchange({1: "quit", 2: 0}, timeout=5)
-            except DeviceError:
-                pass
+        self.link.quit()
         self._open = False
         self.transport.close()
 
