@@ -30,13 +30,47 @@ def check_geometry(size, sector_size, align):
         raise FlashError("size must be a multiple of sector_size, itself of align")
 
 
+ERASED = b"\xff" * 256     # a chunk of erased flash: checks and fills go this much at once
+
+
+def erased(read, addr, length):
+    """Whether ``read(addr, length)`` would be all 0xFF, read a chunk at a time: a check
+    of a whole sector must not need a sector-sized buffer (a board's heap, fragmented after
+    hours of running, may not have one in one piece)."""
+    end = addr + length
+    while addr < end:
+        size = min(len(ERASED), end - addr)
+        if read(addr, size) != ERASED[:size]:
+            return False
+        addr += size
+    return True
+
+
+def erase_into(data, start, length):
+    """Set ``data[start:start + length]`` to 0xFF a chunk at a time (no buffer of
+    ``length``)."""
+    end = start + length
+    while start < end:
+        size = min(len(ERASED), end - start)
+        data[start:start + size] = ERASED[:size]
+        start += size
+
+
+def _erased(size, sector_size):
+    """``size`` bytes of erased flash: one buffer of ``size`` allocated, not two (a board's
+    heap has no room for a second copy)."""
+    data = bytearray(size)
+    erase_into(data, 0, size)
+    return data
+
+
 class NorFlash:
     def __init__(self, size, sector_size=4096, align=4):
         check_geometry(size, sector_size, align)
         self.size = size
         self.sector_size = sector_size
         self.align = align
-        self._data = bytearray(b"\xff" * size)
+        self._data = _erased(size, sector_size)
         self.erase_counts = [0] * (size // sector_size)
         self.op_count = 0
         self._cut = None          # (op_index, where, fraction_num, fraction_den)
@@ -108,13 +142,14 @@ class NorFlash:
                 raise PowerCut("cut before erase")
             if where == "middle":
                 length = self.sector_size * num // den
-        self._data[addr:addr + length] = b"\xff" * length
+        erase_into(self._data, addr, length)
         self.erase_counts[addr // self.sector_size] += 1
         if cut is not None:
             raise PowerCut("cut during/after erase")
 
     def is_erased(self, addr, length):
-        return self.read(addr, length) == b"\xff" * length
+        self._check_range(addr, length)
+        return erased(self.read, addr, length)
 
     # -- images ---------------------------------------------------------------------
     def image(self):
@@ -157,4 +192,5 @@ class FlashRegion:
         self.flash.erase(self._at(addr, self.sector_size))
 
     def is_erased(self, addr, length):
-        return self.read(addr, length) == b"\xff" * length
+        self._at(addr, length)
+        return erased(self.read, addr, length)

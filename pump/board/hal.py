@@ -23,7 +23,7 @@ where the board's ``main.py`` asks for it, with one line, and the tests pass fak
 - ``BoardWatchdog``: ``machine.WDT.feed``.
 """
 
-from bootloader.flash import FlashError, check_geometry
+from bootloader.flash import ERASED, FlashError, check_geometry, erased
 from pump.clock import ExtendedClock
 from pump.hal import AlarmState
 
@@ -199,9 +199,8 @@ class FileFlash:
         have = self._file.tell()
         if have > size:
             raise FlashError("flash file %s is larger than %d bytes" % (path, size))
-        blank = b"\xff" * sector_size
         while have < size:
-            chunk = blank[:min(sector_size - have % sector_size, size - have)]
+            chunk = ERASED[:min(len(ERASED) - have % len(ERASED), size - have)]
             self._file.write(chunk)
             have += len(chunk)
         self._file.flush()
@@ -238,12 +237,14 @@ class FileFlash:
             raise FlashError("erase address 0x%x is not a sector start" % addr)
         self.op_count += 1
         self._file.seek(addr)
-        self._file.write(b"\xff" * self.sector_size)
+        for _ in range(self.sector_size // len(ERASED)):     # no sector-sized buffer
+            self._file.write(ERASED)
         self._file.flush()
         self.erase_counts[addr // self.sector_size] += 1
 
     def is_erased(self, addr, length):
-        return self.read(addr, length) == b"\xff" * length
+        self._check_range(addr, length)
+        return erased(self.read, addr, length)
 
     def image(self):
         return self.read(0, self.size)
