@@ -83,11 +83,12 @@ def _round_up(n, unit):
     return (n + unit - 1) // unit * unit
 
 
-class _Scan:
-    """Result of reading a log region: records, where to write next, and problems found."""
+class Scan:
+    """What reading a log region found: where to write next, and problems. The records
+    themselves are handed on one by one (``records``), never kept here: a board's heap
+    has no room for a whole log."""
 
     def __init__(self):
-        self.records = []
         self.problem = ""
         self.head_seq = 0          # seq of the last committed record (0: none)
         self.head_chain = GENESIS
@@ -98,8 +99,10 @@ class _Scan:
         self.anchor_chain = None   # chain hash after the record ``anchor_seq``, if seen
 
 
-def _scan(region, key, anchor_seq=None):
-    scan = _Scan()
+def records(region, key, scan, anchor_seq=None):
+    """Yield the log's verified records, oldest first; ``scan`` (a Scan) says at the end
+    where the log stands, or why reading stopped (``problem``: nothing after it is
+    yielded). A suspended reader is a cursor into the log, valid while nothing is written."""
     size = region.sector_size
     count = region.size // size
     headers = []
@@ -109,23 +112,23 @@ def _scan(region, key, anchor_seq=None):
             continue        # erased, or its header was cut short by power loss: reused later
         if not constant_time_equal(_mac(key, raw[:44]), raw[44:60]):
             scan.problem = "sector %d header fails its MAC: forged or wrong key" % index
-            return scan
+            return
         headers.append((int.from_bytes(raw[4:8], "big"), index, raw))
     valid = sorted(headers, key=lambda h: h[0])
     for position in range(1, len(valid)):
         if valid[position][0] != valid[position - 1][0] + 1:
             scan.problem = "sector sequence gap: a sector was removed"
-            return scan
+            return
     if valid and valid[0][0] > 1 and len(valid) < count - 1:
         # Old sectors go only when the ring wraps, and then all others are in use
         # (one may be mid-erase): fewer means the oldest were removed.
         scan.problem = "oldest sectors missing: log starts at sector %d with %d of %d in use" % (
             valid[0][0], len(valid), count)
-        return scan
+        return
     if valid and valid[0][0] == 1 and (int.from_bytes(valid[0][2][8:12], "big") != 1 or
                                        bytes(valid[0][2][12:44]) != GENESIS):
         scan.problem = "first sector does not start the log"
-        return scan
+        return
     expected_seq = None
     chain = None
     for sector_seq, index, raw in valid:
@@ -136,7 +139,7 @@ def _scan(region, key, anchor_seq=None):
         elif first_seq != expected_seq or not constant_time_equal(sector_chain, chain):
             scan.problem = "record sequence broken between sectors %d and %d" % (
                 sector_seq - 1, sector_seq)
-            return scan
+            return
         offset = HEADER_LEN
         scan.checkpoint_in_newest = False
         while offset + 8 <= size:
@@ -162,29 +165,37 @@ def _scan(region, key, anchor_seq=None):
             if not constant_time_equal(_mac(key, new_chain), tag):
                 scan.problem = "record after seq %d fails its MAC: edited or forged" % (
                     expected_seq - 1)
-                return scan
+                return
             try:
                 fields = cbor.decode(body)
                 seq, tick, wall, rtype, data = fields
             except (cbor.CBORError, ValueError, TypeError):
                 scan.problem = "record after seq %d is not a valid record" % (expected_seq - 1)
-                return scan
+                return
             if seq != expected_seq:
                 scan.problem = "record seq %d where %d was expected" % (seq, expected_seq)
-                return scan
+                return
             chain = new_chain
             if seq == anchor_seq:
                 scan.anchor_chain = chain
             expected_seq += 1
-            scan.records.append(Record(seq, tick, wall, rtype, data, chain))
             if rtype == EV_CHECKPOINT:
                 scan.checkpoint_in_newest = True
+            yield Record(seq, tick, wall, rtype, data, chain)
         scan.sector = index
         scan.sector_seq = sector_seq
         scan.offset = offset
     if expected_seq is not None:
         scan.head_seq = expected_seq - 1
         scan.head_chain = chain
+
+
+def _scan(region, key, anchor_seq=None, visit=None):
+    """Read the whole log: each record to ``visit`` (if given); returns the Scan."""
+    scan = Scan()
+    for record in records(region, key, scan, anchor_seq):
+        if visit is not None:
+            visit(record)
     return scan
 
 
@@ -201,12 +212,20 @@ def anchor_problem(scan, seq, chain):
 
 
 def verify(region, key, expected_head=None):
-    """Check a log; returns its records or raises LogIntegrityError naming the problem.
+    """Check a log; returns its records (a list: for host tools and tests; the firmware
+    reads with ``records``) or raises LogIntegrityError naming the problem.
 
     ``expected_head`` is the (seq, chain) the live pump reported; without it a log cut short
     at its end cannot be told from a shorter one.
     """
-    scan = _scan(region, key)
+    found = []
+    check_read(_scan(region, key, visit=found.append), expected_head)
+    return found
+
+
+def check_read(scan, expected_head=None):
+    """Raise LogIntegrityError if a log read to its end found a problem, or does not reach
+    ``expected_head``, the (seq, chain) the live pump reported."""
     if scan.problem:
         raise LogIntegrityError(scan.problem)
     if expected_head is not None:
@@ -216,13 +235,15 @@ def verify(region, key, expected_head=None):
                                     % (scan.head_seq, seq))
         if scan.head_seq == seq and not constant_time_equal(scan.head_chain, chain):
             raise LogIntegrityError("log head does not match the reported head")
-    return scan.records
 
 
 class AuditLog:
     """Append-only log writer over a flash region (sector-aligned, at least 2 sectors)."""
 
-    def __init__(self, region, key, checkpoint=None, anchor=None, on_append=None):
+    def __init__(self, region, key, checkpoint=None, anchor=None, on_append=None,
+                 on_record=None):
+        """``on_record``: called with each verified record found at opening (the boot's
+        replay); nothing keeps them."""
         if region.size // region.sector_size < 2 or region.sector_size < MIN_SECTOR:
             raise ValueError("audit log needs two or more sectors of %d bytes or more"
                              % MIN_SECTOR)
@@ -232,14 +253,13 @@ class AuditLog:
         self.on_append = on_append         # callable(seq, chain) after each committed record
         self.problem = ""
         self.records_written = 0
-        self._open(anchor)
+        self._open(anchor, on_record)
 
-    def _open(self, anchor):
-        scan = _scan(self.region, self._key, anchor[0] if anchor else None)
+    def _open(self, anchor, on_record):
+        scan = _scan(self.region, self._key, anchor[0] if anchor else None, on_record)
         if not scan.problem and anchor:
             scan.problem = anchor_problem(scan, anchor[0], anchor[1])
         self.problem = scan.problem
-        self.recovered = scan.records
         self.head_seq = scan.head_seq
         self.head_chain = scan.head_chain
         self._sector = scan.sector
@@ -266,7 +286,6 @@ class AuditLog:
                                          self.region.sector_size):
                 self.region.erase(index * self.region.sector_size)
         self.problem = ""
-        self.recovered = None
         self._sector = None
         self._sector_seq = 0
         self._offset = None

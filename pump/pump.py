@@ -163,14 +163,15 @@ class Pump:
             seal_problem = "IL-SETTINGS-INTEGRITY"
         self._settings_bad = bool(seal_problem)
         self.anchor = anchor or Anchor()
+        defaults = limits if limits is not None else Limits()
+        replay = recovery.Replay(defaults)
         log = L.AuditLog(flash, log_key, anchor=(self.anchor.seq, self.anchor.chain)
-                         if anchor else None)
+                         if anchor else None, on_record=replay.add)
         if not log.problem and anchor is None and log.head_seq and not seal_problem:
             log.problem = "log has records but no anchor: the secure store was replaced"
             log._offset = None
         self.log = log
-        records = log.recovered or []
-        alive = records[-1].tick if records else None
+        alive = replay.last_tick
         if anchor is not None and anchor.alive is not None and (alive is None or
                                                                 anchor.alive > alive):
             alive = anchor.alive
@@ -181,16 +182,14 @@ class Pump:
         if alive is not None:
             self.anchor.credit = [budget - self.clock.credited, alive + self.clock.credited]
         now = self.clock.ticks_ms()
-        defaults = limits if limits is not None else Limits()
         state = None
         if not log.problem:
-            state = recovery.rebuild(records, defaults)
+            state = replay.result()
         if settings is None and anchor is not None and state and state["program_set"]:
             seal_problem = "IL-SETTINGS-INTEGRITY"     # the settings record was removed
             self._settings_bad = True
         # with the sealed settings damaged, the verified log's limits are the clinician's
         self._log_limits = bool(seal_problem and state)
-        log.recovered = None
         base = Limits.from_list(state["limits"]) if state else defaults
         if settings:
             base = Limits(settings["limits"])

@@ -48,16 +48,25 @@ def _watch_therapy(watch, previous, record, tick):
     watch.update(tick, therapy_deficit(record, tick))
 
 
-def rebuild(records, limits):
-    """State after replaying ``records`` over defaults; None if there is nothing to replay."""
-    if not records:
-        return None
-    state = initial_state(limits)
-    watch = BasalWatch()
-    for record in records:
+class Replay:
+    """The persistent state a verified log rebuilds, fed one record at a time as the log is
+    read at boot (``audit_log.AuditLog``'s ``on_record``): it holds the state, never the
+    log, whose region may be larger than a board's heap."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.state = None
+        self.watch = BasalWatch()
+        self.last_tick = None          # the newest record's tick: when the pump was alive
+
+    def add(self, record):
         data = record.data
+        if self.state is None:
+            self.state = initial_state(self.limits)
+        state = self.state
+        self.last_tick = record.tick
         if record.type == L.EV_CHECKPOINT:
-            state = {
+            self.state = {
                 "program": list(data["program"]), "program_set": data["program_set"],
                 "limits": list(data["limits"]), "ledger": [list(e) for e in data["ledger"]],
                 "ids": [list(e) for e in data["ids"]], "last_bolus": data["last_bolus"],
@@ -65,9 +74,9 @@ def rebuild(records, limits):
                 "gaps": data.get("gaps") or [], "unknown": data.get("unknown"),
                 "block": data.get("block"), "blocked": data.get("blocked"),
             }
-            watch = BasalWatch(state["gaps"])
+            self.watch = BasalWatch(self.state["gaps"])
         elif record.type == L.EV_THERAPY:
-            _watch_therapy(watch, state["therapy"], data, record.tick)
+            _watch_therapy(self.watch, state["therapy"], data, record.tick)
             state["therapy"] = data
         elif record.type == L.EV_COMMAND:
             op, args = data["op"], data["args"]
@@ -91,5 +100,11 @@ def rebuild(records, limits):
             state["latched"] = data
         elif record.type == L.EV_SERVICE:
             state["latched"] = ""
-    state["gaps"] = watch.snapshot(records[-1].tick)
-    return state
+
+    def result(self):
+        """The rebuilt state; None if there was nothing to replay."""
+        if self.state is None:
+            return None
+        self.state["gaps"] = self.watch.snapshot(self.last_tick)
+        return self.state
+

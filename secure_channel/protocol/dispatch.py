@@ -17,8 +17,8 @@ the pump and are not passed to ``audit`` again. ``PowerCut`` from ``audit`` prop
 any other exception from it is counted in ``audit_failures`` and the refusal stands.
 
 Services the pump object does not provide are passed in: ``cgm`` (a
-``telemetry.CgmBuffer``), ``log_reader`` (callable returning the audit log's records,
-e.g. ``verified_log_reader``) and ``updater`` (``update_stager.UpdateStager``). A
+``telemetry.CgmBuffer``), ``log_reader`` (a window of the audit log's records,
+``verified_log_reader``) and ``updater`` (``update_stager.UpdateStager``). A
 request needing one that is absent is answered ``unavailable``.
 
 Software updates (docs/updates.md): the transfer (begin_update, image_chunk) goes to the
@@ -48,24 +48,43 @@ _PAGE_MARGIN = 24         # bytes kept free for the envelope around a page of re
 _CHAIN_ROOM = 36          # the page's chain hash: key, byte-string head, 32 bytes
 
 
+LOG_WINDOW = 64           # records a log read holds at once (a page takes fewer)
+
+
 def verified_log_reader(region, key, head=None):
-    """A log reader over the pump's audit-log region: every record, MACs and chain checked
-    (``pump.audit_log.verify``); raises LogIntegrityError if the log was tampered with.
+    """A log reader over the pump's audit-log region: ``read(start, keep=None)`` gives
+    ``(records, complete)``: up to LOG_WINDOW verified records (MACs and chain checked
+    from the log's start, ``pump.audit_log.records``) with seq >= start and ``keep(record)``
+    true, oldest first, and whether they reach the log's end. It raises LogIntegrityError
+    on a tampered log; a page holds a window, never the whole log (a board's heap cannot).
 
-    ``head``: the live log's ``head()`` (seq, chain). The log must then reach it, and the
-    records verified are kept until it moves: a gateway catching up page by page costs one
-    check of the whole log, not one per page. What is served was verified either way; a
-    change to the flash behind an unmoved head is found at the next record or boot."""
-    cache = [None, None]
+    ``head``: the live log's ``head()`` (seq, chain). Reading then goes on from where the
+    last read stopped while the head has not moved (a suspended reader is a cursor), so a
+    gateway catching up page by page costs one pass over the log, not one per page; and a
+    read that reaches the end checks the log reaches that head. What is served was verified
+    either way; a change to the flash behind an unmoved head is found at the next record or
+    boot."""
+    cursor = {"head": None, "records": None, "scan": None, "next": 0}
 
-    def read():
-        if head is None:
-            return L.verify(region, key)
-        now = head()
-        if cache[0] != now:
-            cache[1] = L.verify(region, key, now)
-            cache[0] = now
-        return cache[1]
+    def fresh(now):
+        scan = L.Scan()
+        cursor.update(head=now, scan=scan, records=L.records(region, key, scan), next=0)
+
+    def read(start, keep=None):
+        now = head() if head is not None else None
+        if head is None or cursor["head"] != now or cursor["records"] is None or \
+                start < cursor["next"]:
+            fresh(now)
+        found = []
+        for record in cursor["records"]:
+            cursor["next"] = record.seq + 1
+            if record.seq >= start and (keep is None or keep(record)):
+                found.append(record)
+                if len(found) == LOG_WINDOW:
+                    return found, False
+        cursor["records"] = None                 # ended: the next read starts afresh
+        L.check_read(cursor["scan"], now)
+        return found, True
     return read
 
 
@@ -306,15 +325,12 @@ class Dispatcher:
         return self._reply(request, {"ticks_ms": now})
 
     # -- the audit log -------------------------------------------------------------------
-    def _records(self, request):
-        """Records from from_seq on, oldest first."""
-        start = request.fields["from_seq"]
-        return [r for r in self.log_reader() if r.seq >= start]
-
-    def _page(self, request, records, convert, list_name, extra=None, chained=False):
+    def _page(self, request, window, convert, list_name, extra=None, chained=False):
         """Fill one response with converted records until count or the size budget.
         ``chained``: the page carries the chain hash after its last record and ends after
-        a record sent without its data, so a reader can check every other record."""
+        a record sent without its data, so a reader can check every other record.
+        ``window``: the log reader's (records, complete)."""
+        records, complete = window
         count = request.fields["count"]
         budget = S.MAX_MESSAGE - _PAGE_MARGIN - (_CHAIN_ROOM if chained else 0)
         items = []
@@ -337,7 +353,8 @@ class Dispatcher:
             if chained and item[4] is None:
                 break
         else:
-            next_seq = max(next_seq, head + 1)
+            if complete:
+                next_seq = max(next_seq, head + 1)
         fields = {list_name: items, "next_seq": min(next_seq, S.U32)}
         if chained and last is not None and last.chain is not None:
             fields["chain"] = last.chain
@@ -348,12 +365,13 @@ class Dispatcher:
     def _log_request(self, request, convert, list_name, extra=None, chained=False):
         if self.log_reader is None:
             return self._unavailable(request, "no audit-log reader")
+        keep = None if chained else (lambda record: convert(record) is not None)
         try:
-            records = self._records(request)
+            window = self.log_reader(request.fields["from_seq"], keep)
         except L.LogIntegrityError as exc:
             return self._refuse(request.id, request.message.code, request.name,
                                 results.ERR_INTERNAL, "log integrity: %s" % exc)
-        return self._page(request, records, convert, list_name, extra, chained)
+        return self._page(request, window, convert, list_name, extra, chained)
 
     def _read_log(self, request, role, now, allowed):
         budget = S.MAX_MESSAGE - _PAGE_MARGIN - 16
