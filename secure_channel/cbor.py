@@ -61,6 +61,13 @@ def _head(major, n):
     raise CBORError("integer out of 64-bit range")
 
 
+def _put_head(out, major, n):
+    if n < 24:
+        out.append(major << 5 | n)
+    else:
+        out.extend(_head(major, n))
+
+
 def _encode(value, out, depth):
     if depth > MAX_DEPTH:
         raise CBORError("nesting too deep")
@@ -69,14 +76,14 @@ def _encode(value, out, depth):
     # type), and subclasses and the rarer types take the general path below.
     if kind is int:
         if 0 <= value < 24:
-            out.append(_ONE_BYTE[value])
+            out.append(value)
         elif value >= 0:
-            out.append(_head(0, value))
+            out.extend(_head(0, value))
         else:
-            out.append(_head(1, -1 - value))
+            out.extend(_head(1, -1 - value))
     elif kind is list or kind is tuple:
         n = len(value)
-        out.append(_ONE_BYTE[0x80 | n] if n < 24 else _head(4, n))
+        _put_head(out, 4, n)
         for item in value:
             _encode(item, out, depth + 1)
     elif kind is str:
@@ -85,12 +92,12 @@ def _encode(value, out, depth):
         except UnicodeError:
             raise CBORError("text is not encodable as UTF-8")
         n = len(raw)
-        out.append(_ONE_BYTE[0x60 | n] if n < 24 else _head(3, n))
-        out.append(raw)
+        _put_head(out, 3, n)
+        out.extend(raw)
     elif kind is bytes:
         n = len(value)
-        out.append(_ONE_BYTE[0x40 | n] if n < 24 else _head(2, n))
-        out.append(value)
+        _put_head(out, 2, n)
+        out.extend(value)
     elif kind is dict:
         _encode_map(value, out, depth)
     else:
@@ -104,36 +111,36 @@ def _encode_map(value, out, depth):
         if kind is int and 0 <= key < 24:
             kbytes = _ONE_BYTE[key]
         elif _key_ok(key):
-            kparts = []
+            kparts = bytearray()
             _encode(key, kparts, depth + 1)
-            kbytes = b"".join(kparts)
+            kbytes = bytes(kparts)
         else:
             raise CBORError("map keys must be int, str or bytes")
         pairs.append((kbytes, key))
     pairs.sort(key=lambda p: p[0])
-    out.append(_head(5, len(pairs)))
+    out.extend(_head(5, len(pairs)))
     for kbytes, key in pairs:
-        out.append(kbytes)
+        out.extend(kbytes)
         _encode(value[key], out, depth + 1)
 
 
 def _encode_other(value, out, depth):
     # bool before int: on CPython bool is an int subclass.
     if value is True:
-        out.append(b"\xf5")
+        out.append(0xF5)
     elif value is False:
-        out.append(b"\xf4")
+        out.append(0xF4)
     elif value is None:
-        out.append(b"\xf6")
+        out.append(0xF6)
     elif isinstance(value, int):
         if value >= 0:
-            out.append(_head(0, value))
+            out.extend(_head(0, value))
         else:
-            out.append(_head(1, -1 - value))
+            out.extend(_head(1, -1 - value))
     elif isinstance(value, (bytes, bytearray, memoryview)):
         value = bytes(value)
-        out.append(_head(2, len(value)))
-        out.append(value)
+        out.extend(_head(2, len(value)))
+        out.extend(value)
     elif isinstance(value, str):
         _encode(str(value), out, depth)
     elif isinstance(value, (list, tuple)):
@@ -143,17 +150,18 @@ def _encode_other(value, out, depth):
     elif isinstance(value, Tag):
         if not _is_uint(value.tag):
             raise CBORError("tag number must be an unsigned integer")
-        out.append(_head(6, value.tag))
+        out.extend(_head(6, value.tag))
         _encode(value.value, out, depth + 1)
     else:
         raise CBORError("cannot encode %s" % type(value).__name__)
 
 
 def encode(value):
-    """Return the deterministic encoding of ``value``."""
-    out = []
+    """Return the deterministic encoding of ``value``, built in one growing buffer (not a
+    list of pieces: on a board each piece is an object and the list a large block)."""
+    out = bytearray()
     _encode(value, out, 0)
-    return b"".join(out)
+    return bytes(out)
 
 
 class _Reader:
