@@ -124,8 +124,9 @@ class NorFlash:
             if where == "middle":
                 keep = (len(data) * num // den) // self.align * self.align
                 data = data[:keep]
-        self._data[addr:addr + len(data)] = bytes(
-            old & new for old, new in zip(self._data[addr:addr + len(data)], data))
+        flash = self._data
+        for i in range(len(data)):           # in place: no copy of the data or the flash
+            flash[addr + i] &= data[i]
         if cut is not None:
             raise PowerCut("cut during/after program")
 

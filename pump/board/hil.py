@@ -262,8 +262,10 @@ class HilDevice:
         self.hw = hw
 
     def boot(self):
-        """Power-up: the firmware's objects built afresh over the kept flash and store."""
+        """Power-up: the firmware's objects built afresh over the kept flash and store. The
+        old ones go first, as a power cycle clears RAM: the new pump has the whole heap."""
         self.boots += 1
+        self.pump = self.cgm = self.dispatcher = self.manager = self.targets = None
         self.pump = Pump(self.hw, self.flash, self.log_key)
         self._tap(self.pump.log)
         self.cgm = CgmBuffer()
