@@ -16,6 +16,11 @@ heap before it (an upper bound). The simulated flash (a 384 KiB bytearray here, 
 chip on a board) is subtracted. A firmware with the modules frozen into flash
 (tools/board/manifest.py) keeps their bytecode out of RAM: the live heap at the first boot
 request (modules imported, nothing built) is subtracted for that figure.
+On MicroPython's unix port (sim.loop.hil.UnixPortDevice: the collector works inside a
+running loop, the heap is a hard cap) the same day gives live heap figures and, by
+bisection, the least free room the firmware needs after its imports (ballast leaves that
+much in one piece) and the least heap cap for the whole day, imports included; its objects
+are 64-bit, so a 32-bit board's figures are smaller.
 Times: image verification (a 64 KiB image signed with Ed25519 and with ECDSA P-256,
 hash and signature) and both ends of the handshake (suite 2, method 3) in one interpreter; CPython with
 its pyca/cryptography backend, MicroPython with the pure-Python one, on this machine's
@@ -240,6 +245,167 @@ def firmware_in_the_loop(script, measure):
     return elapsed, trace, run
 
 
+UNIX_DEVICE_MAIN = r"""
+# The device main on the unix port for the free-room figures: the simulated flash is the
+# heap's first block (taken before anything else, so it fragments nothing) and the
+# firmware's flash uses it; after the imports, ballast fills the heap until FREE bytes are
+# left (none if FREE < 0); then serve as tools/board/hil_main.py does.
+FLASH = bytearray(%(flash)d)
+FREE = %(free)d
+import gc
+import sys
+from bootloader import flash
+
+
+def _preallocated(size, sector_size):
+    if size != len(FLASH):
+        raise ValueError("this device main holds %%d bytes of flash" %% len(FLASH))
+    flash.erase_into(FLASH, 0, size)
+    return FLASH
+
+
+flash._erased = _preallocated
+from pump.board import hil
+if not hil.__file__.endswith(".mpy"):
+    raise SystemExit("pump.board.hil came from %%s, not a .mpy file" %% hil.__file__)
+if FREE >= 0:
+    BALLAST = [None] * 16384
+    # Fill the heap: 4 KiB blocks (the free tail, in address order), then 64-byte ones
+    # (the holes the imports left); then free the last FREE // 4096 of the 4 KiB blocks,
+    # adjacent at the top: FREE bytes of room in one piece, no holes to help.
+    gc.collect()
+    count = 0
+    for size in (4096, 64):
+        try:
+            while True:
+                BALLAST[count] = bytearray(size - 16)
+                count += 1
+                if size == 4096:
+                    big = count
+        except (MemoryError, IndexError):
+            pass
+    for index in range(big - FREE // 4096, big):
+        BALLAST[index] = None
+    gc.collect()
+
+
+def _read():
+    line = sys.stdin.readline()
+    return line if line else None
+
+
+hil.serve(_read, lambda line: sys.stdout.write(line + "\n"))
+"""
+
+
+def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=False):
+    """The day (or its first ``until_ms``; -1: boot and the clinician's settings only, no
+    handshake) on the unix port, firmware from the .mpy tree ``out``, with ``free`` bytes
+    of heap left after the imports (all of ``heap`` if < 0): (ended, heap trace, result).
+    A MemoryError in the pump is a controller fault, a safe stop: the run goes on, so the
+    caller compares ``result`` with an unconstrained run's."""
+    from sim import scenario as S
+    from sim.loop import hil
+    from sim.loop.simulation import Simulation
+    from sim.loop.world import FLASH_SECTORS, SECTOR, SetupRefused
+    script = pathlib.Path(out, "unix_device_main_%d.py" % free)
+    script.write_text(UNIX_DEVICE_MAIN % {"flash": FLASH_SECTORS * SECTOR, "free": free})
+    device = hil.UnixPortDevice(heap=str(heap), script=script, path=out, measure=measure)
+    trace, result = [], None
+    try:
+        simulation = Simulation(scenario or S.default(), "adult#001", device=device)
+        simulation.world.firmware.heap_trace = trace
+        if until_ms is not None and until_ms < 0:
+            simulation.world.program_pump()
+        elif until_ms is not None and simulation.start():
+            simulation.advance(until_ms)
+        if until_ms is None:
+            result = simulation.run()
+        else:
+            result = simulation.recorder.result(simulation)
+        ended = result["ended"]
+    except (hil.DeviceError, SetupRefused) as exc:
+        ended = str(exc)
+    finally:
+        device.close()
+        script.unlink()
+    if result is not None:
+        result = {key: value for key, value in result.items() if key != "firmware"}
+    return ended, trace, result
+
+
+def least(runs, low, high, grain=1024):
+    """The smallest value (to ``grain``) for which ``runs(value)`` is None (it went as
+    it should), by bisection between ``low`` (too small) and ``high`` (enough)."""
+    ended = runs(high)
+    if ended is not None:
+        raise RuntimeError("the run fails even with %d bytes: %s" % (high, ended))
+    while high - low > grain:
+        middle = (low + high) // 2 // grain * grain
+        if runs(middle) is None:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def report_unix_heap(out):
+    """Heap figures on the unix port, whose collector works inside a running loop and whose
+    heap is a hard cap: the live heap (after a collection at each request's start) and the
+    least free room the firmware needs after its imports (bisection: ballast leaves that
+    much, fragments included) to get through boot, the clinician's settings and the first
+    handshake; the default day; the faults day with its reboot. Objects there are 64-bit
+    (a 32-bit board's are no larger); the simulated flash is subtracted."""
+    from sim import scenario as S
+    from sim.loop import hil
+    from sim.loop.world import FLASH_SECTORS, SECTOR
+    if hil.unix_port() is None:
+        print("   (MicroPython's unix port is not installed: no unix-port heap figures)",
+              flush=True)
+        return
+    flash = FLASH_SECTORS * SECTOR
+    ended, trace, _ = unix_run(out, measure=True)
+    if ended:
+        raise RuntimeError("the day on the unix port ended early: %s" % ended)
+    uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
+    loaded = trace[0][1][0] - flash
+    before = trace[uart[0]][1][0] - flash
+    live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - flash
+    faults = S.load(str(REPO / "sim/scenarios/faults.toml"))
+
+    def room(**run):
+        """The least room after the imports in which ``run`` goes as with all the heap."""
+        reference = unix_run(out, **run)[2]
+
+        def same(free):
+            ended, _, result = unix_run(out, free, **run)
+            return ended or (None if result == reference else "the therapy differs")
+        return least(same, 0, 2 << 20, 4096)
+    settings = room(until_ms=-1)
+    start = room(until_ms=10 * 60 * 1000)
+    day = room()
+    faults_day = room(scenario=faults)
+    heap = least(lambda cap: unix_run(out, heap=cap)[0], flash + loaded, 4 << 20, 4096)
+    print("   unix port (64-bit objects), firmware from .mpy, simulated flash subtracted:",
+          flush=True)
+    report("  live heap, modules loaded (unix port)", loaded / 1024, "KB")
+    report("  live heap, pump running, one session (unix port)", live / 1024, "KB",
+           ("<=", 192))
+    report("  free room needed after imports: boot and settings, no session (unix port)",
+           settings / 1024, "KB")
+    report("  free room needed after imports: first 10 min, handshake in (unix port)",
+           start / 1024, "KB")
+    report("  EDHOC handshake extra, at most (that room - live growth before it)",
+           (start - (before - loaded)) / 1024, "KB", ("<=", 64),
+           reference="boot and settings alone need %.0f KB" % (settings / 1024))
+    report("  free room needed after imports: the default day (unix port)", day / 1024,
+           "KB")
+    report("  free room needed after imports: the faults day, a reboot in it (unix port)",
+           faults_day / 1024, "KB")
+    report("  least heap cap for the default day, importing included (unix port)",
+           (heap - flash) / 1024, "KB", ("<=", 192))
+
+
 def cpython_day():
     import time
     from sim import scenario as S
@@ -274,8 +440,9 @@ def report_heap(trace):
            code / 1024, "KB")
     report("MicroPython heap: running, one session, without the modules (frozen build)",
            (running - flash - code) / 1024, "KB", ("<=", 192))
-    report("MicroPython heap: EDHOC handshake extra (upper bound)", handshake / 1024, "KB",
-           ("<=", 64))
+    report("MicroPython heap: EDHOC handshake extra (allocated, not a peak)", handshake / 1024,
+           "KB", reference="everything its two steps allocate; the peak is the unix port's "
+           "figure")
     report("MicroPython heap: any request's high-water (upper bound)", (bound - flash) / 1024,
            "KB")
 
@@ -306,6 +473,7 @@ def main():
         script = device_script(files, out, out)
         day_s, _, device_run = firmware_in_the_loop(script, measure=False)
         _, trace, _ = firmware_in_the_loop(script, measure=True)
+        report_unix_heap(out)
     cpython_s, cpython_run = cpython_day()
     same = all(device_run[key] == cpython_run[key] for key in cpython_run if key != "firmware")
     report("a day with the firmware on MicroPython (wasm, from .mpy)", day_s, "s",
