@@ -59,31 +59,40 @@ def verified_log_reader(region, key, head=None):
     on a tampered log; a page holds a window, never the whole log (a board's heap cannot).
 
     ``head``: the live log's ``head()`` (seq, chain). Reading then goes on from where the
-    last read stopped while the head has not moved (a suspended reader is a cursor), so a
-    gateway catching up page by page costs one pass over the log, not one per page; and a
-    read that reaches the end checks the log reaches that head. What is served was verified
-    either way; a change to the flash behind an unmoved head is found at the next record or
-    boot."""
-    cursor = {"head": None, "records": None, "scan": None, "next": 0}
+    last read stopped while the head has not moved (a suspended reader is a cursor; it
+    keeps the last LOG_WINDOW records read, so a page that sent fewer goes on from inside
+    them), so a gateway catching up page by page costs one pass over the log, not one per
+    page; and a read that reaches the end checks the log reaches that head. What is served
+    was verified either way; a change to the flash behind an unmoved head is found at the
+    next record or boot."""
+    cursor = {"head": None, "records": None, "scan": None, "next": 0, "held": []}
 
     def fresh(now):
         scan = L.Scan()
-        cursor.update(head=now, scan=scan, records=L.records(region, key, scan), next=0)
+        cursor.update(head=now, scan=scan, records=L.records(region, key, scan), next=0,
+                      held=[])
 
     def read(start, keep=None):
         now = head() if head is not None else None
-        if head is None or cursor["head"] != now or cursor["records"] is None or \
-                start < cursor["next"]:
+        held = cursor["held"]           # the last LOG_WINDOW records read, before "next"
+        if head is None or cursor["head"] != now or cursor["scan"] is None or \
+                start < (held[0].seq if held else cursor["next"]):
             fresh(now)
-        found = []
+            held = cursor["held"]
+        found = [record for record in held
+                 if record.seq >= start and (keep is None or keep(record))]
+        if len(found) >= LOG_WINDOW:
+            return found[:LOG_WINDOW], False
         for record in cursor["records"]:
             cursor["next"] = record.seq + 1
+            held.append(record)
+            if len(held) > LOG_WINDOW:
+                del held[0]
             if record.seq >= start and (keep is None or keep(record)):
                 found.append(record)
                 if len(found) == LOG_WINDOW:
                     return found, False
-        cursor["records"] = None                 # ended: the next read starts afresh
-        L.check_read(cursor["scan"], now)
+        L.check_read(cursor["scan"], now)        # read to the end: it must reach the head
         return found, True
     return read
 

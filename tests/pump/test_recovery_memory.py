@@ -82,3 +82,36 @@ def test_a_log_page_needs_no_more_memory_with_a_longer_log(logs):
         assert records[0].seq == oldest and len(records) == dispatch.LOG_WINDOW
         assert not complete
     assert peaks["long"] < peaks["short"] + 16 * 1024, peaks
+
+
+class CountingRegion:
+    """A flash region that counts the bytes read from it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.size, self.sector_size, self.align = inner.size, inner.sector_size, inner.align
+        self.bytes_read = 0
+
+    def read(self, addr, length):
+        self.bytes_read += length
+        return self.inner.read(addr, length)
+
+
+@pytest.mark.parametrize("page", [1, 10, 32, 64])
+def test_paging_through_the_log_reads_the_flash_once(logs, page):
+    """A page sends fewer records than the reader's window (the message size decides):
+    the next page must go on from inside the window, not read the log again."""
+    pump, hw, flash = logs["long"]
+    counted = CountingRegion(region(flash))
+    reader = dispatch.verified_log_reader(counted, KEY, pump.log_head)
+    seen, start, complete = [], 1, False
+    while not complete:
+        records, complete = reader(start)
+        sent = records[:page]
+        seen.extend(record.seq for record in sent)
+        complete = complete and len(sent) == len(records)
+        start = sent[-1].seq + 1 if sent else start
+    assert seen == [record.seq for record in L.verify(region(flash), KEY)]
+    whole = CountingRegion(region(flash))
+    L.verify(whole, KEY)
+    assert counted.bytes_read <= whole.bytes_read * 1.1, (counted.bytes_read, whole.bytes_read)
