@@ -23,6 +23,7 @@ import time
 from pump.bolus_calculator import Suggestion
 from pump.board import hil
 from pump.results import Result
+from pump.therapy_table import STATES
 from secure_channel import cbor
 from secure_channel.link import framing
 from sim.loop.hardware import MBAR_PER_MU
@@ -33,6 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tools" / "micropython" / "run.mjs"
 DEVICE_MAIN = ROOT / "tools" / "board" / "hil_main.py"
 ANSWER_TIMEOUT_S = 60.0          # one request; the slowest is an EDHOC message in Python
+MAX_STALLS = 1000                # tick answers in a row that let no virtual time pass
 MOTOR_MIN_PULSE_MS = 1000        # the motor cannot step faster (the firmware paces 2 s)
 STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "state", "alarm", "alerts", "warnings", "iob_mu", "reservoir_mu", "battery_percent",
@@ -159,7 +161,10 @@ class ProcessDevice:
             del self._stderr[:-40]
 
     def _describe(self):
-        status = self.process.poll()
+        try:                  # a device that just died may not have been reaped yet
+            status = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            status = None
         state = "running" if status is None else "exit status %d" % status
         tail = " | ".join(self.link.console[-3:] + self._stderr[-6:])
         return "MicroPython device %s%s" % (state, ": " + tail if tail else "")
@@ -293,6 +298,8 @@ class RemoteFirmware:
         self.heap_trace = None            # a list: (op, heap) of every answer (benchmarks)
         self._press_sent = None
         self._last_tick = 0
+        self._next_pulse = None           # the earliest tick the motor can step again
+        self._stalls = 0                  # tick answers in a row that let no time pass
 
     def _state(self):
         hw = self.hw
@@ -318,7 +325,14 @@ class RemoteFirmware:
             self.heap_trace.append((op, self.heap))
         if answer.get(2) is not None:
             raise DeviceError("the device refused %s: %s" % (op, answer[2]))
-        return _result(op, args, imported(answer.get(3)))
+        value = _result(op, args, imported(answer.get(3)))
+        if op == "call" and len(args) > 1 and args[1] == "tick":
+            self._stalls = self._stalls + 1 if value <= state[0] else 0
+            if self._stalls > MAX_STALLS:
+                raise DeviceError("protocol violation: the device asked %d times in a row "
+                                  "to be ticked again at once: no time passes"
+                                  % self._stalls)
+        return value
 
     def _check(self, answer, state):
         """An answer the hardware could not have produced ends the run: the host never
@@ -331,12 +345,19 @@ class RemoteFirmware:
         if answer.get(4) is None and error is not None:
             return                                   # a request refused before boot
         pulses = answer.get(4)
-        elapsed = state[0] - self._last_tick
         if type(pulses) is not int or pulses < 0:
             bad("pulses %r is not a non-negative int" % (pulses,))
-        if pulses * 25 > state[4] or pulses > 1 + elapsed // MOTOR_MIN_PULSE_MS:
-            bad("%d pulses in %d ms from a reservoir of %d mU: faster or more than the "
-                "motor and reservoir allow" % (pulses, elapsed, state[4]))
+        # Paced across answers: pulses spread over several answers at one tick are no
+        # more than the motor could step in the time since it last could.
+        start = self._last_tick if self._next_pulse is None else \
+            max(self._last_tick, self._next_pulse)
+        allowed = 0 if state[0] < start else 1 + (state[0] - start) // MOTOR_MIN_PULSE_MS
+        if pulses * 25 > state[4] or pulses > allowed:
+            bad("%d pulses at %d ms (the motor could step again at %d ms) from a reservoir "
+                "of %d mU: faster or more than the motor and reservoir allow"
+                % (pulses, state[0], start, state[4]))
+        if pulses:
+            self._next_pulse = start + pulses * MOTOR_MIN_PULSE_MS
         if answer.get(5) is not True and answer.get(5) is not False:
             bad("motor_enabled is a bool")
         alarm = answer.get(7)
@@ -379,6 +400,21 @@ class RemoteFirmware:
             self.heap = answer[9]
 
 
+def _count(value, high=None):
+    return type(value) is int and value >= 0 and (high is None or value <= high)
+
+
+def _status_ok(status):
+    """A status the host can file: every figure of the type and range a pump can report."""
+    return (status["state"] in STATES and isinstance(status["alarm"], str)
+            and all(_count(status[key]) for key in (
+                "iob_mu", "reservoir_mu", "basal_mu_h", "bolus_left_mu", "no_basal_ms",
+                "log_seq", "wall_s"))
+            and _count(status["battery_percent"], 100)
+            and all(type(status[key]) is bool for key in ("history_known", "plgs_hold"))
+            and all(isinstance(status[key], list) for key in ("alerts", "warnings")))
+
+
 def _result(op, args, value):
     """The result of ``op``, if it has the shape the host relies on."""
     name = args[1] if op in ("call", "get") and len(args) > 1 else op
@@ -387,7 +423,7 @@ def _result(op, args, value):
     elif name == "tick":
         ok = type(value) is int and value >= 0
     elif name == "status":
-        ok = isinstance(value, dict) and STATUS_KEYS <= set(value)
+        ok = isinstance(value, dict) and STATUS_KEYS <= set(value) and _status_ok(value)
     elif name == "state":
         ok = isinstance(value, str)
     elif name in ("refusals", "stats"):

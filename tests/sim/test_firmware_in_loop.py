@@ -226,6 +226,55 @@ def test_an_answer_the_hardware_could_not_give_ends_the_run(fields, why):
     assert world.hw.reservoir.remaining_mu() == before and not world.hw.line.take()
 
 
+GOOD_STATUS = {"state": "delivering", "alarm": "", "alerts": [], "warnings": [],
+               "iob_mu": 0, "reservoir_mu": 299000, "battery_percent": 100,
+               "basal_mu_h": 1500, "bolus_left_mu": 0, "bolus_interrupted": None,
+               "temp_basal": True, "no_basal_ms": 0, "history_known": True, "log_seq": 15,
+               "glucose": [None, None], "plgs_hold": False, "wall_s": 1767229200}
+
+
+def _remote():
+    world = Simulation(S.default(), "adult#001").world
+    lines = queue.Queue()
+    firmware = hil.RemoteFirmware(hil.LineLink(lambda text: None, lines, lambda: "t"),
+                                  world.hw)
+    return world, lines, firmware
+
+
+@pytest.mark.parametrize("field, value", [
+    ("iob_mu", "lots"), ("iob_mu", None), ("reservoir_mu", -50000),
+    ("battery_percent", 500), ("state", "flying"), ("history_known", 1), ("alerts", "x"),
+])
+def test_a_status_no_pump_could_report_ends_the_run(field, value):
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f3=dict(GOOD_STATUS)))
+    assert firmware.request("call", "pump", "status")["state"] == "delivering"
+    lines.put(answer(2, f3=dict(GOOD_STATUS, **{field: value})))
+    with pytest.raises(hil.DeviceError, match="status answered"):
+        firmware.request("call", "pump", "status")
+
+
+def test_pulses_spread_over_answers_at_one_tick_are_refused():
+    """One pulse per answer, four answers at the same tick: four pulses in no time."""
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f4=1, f3=dict(GOOD_STATUS)))
+    firmware.request("call", "pump", "status")
+    before = world.hw.reservoir.remaining_mu()
+    lines.put(answer(2, f4=1, f3=dict(GOOD_STATUS)))
+    with pytest.raises(hil.DeviceError, match="faster or more than the motor"):
+        firmware.request("call", "pump", "status")
+    assert world.hw.reservoir.remaining_mu() == before
+
+
+def test_a_device_that_never_lets_time_pass_ends_the_run():
+    world, lines, firmware = _remote()
+    now = world.hw.clock.ticks_ms()
+    with pytest.raises(hil.DeviceError, match="no time passes"):
+        for seq in range(1, hil.MAX_STALLS + 3):
+            lines.put(answer(seq, f3=now))
+            firmware.request("call", "pump", "tick")
+
+
 def test_a_devices_error_text_is_shown_escaped():
     lines = queue.Queue()
     world = Simulation(S.default(), "adult#001").world
