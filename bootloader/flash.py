@@ -124,9 +124,9 @@ class NorFlash:
             if where == "middle":
                 keep = (len(data) * num // den) // self.align * self.align
                 data = data[:keep]
-        flash = self._data
-        for i in range(len(data)):           # in place: no copy of the data or the flash
-            flash[addr + i] &= data[i]
+        # NOR programming clears bits (old & data); the check above made every bit set in
+        # data already set in old, so that is data itself: written as is, no copies.
+        self._data[addr:addr + len(data)] = data
         if cut is not None:
             raise PowerCut("cut during/after program")
 
