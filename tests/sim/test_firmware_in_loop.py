@@ -66,9 +66,13 @@ def test_a_day_on_micropython_is_byte_for_byte_the_day_on_cpython(runner, tmp_pa
                                                                    scenario):
     """The faults day: an occlusion (the pressure rising pulse by pulse), a reboot of the
     pump (a new session, the log followed across it), a CGM failure, a flat battery."""
+    same_day_as_cpython(tmp_path, "micropython", "micropython (WebAssembly port)", scenario)
+
+
+def same_day_as_cpython(tmp_path, device, firmware, scenario):
+    """``pumpsim run --device device`` gives the CPython run's day, byte for byte."""
     chosen = ["--scenario", scenario] if scenario else []
-    on_device = pumpsim("run", "--device", "micropython", *chosen,
-                        "--out", str(tmp_path / "mp"))
+    on_device = pumpsim("run", "--device", device, *chosen, "--out", str(tmp_path / "mp"))
     assert on_device.returncode == 0, on_device.stderr
     here = pumpsim("run", *chosen, "--out", str(tmp_path / "cpython"))
     assert here.returncode == 0, here.stderr
@@ -77,11 +81,11 @@ def test_a_day_on_micropython_is_byte_for_byte_the_day_on_cpython(runner, tmp_pa
         (tmp_path / "cpython/trajectory.csv").read_bytes()
     device_metrics = (tmp_path / "mp/metrics.json").read_text().splitlines()
     host_metrics = (tmp_path / "cpython/metrics.json").read_text().splitlines()
-    assert '  "firmware": "micropython (WebAssembly port)",' in device_metrics
+    assert '  "firmware": "%s",' % firmware in device_metrics
     assert '  "firmware": "cpython",' in host_metrics
     assert [line for line in device_metrics if '"firmware"' not in line] == \
         [line for line in host_metrics if '"firmware"' not in line]
-    assert "micropython (WebAssembly port)" in (tmp_path / "mp/report.html").read_text()
+    assert firmware in (tmp_path / "mp/report.html").read_text()
 
 
 def test_the_aid_loop_on_micropython_gives_the_same_temp_basals(runner):
@@ -302,19 +306,7 @@ def test_a_day_on_the_unix_port_is_byte_for_byte_the_day_on_cpython(unix_port, t
                                                                     scenario):
     """A second MicroPython port (native code, another build of the interpreter) runs the
     same therapy: the comparison does not rest on one port's quirks."""
-    chosen = ["--scenario", scenario] if scenario else []
-    on_device = pumpsim("run", "--device", "micropython-unix", *chosen,
-                        "--out", str(tmp_path / "mp"))
-    assert on_device.returncode == 0, on_device.stderr
-    here = pumpsim("run", *chosen, "--out", str(tmp_path / "cpython"))
-    assert here.returncode == 0, here.stderr
-    assert (tmp_path / "mp/trajectory.csv").read_bytes() == \
-        (tmp_path / "cpython/trajectory.csv").read_bytes()
-    device_metrics = (tmp_path / "mp/metrics.json").read_text().splitlines()
-    assert '  "firmware": "micropython (unix port)",' in device_metrics
-    assert [line for line in device_metrics if '"firmware"' not in line] == \
-        [line for line in (tmp_path / "cpython/metrics.json").read_text().splitlines()
-         if '"firmware"' not in line]
+    same_day_as_cpython(tmp_path, "micropython-unix", "micropython (unix port)", scenario)
 
 
 def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(unix_port):
