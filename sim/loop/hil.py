@@ -40,6 +40,7 @@ STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "state", "alarm", "alerts", "warnings", "iob_mu", "reservoir_mu", "battery_percent",
     "basal_mu_h", "bolus_left_mu", "bolus_interrupted", "temp_basal", "no_basal_ms",
     "history_known", "log_seq", "glucose", "plgs_hold", "wall_s"))
+ANSWER_KEYS = frozenset(range(1, 10))   # pump.board.hil's answer map
 DEVICE_HEAP = "2m"
 OBJECTS = {"Result": lambda code, reason, value: Result(code, reason, imported(value)),
            "Suggestion": lambda fields: _suggestion(fields)}
@@ -107,6 +108,10 @@ class LineLink:
             if line is None:
                 self.closed = True
                 raise DeviceError("the device stopped (%s)" % self._describe())
+            if line is OVERLONG:
+                self.closed = True
+                raise DeviceError("the device sent a line longer than %d bytes, the "
+                                  "protocol's longest" % hil.MAX_LINE)
             if line.startswith(hil.PREFIX):
                 try:
                     return hil.decode_line(line)
@@ -124,11 +129,50 @@ class LineLink:
                 pass
 
 
+OVERLONG = object()               # LineSplitter's mark of a line past hil.MAX_LINE
+
+
+class LineSplitter:
+    """A device's bytes as lines for ``LineLink``, however the reads cut them. A line
+    longer than the protocol's longest (``hil.MAX_LINE``) is not held: it is marked
+    ``OVERLONG`` as soon as it passes the bound, and dropped up to its end."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self._buffer = b""
+        self._dropping = False
+
+    def feed(self, chunk):
+        buffer = self._buffer + chunk
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            if self._dropping:
+                self._dropping = False
+            elif end - start > hil.MAX_LINE:
+                self.sink.put(OVERLONG)
+            else:
+                self.sink.put(buffer[start:end].decode("utf-8", "replace").rstrip("\r"))
+            start = end + 1
+        buffer = buffer[start:]
+        if len(buffer) > hil.MAX_LINE:
+            if not self._dropping:
+                self.sink.put(OVERLONG)
+            self._dropping = True
+            buffer = b""
+        self._buffer = buffer
+
+
 def _reader(stream, sink):
+    splitter = LineSplitter(sink)
     try:
-        for line in stream:
-            sink.put(line.rstrip("\r\n") if isinstance(line, str)
-                     else line.decode("utf-8", "replace").rstrip("\r\n"))
+        while True:
+            chunk = stream.read1(65536)
+            if not chunk:
+                break
+            splitter.feed(chunk)
     except (OSError, ValueError):
         pass
     sink.put(None)
@@ -145,7 +189,7 @@ class ProcessDevice:
             text=True, encoding="utf-8", bufsize=1, cwd=str(ROOT), env=env)
         lines = queue.Queue()
         self._stderr = []
-        threading.Thread(target=_reader, args=(self.process.stdout, lines),
+        threading.Thread(target=_reader, args=(self.process.stdout.buffer, lines),
                          daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         self.link = LineLink(self._write, lines, self._describe)
@@ -171,6 +215,8 @@ class ProcessDevice:
 
     def close(self):
         if self.process.poll() is None:
+            if self.link.closed:                  # given up on: it is not asked to stop
+                self.process.kill()
             self.link.quit()
             try:
                 self.process.stdin.close()
@@ -241,16 +287,13 @@ class SerialDevice:
         self.link = LineLink(self._write, lines, lambda: self.name)
 
     def _read(self, sink):
-        buffer = b""
+        splitter = LineSplitter(sink)
         while self._open:
             try:
                 chunk = self.transport.read(4096, self.READ_WAIT_S)
             except (OSError, TypeError, AttributeError):   # the port went away or closed
                 break
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                sink.put(line.decode("utf-8", "replace").rstrip("\r"))
+            splitter.feed(chunk)
         sink.put(None)
 
     def _write(self, text):
@@ -339,6 +382,9 @@ class RemoteFirmware:
         puts insulin into the patient on a device's word that breaks physics."""
         def bad(what):
             raise DeviceError("protocol violation: %s" % what)
+        if not ANSWER_KEYS.issuperset(answer):
+            bad("answer keys %r are not the protocol's 1 to 9"
+                % sorted(set(answer) - ANSWER_KEYS, key=repr))
         error = answer.get(2)
         if error is not None and not isinstance(error, str):
             bad("error is text or null")
@@ -369,9 +415,9 @@ class RemoteFirmware:
             bad("press_consumed is a bool")
         log = answer.get(6)
         if not isinstance(log, list) or not all(
-                isinstance(r, list) and len(r) == 3 and type(r[0]) is int and
-                type(r[2]) is int for r in log):
-            bad("log is a list of [int, data, int]")
+                isinstance(r, list) and len(r) == 3 and _count(r[0], 255) and
+                _count(r[2], state[0]) for r in log):
+            bad("log is a list of [record type, data, tick no later than now]")
         heap = answer.get(9)
         if not (isinstance(heap, list) and len(heap) == 4 and
                 all(v is None or type(v) is int for v in heap)):
@@ -423,7 +469,7 @@ def _result(op, args, value):
     elif name == "tick":
         ok = type(value) is int and value >= 0
     elif name == "status":
-        ok = isinstance(value, dict) and STATUS_KEYS <= set(value) and _status_ok(value)
+        ok = isinstance(value, dict) and STATUS_KEYS == set(value) and _status_ok(value)
     elif name == "state":
         ok = isinstance(value, str)
     elif name in ("refusals", "stats"):

@@ -15,6 +15,7 @@ import pty
 import queue
 import subprocess
 import sys
+import time
 import tty
 
 import pytest
@@ -279,6 +280,59 @@ def test_a_device_that_never_lets_time_pass_ends_the_run():
             firmware.request("call", "pump", "tick")
 
 
+@pytest.mark.parametrize("fields, why", [
+    ({"f10": 1}, "answer keys"),
+    ({"f6": [[3, {}, 10 ** 15]]}, "log is a list"),
+    ({"f6": [[-1, {}, 0]]}, "log is a list"),
+])
+def test_an_answer_with_what_no_device_sends_ends_the_run(fields, why):
+    """Extra keys, a record from the future (a tick past the tick the host sent) or of no
+    record type: the host files no record the firmware could not have logged."""
+    world, lines, firmware = _remote()
+    filed = []
+    firmware.log.append = lambda *record: filed.append(record)
+    lines.put(answer(1, f3=dict(GOOD_STATUS), **fields))
+    with pytest.raises(hil.DeviceError, match=why):
+        firmware.request("call", "pump", "status")
+    assert not filed
+
+
+def test_a_status_with_keys_no_pump_reports_ends_the_run():
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f3=dict(GOOD_STATUS, extra=1)))
+    with pytest.raises(hil.DeviceError, match="status answered"):
+        firmware.request("call", "pump", "status")
+
+
+def _fed(chunks):
+    lines = queue.Queue()
+    splitter = hil.LineSplitter(lines)
+    for chunk in chunks:
+        splitter.feed(chunk)
+    return lines
+
+
+def test_a_line_longer_than_the_protocol_allows_ends_the_run_at_once():
+    """A device that writes without end is refused once it passes the protocol's longest
+    line, not held in memory until the answer's timeout."""
+    endless = b"H" + b"0" * 4096
+    lines = _fed([endless] * (device_end.MAX_LINE // 4096 + 2))
+    link = hil.LineLink(lambda text: None, lines, lambda: "t")
+    started = time.monotonic()
+    with pytest.raises(hil.DeviceError, match="longer than"):
+        link.exchange({1: "get", 2: 1}, timeout=30)
+    assert time.monotonic() - started < 5
+
+
+def test_lines_split_across_reads_are_joined_and_a_long_one_is_dropped_whole():
+    good = device_end.encode_line({1: 1, 2: None, 3: "ok"}).encode()
+    lines = _fed([b"boot\r\n" + good[:5], good[5:] + b"\n", b"x" * (device_end.MAX_LINE + 1),
+                  b"tail of it\nnext\n"])
+    assert [lines.get_nowait() for _ in range(4)] == ["boot", good.decode(), hil.OVERLONG,
+                                                      "next"]
+    assert lines.empty()
+
+
 def test_a_devices_error_text_is_shown_escaped():
     lines = queue.Queue()
     world = Simulation(S.default(), "adult#001").world
@@ -324,3 +378,17 @@ def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(un
         assert "MemoryError" in run["ended"] or "memory allocation failed" in run["ended"], \
             (step, run["ended"])
         assert "bad configuration" not in run["ended"]
+
+
+def test_a_device_process_writing_without_end_is_stopped_at_the_longest_line(unix_port,
+                                                                           tmp_path):
+    script = tmp_path / "endless.py"
+    script.write_text("import sys\nwhile True:\n    sys.stdout.write('H' + '0' * 1000)\n")
+    device = hil.UnixPortDevice(script=script)
+    started = time.monotonic()
+    try:
+        with pytest.raises(hil.DeviceError, match="longer than"):
+            device.link.exchange({1: "get", 2: 1}, timeout=30)
+    finally:
+        device.close()
+    assert time.monotonic() - started < 10
