@@ -125,8 +125,9 @@ INTERLOCKS = {
                     "resumes therapy"),
     "IL-CLOCK-MONOTONIC": (("H-TIMING",), "monotonic tick counter went backwards", "safe-stop"),
     "IL-LOG-INTEGRITY": (("H-TAMPER", "H-HISTORY-LOSS"),
-                         "audit log fails verification at boot, or does not reach the anchor "
-                         "kept in the secure store (truncated, erased, rolled back)",
+                         "audit log fails verification at boot or at a gateway's read while "
+                         "running, or does not reach the anchor kept in the secure store "
+                         "(truncated, erased, rolled back)",
                          "safe-stop; after service the history is unknown"),
     "IL-SETTINGS-INTEGRITY": (("H-TAMPER",),
                               "sealed settings or log anchor fail their tag at boot",

@@ -263,6 +263,18 @@ class Pump:
         if controller.latched:
             monitor.latch(controller.latched)
 
+    def log_damaged(self, problem):
+        """The log failed its checks at a read while running (a gateway's page): the same
+        evidence as at boot gets the same answer, safe-stop IL-LOG-INTEGRITY with the alarm,
+        at once rather than at the next power cycle. The safe-stop is the last record
+        written; the damaged log is then kept as evidence."""
+        now = self.clock.ticks_ms()
+        if self.log.problem:
+            return
+        self.monitor.latch("IL-LOG-INTEGRITY")
+        self.controller.fault(now, "IL-LOG-INTEGRITY")
+        self.log.problem = _text(problem, 80) or "log fails its checks"
+
     def _monitor_agrees(self, now):
         """After a declaration: if the monitor refused it, the controller accepted something
         unsafe. That is a fault, not a refusal: safe-stop, and say which check tripped."""

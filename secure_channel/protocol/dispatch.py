@@ -378,6 +378,7 @@ class Dispatcher:
         try:
             window = self.log_reader(request.fields["from_seq"], keep)
         except L.LogIntegrityError as exc:
+            self.pump.log_damaged(str(exc))
             return self._refuse(request.id, request.message.code, request.name,
                                 results.ERR_INTERNAL, "log integrity: %s" % exc)
         return self._page(request, window, convert, list_name, extra, chained)

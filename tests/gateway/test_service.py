@@ -5,6 +5,7 @@ import pytest
 
 from gateway_helpers import PumpWorld
 from pump import audit_log as L
+from pump import therapy_table as T
 from sim.gateway import service as G
 from sim.gateway.store import Store
 
@@ -150,6 +151,9 @@ def test_a_log_that_restarted_is_a_security_event_not_a_merge(store):
 
 @pytest.mark.verifies("SC-LOG-CHAIN", "IL-LOG-INTEGRITY")
 def test_a_log_edited_in_flash_is_refused_by_the_pump_at_the_next_record(store):
+    """Found while running, the damage gets the answer it gets at boot: safe-stop with the
+    alarm at once, not an insulin pump that goes on until its next power cycle and then
+    stops; the damaged log is kept as evidence, not written on."""
     pw = PumpWorld()
     pw.run_minutes(60)
     service = G.Service(pw.client, store, clock=lambda: pump_clock(pw))
@@ -158,6 +162,14 @@ def test_a_log_edited_in_flash_is_refused_by_the_pump_at_the_next_record(store):
     pw.run_minutes(30)                          # the pump logs on: its head moves
     with pytest.raises(G.PumpRefused, match="log integrity"):
         service.catch_up_log()
+    pump = pw.world.pump
+    assert pump.state == T.SAFE_STOP and pump.controller.alarm_id == "IL-LOG-INTEGRITY"
+    assert pump.monitor.latched == "IL-LOG-INTEGRITY" and pump.hw.ui.alarm_active
+    assert pump.log.problem
+    head = pump.log_head()
+    pulses = pump.hw.motor.steps
+    pw.run_minutes(30)
+    assert pump.log_head() == head and pump.hw.motor.steps == pulses
 
 
 def test_in_fast_mode_the_same_service_files_a_simulated_day(tmp_path):
