@@ -4,6 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 MPY_DIR := tools/micropython
 HYPOTHESIS_PROFILE ?= ci
+# pytest-xdist: one worker per core; a test file stays on one worker (module fixtures, and
+# files that share a resource run their tests in order)
+PYTEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup system-tools run test test-python test-micropython bench deep-test diagram evidence clean
 
@@ -43,13 +47,13 @@ run: setup
 test: setup test-python test-micropython
 
 test-python: $(VENV)/.installed system-tools
-	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PYTEST)
 
 test-micropython: setup
 	$(PY) $(MPY_DIR)/run.py tests
 
 deep-test: setup
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest
+	HYPOTHESIS_PROFILE=deep $(PYTEST)
 
 bench: setup
 	$(PY) tools/bench/run.py

@@ -117,7 +117,7 @@ def test_glucose_matches_simglucose_within_1_mg_dl_every_minute(day, name, recor
     ours = _ours(name, bolus)
     diffs = [abs(a - b) for a, b in zip(ours, reference)]
     worst = max(range(DAY), key=diffs.__getitem__)
-    record_property("max_abs_diff_mg_dl", diffs[worst])
+    record_property("max_abs_diff_mg_dl", float(diffs[worst]))
     print("%s %s: max |diff| %.3g mg/dL at minute %d" % (day, name, diffs[worst], worst))
     assert diffs[worst] <= TOLERANCE_MG_DL, (
         "minute %d: ours %.3f, simglucose %.3f mg/dL"
