@@ -20,8 +20,9 @@ import sys
 import threading
 import time
 
-from pump.bolus_calculator import Suggestion
+from pump import results
 from pump.board import hil
+from pump.bolus_calculator import Suggestion
 from pump.results import Result
 from pump.therapy_table import STATES
 from secure_channel import cbor
@@ -41,8 +42,9 @@ STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "basal_mu_h", "bolus_left_mu", "bolus_interrupted", "temp_basal", "no_basal_ms",
     "history_known", "log_seq", "glucose", "plgs_hold", "wall_s"))
 ANSWER_KEYS = frozenset(range(1, 10))   # pump.board.hil's answer map
+COUNT_MAX = 1 << 40              # no count a pump reports comes near (wall_s: year 36812)
 DEVICE_HEAP = "2m"
-OBJECTS = {"Result": lambda code, reason, value: Result(code, reason, imported(value)),
+OBJECTS = {"Result": lambda code, reason, value: _checked_result(code, reason, value),
            "Suggestion": lambda fields: _suggestion(fields)}
 
 
@@ -53,6 +55,12 @@ class DeviceError(Exception):
 
     def __init__(self, text):
         Exception.__init__(self, visible(text))
+
+
+def _checked_result(code, reason, value):
+    if not (_count(code, results.ERR_INTERNAL) and (reason is None or isinstance(reason, str))):
+        raise ValueError("Result(%r, %r) has no such code or reason" % (code, reason))
+    return Result(code, reason, imported(value))
 
 
 def _suggestion(fields):
@@ -165,6 +173,33 @@ class LineSplitter:
         self._buffer = buffer
 
 
+class Writer:
+    """Writes to a device from a thread of its own: a device that stops reading blocks
+    that thread when its input fills, never the host, whose answer timeout then ends the
+    run. A failed write ends the device's lines (``None``: the device stopped)."""
+
+    def __init__(self, write, lines):
+        self._write = write
+        self._lines = lines
+        self._outbox = queue.Queue()
+        self.failed = None
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def __call__(self, text):
+        if self.failed is not None:
+            raise OSError(self.failed)
+        self._outbox.put(text)
+
+    def _run(self):
+        while True:
+            try:
+                self._write(self._outbox.get())
+            except (OSError, ValueError) as exc:    # a closed pipe or port
+                self.failed = "%s: %s" % (type(exc).__name__, exc)
+                self._lines.put(None)
+                return
+
+
 def _reader(stream, sink):
     splitter = LineSplitter(sink)
     try:
@@ -192,7 +227,7 @@ class ProcessDevice:
         threading.Thread(target=_reader, args=(self.process.stdout.buffer, lines),
                          daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self.link = LineLink(self._write, lines, self._describe)
+        self.link = LineLink(Writer(self._write, lines), lines, self._describe)
         self.name = name
 
     def _write(self, text):
@@ -284,7 +319,7 @@ class SerialDevice:
         self._open = True
         lines = queue.Queue()
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
-        self.link = LineLink(self._write, lines, lambda: self.name)
+        self.link = LineLink(Writer(self._write, lines), lines, lambda: self.name)
 
     def _read(self, sink):
         splitter = LineSplitter(sink)
@@ -359,16 +394,18 @@ class RemoteFirmware:
         self.requests += 1
         state = self._state()
         answer = self.link.exchange({1: op, 2: self.requests, 3: state, 4: list(args)})
-        if answer.get(1) != self.requests:
+        if type(answer.get(1)) is not int or answer[1] != self.requests:
             raise DeviceError("the device answered request %r, not %d"
                               % (answer.get(1), self.requests))
         self._check(answer, state)
-        self._apply(answer)
+        records = [(rtype, _imported(data), tick) for rtype, data, tick in answer[6]]
+        error = answer.get(2)
+        value = None if error is not None else _result(op, args, _imported(answer.get(3)))
+        self._apply(answer, records)          # all checked: now the hardware follows
         if self.heap_trace is not None:
             self.heap_trace.append((op, self.heap))
-        if answer.get(2) is not None:
-            raise DeviceError("the device refused %s: %s" % (op, answer[2]))
-        value = _result(op, args, imported(answer.get(3)))
+        if error is not None:
+            raise DeviceError("the device refused %s: %s" % (op, error))
         if op == "call" and len(args) > 1 and args[1] == "tick":
             self._stalls = self._stalls + 1 if value <= state[0] else 0
             if self._stalls > MAX_STALLS:
@@ -388,9 +425,21 @@ class RemoteFirmware:
         error = answer.get(2)
         if error is not None and not isinstance(error, str):
             bad("error is text or null")
-        if answer.get(4) is None and error is not None:
-            return                                   # a request refused before boot
-        pulses = answer.get(4)
+        log = answer.get(6)
+        if not isinstance(log, list) or not all(
+                isinstance(r, list) and len(r) == 3 and _count(r[0], 255) and
+                _count(r[2], state[0]) for r in log):
+            bad("log is a list of [record type, data, tick no later than now]")
+        heap = answer.get(9)
+        if not (isinstance(heap, list) and len(heap) == 4 and
+                all(v is None or type(v) is int for v in heap)):
+            bad("heap is four ints")
+        if 4 not in answer:                   # no hardware yet: a refusal before boot
+            if error is None or any(key in answer for key in (5, 7, 8)):
+                bad("an answer without pulses is a refusal before boot, with no motor, "
+                    "alarm or button state")
+            return
+        pulses = answer[4]
         if type(pulses) is not int or pulses < 0:
             bad("pulses %r is not a non-negative int" % (pulses,))
         # Paced across answers: pulses spread over several answers at one tick are no
@@ -413,52 +462,67 @@ class RemoteFirmware:
             bad("alarm is [bool, text, int, int]")
         if answer.get(8) is not True and answer.get(8) is not False:
             bad("press_consumed is a bool")
-        log = answer.get(6)
-        if not isinstance(log, list) or not all(
-                isinstance(r, list) and len(r) == 3 and _count(r[0], 255) and
-                _count(r[2], state[0]) for r in log):
-            bad("log is a list of [record type, data, tick no later than now]")
-        heap = answer.get(9)
-        if not (isinstance(heap, list) and len(heap) == 4 and
-                all(v is None or type(v) is int for v in heap)):
-            bad("heap is four ints")
         self._last_tick = state[0]
 
-    def _apply(self, answer):
+    def _apply(self, answer, records):
+        """The device's audit records first: one the recorder cannot read ends the run
+        before the motor moves."""
+        for rtype, data, tick in records:
+            try:
+                self.log.append(rtype, data, tick, None)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+                raise DeviceError("protocol violation: audit record %r cannot be a "
+                                  "firmware's (%s: %s)" % ([rtype, data, tick],
+                                                           type(exc).__name__, exc)) from None
+        self.heap = answer[9]
+        if 4 not in answer:
+            return
         hw = self.hw
         motor = hw.motor
-        enabled = answer.get(5)
-        if answer.get(4):
+        if answer[4]:
             motor.enabled = True
             for _ in range(answer[4]):
                 motor.pulse()
-        if enabled is not None:
-            motor.enabled = enabled
-        if answer.get(8):
+        motor.enabled = answer[5]
+        if answer[8]:
             hw.ui._pressed = False
-        alarm = answer.get(7)
-        if alarm:
-            ui = hw.ui
-            ui.alarm_active, ui.alarm_code, ui.alarm_level, ui.sounded = alarm
-        for rtype, data, tick in answer.get(6) or ():
-            self.log.append(rtype, imported(data), tick, None)
-        if answer.get(9):
-            self.heap = answer[9]
+        ui = hw.ui
+        ui.alarm_active, ui.alarm_code, ui.alarm_level, ui.sounded = answer[7]
 
 
-def _count(value, high=None):
-    return type(value) is int and value >= 0 and (high is None or value <= high)
+def _imported(value):
+    """``imported``, with a typed object no firmware sends as a protocol violation."""
+    try:
+        return imported(value)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise DeviceError("protocol violation: a typed object no firmware sends (%s: %s)"
+                          % (type(exc).__name__, exc)) from None
+
+
+def _count(value, high=COUNT_MAX):
+    return type(value) is int and 0 <= value <= high
+
+
+def _texts(value):
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _status_ok(status):
     """A status the host can file: every figure of the type and range a pump can report."""
+    glucose = status["glucose"]
+    interrupted = status["bolus_interrupted"]
     return (status["state"] in STATES and isinstance(status["alarm"], str)
             and all(_count(status[key]) for key in (
                 "iob_mu", "reservoir_mu", "basal_mu_h", "bolus_left_mu", "no_basal_ms",
                 "log_seq", "wall_s"))
             and _count(status["battery_percent"], 100)
-            and all(type(status[key]) is bool for key in ("history_known", "plgs_hold"))
-            and all(isinstance(status[key], list) for key in ("alerts", "warnings")))
+            and all(type(status[key]) is bool for key in ("history_known", "plgs_hold",
+                                                          "temp_basal"))
+            and _texts(status["alerts"]) and _texts(status["warnings"])
+            and isinstance(glucose, list) and len(glucose) == 2
+            and all(v is None or _count(v) for v in glucose)
+            and (interrupted is None or isinstance(interrupted, list) and
+                 len(interrupted) == 2 and all(_count(v) for v in interrupted)))
 
 
 def _result(op, args, value):

@@ -304,6 +304,99 @@ def test_a_status_with_keys_no_pump_reports_ends_the_run():
         firmware.request("call", "pump", "status")
 
 
+@pytest.mark.parametrize("fields", [
+    {"f6": [[999, {}, 10 ** 15]]}, {"f5": "yes"}, {"f8": True}, {"f7": 5}, {"f7": [1, 2]},
+    {"f6": 5},
+])
+def test_a_refusal_before_boot_moves_nothing_and_files_nothing(fields):
+    """An error answer without the hardware's fields (a device refusing before its boot)
+    is checked like any other: it cannot carry a record, a motor or an alarm state."""
+    world, lines, firmware = _remote()
+    filed = []
+    firmware.log.append = lambda *record: filed.append(record)
+    world.hw.ui.pressed = True
+    base = {1: 1, 2: "not booted", 3: None, 6: [], 9: [None, 1000, 0, 0]}
+    base.update({int(key[1:]): value for key, value in fields.items()})
+    lines.put(device_end.encode_line(base))
+    with pytest.raises(hil.DeviceError):
+        firmware.request("call", "pump", "status")
+    assert not filed and world.hw.motor.enabled is True and world.hw.ui.pressed
+
+
+@pytest.mark.parametrize("result", [
+    device_end.cbor.Tag(27, ["Result"]), device_end.cbor.Tag(27, [["x"]]),
+    device_end.cbor.Tag(27, ["Suggestion", 5]), device_end.cbor.Tag(27, {1: 2}),
+    device_end.cbor.Tag(27, ["Result", 99, "", None]),
+    device_end.cbor.Tag(27, ["Result", 0, 5, None]),
+])
+def test_a_typed_object_no_firmware_sends_ends_the_run(result):
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f3=result))
+    with pytest.raises(hil.DeviceError, match="protocol violation"):
+        firmware.request("call", "pump", "stop")
+
+
+@pytest.mark.parametrize("record", [[5, 5, 0], [3, [1], 0], [4, [], 0],
+                                    [2, device_end.cbor.Tag(27, ["Result"]), 0]])
+def test_a_record_the_recorder_cannot_read_ends_the_run_before_the_motor_moves(record):
+    """Checked whole before anything is applied: the one pulse of this answer is not
+    given to the patient when its audit record is nonsense."""
+    simulation = Simulation(S.default(), "adult#001")
+    world, lines = simulation.world, queue.Queue()
+    firmware = hil.RemoteFirmware(hil.LineLink(lambda text: None, lines, lambda: "t"),
+                                  world.hw)
+    simulation.recorder.attach(_Tapped(firmware))
+    world.hw.clock.advance_to(5000)
+    before = world.hw.reservoir.remaining_mu()
+    lines.put(answer(1, f3=dict(GOOD_STATUS), f4=1, f6=[record]))
+    with pytest.raises(hil.DeviceError, match="protocol violation"):
+        firmware.request("call", "pump", "status")
+    assert world.hw.reservoir.remaining_mu() == before and not world.hw.line.take()
+
+
+class _Tapped:
+    """What the recorder attaches to: a pump whose log is the device's audit tap."""
+
+    def __init__(self, firmware):
+        self.log = firmware.log
+
+
+@pytest.mark.parametrize("field, value", [
+    ("glucose", "lots"), ("temp_basal", 7), ("bolus_interrupted", -5),
+    ("alerts", [None, 5]), ("warnings", [{1: 2}]), ("log_seq", 2 ** 64 - 1),
+    ("iob_mu", 2 ** 63), ("wall_s", 2 ** 64 - 1),
+])
+def test_status_fields_are_of_a_type_and_size_a_pump_reports(field, value):
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f3=dict(GOOD_STATUS, **{field: value})))
+    with pytest.raises(hil.DeviceError, match="status answered"):
+        firmware.request("call", "pump", "status")
+
+
+def test_an_answer_to_request_true_is_not_the_answer_to_request_1():
+    world, lines, firmware = _remote()
+    lines.put(answer(True, f3=dict(GOOD_STATUS)))
+    with pytest.raises(hil.DeviceError, match="answered request"):
+        firmware.request("call", "pump", "status")
+
+
+def test_a_device_that_stops_reading_ends_the_run_at_the_timeout(unix_port, tmp_path):
+    """Its input pipe fills and a write would block: the host writes from a thread of its
+    own, so the answer's timeout still ends the run, and closing kills the device."""
+    script = tmp_path / "deaf.py"
+    script.write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    device = hil.UnixPortDevice(script=script)
+    started = time.monotonic()
+    try:
+        with pytest.raises(hil.DeviceError, match="did not answer within"):
+            for seq in range(1, 10 ** 6):
+                device.link.exchange({1: "get", 2: seq, 4: ["x" * 60000]}, timeout=2)
+    finally:
+        device.close()
+    assert time.monotonic() - started < 15
+    assert device.process.poll() is not None
+
+
 def _fed(chunks):
     lines = queue.Queue()
     splitter = hil.LineSplitter(lines)
