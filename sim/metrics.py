@@ -174,7 +174,7 @@ def run_metrics(true_bg, cgm, insulin, events, days):
     delivered, units >= 0; events: list of dicts with non-empty str "kind" and "id" (other
     keys ignored); days: run length in days, > 0. Returns, in this order:
     {"glucose_true", "glucose_cgm", "insulin": {"total_u", "basal_u", "bolus_u",
-    "per_day_u"}, "events": {kind: {id: count}}} with kinds and ids sorted.
+    "per_day_u"}, "events": {kind: {id: count}}, "days"} with kinds and ids sorted.
     """
     if not _is_real(days) or not math.isfinite(days) or days <= 0:
         raise ValueError("days: must be a finite number > 0, got %r" % (days,))
@@ -183,6 +183,7 @@ def run_metrics(true_bg, cgm, insulin, events, days):
         "glucose_cgm": _glucose(cgm, "cgm"),
         "insulin": _insulin(insulin, days),
         "events": _events(events),
+        "days": days,
     }, DIGITS)
 
 

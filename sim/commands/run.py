@@ -148,15 +148,20 @@ def _output_directory(path):
             from None
 
 
-def headline(metrics):
+def headline(metrics, ended=None):
+    """The run's figures in one line; those of a run that ended early say which hours
+    they are of."""
     g = metrics["glucose_true"]
     if not g["samples"]:
         return "no glucose samples"
-    return ("time in range %.1f %%, below 70 %.1f %%, below 54 %.1f %%, above 180 %.1f %%, "
+    line = ("time in range %.1f %%, below 70 %.1f %%, below 54 %.1f %%, above 180 %.1f %%, "
             "mean %.0f mg/dL, CV %.1f %%, GMI %.1f %%, insulin %.1f U/day" % (
                 g["time_in_range_70_180_pct"], g["time_below_70_pct"],
                 g["time_below_54_pct"], g["time_above_180_pct"], g["mean_mg_dl"],
                 g["cv_pct"], g["gmi_pct"], metrics["insulin"]["per_day_u"]))
+    if ended:
+        line += " (of the first %.1f h only: the run ended early)" % (metrics["days"] * 24)
+    return line
 
 
 def _terminated(signum, frame):
@@ -194,7 +199,7 @@ def main(args):
         raise CliError("--device %s: %s" % (args.device, exc)) from None
     failed = 0
     for job, metrics, paths, ended in results:
-        print("%s seed %d: %s" % (job[0], job[1], headline(metrics)))
+        print("%s seed %d: %s" % (job[0], job[1], headline(metrics, ended)))
         print("  report: %s" % os.path.abspath(paths["report.html"]))
         print("  gateway store: %s (pumpsim web --db, pumpsim export --db)"
               % os.path.abspath(paths["gateway.db"]))

@@ -158,6 +158,8 @@ class Recorder:
         if simulation.ended:
             self.event_min(end, "alarm", "SIM-ENDED", simulation.ended)
         days = max(simulation.days, 1)
+        if simulation.ended:              # the figures are of the time simulated
+            days = max(end, 1.0) / 1440.0
         bolus_u = self.bolus_mu / 1000.0
         total_u = self.delivered_mu / 1000.0
         channel = dict(world.channel.stats)

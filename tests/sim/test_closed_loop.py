@@ -135,6 +135,15 @@ def test_a_dead_link_ends_the_run_cleanly_with_what_was_simulated(tmp_path):
     assert 60 < len(run["samples"]) < 288
     paths = output.write(run, tmp_path)
     assert json.loads(open(paths["metrics.json"]).read())["ended"] == run["ended"]
+    # the figures are of the hours simulated, not of a whole day: insulin per day is the
+    # rate of those hours (6 h of a day is not a quarter of the daily dose per day)
+    figures = run["metrics"]
+    assert 0.25 <= figures["days"] < 0.26
+    insulin = figures["insulin"]
+    assert insulin["per_day_u"] == pytest.approx(insulin["total_u"] / figures["days"],
+                                                 rel=1e-3)
+    from sim.commands.run import headline
+    assert "of the first 6.0 h only" in headline(figures, run["ended"])
 
 
 def _pumpsim(*args, cwd=None):

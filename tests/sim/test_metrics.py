@@ -238,7 +238,7 @@ def a_run(seed=1):
 
 def test_run_metrics_layout_and_insulin():
     r = a_run()
-    assert list(r) == ["glucose_true", "glucose_cgm", "insulin", "events"]
+    assert list(r) == ["glucose_true", "glucose_cgm", "insulin", "events", "days"]
     assert list(r["glucose_true"]) == list(GLUCOSE_KEYS)
     assert r["glucose_cgm"]["samples"] == 288 - 6
     assert r["insulin"] == {"total_u": 42.5, "basal_u": 24.0, "bolus_u": 18.5,
