@@ -383,18 +383,27 @@ def test_an_answer_to_request_true_is_not_the_answer_to_request_1():
 def test_a_device_that_stops_reading_ends_the_run_at_the_timeout(unix_port, tmp_path):
     """Its input pipe fills and a write would block: the host writes from a thread of its
     own, so the answer's timeout still ends the run, and closing kills the device."""
-    script = tmp_path / "deaf.py"
-    script.write_text("import time\nwhile True:\n    time.sleep(1)\n")
-    device = hil.UnixPortDevice(script=script)
+    def flood(link):
+        for seq in range(1, 10 ** 6):
+            link.exchange({1: "get", 2: seq, 4: ["x" * 60000]}, timeout=2)
+    device, elapsed = _misbehaving(tmp_path, "import time\nwhile True:\n    time.sleep(1)\n",
+                                   flood, "did not answer within")
+    assert elapsed < 15 and device.process.poll() is not None
+
+
+def _misbehaving(tmp_path, script, use, error):
+    """Run ``script`` as a device, ``use(link)`` it until it fails with ``error``; returns
+    the closed device and the seconds it took."""
+    path = tmp_path / "device.py"
+    path.write_text(script)
+    device = hil.UnixPortDevice(script=path)
     started = time.monotonic()
     try:
-        with pytest.raises(hil.DeviceError, match="did not answer within"):
-            for seq in range(1, 10 ** 6):
-                device.link.exchange({1: "get", 2: seq, 4: ["x" * 60000]}, timeout=2)
+        with pytest.raises(hil.DeviceError, match=error):
+            use(device.link)
     finally:
         device.close()
-    assert time.monotonic() - started < 15
-    assert device.process.poll() is not None
+    return device, time.monotonic() - started
 
 
 def _fed(chunks):
@@ -475,13 +484,7 @@ def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(un
 
 def test_a_device_process_writing_without_end_is_stopped_at_the_longest_line(unix_port,
                                                                            tmp_path):
-    script = tmp_path / "endless.py"
-    script.write_text("import sys\nwhile True:\n    sys.stdout.write('H' + '0' * 1000)\n")
-    device = hil.UnixPortDevice(script=script)
-    started = time.monotonic()
-    try:
-        with pytest.raises(hil.DeviceError, match="longer than"):
-            device.link.exchange({1: "get", 2: 1}, timeout=30)
-    finally:
-        device.close()
-    assert time.monotonic() - started < 10
+    _, elapsed = _misbehaving(
+        tmp_path, "import sys\nwhile True:\n    sys.stdout.write('H' + '0' * 1000)\n",
+        lambda link: link.exchange({1: "get", 2: 1}, timeout=30), "longer than")
+    assert elapsed < 10
