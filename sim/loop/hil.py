@@ -20,9 +20,10 @@ import sys
 import threading
 import time
 
+from pump import audit_log as L
 from pump import results
 from pump.board import hil
-from pump.bolus_calculator import Suggestion
+from pump.bolus_calculator import MESSAGES as CALCULATOR_MESSAGES, Suggestion
 from pump.results import Result
 from pump.therapy_table import STATES
 from secure_channel import cbor
@@ -35,7 +36,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tools" / "micropython" / "run.mjs"
 DEVICE_MAIN = ROOT / "tools" / "board" / "hil_main.py"
 ANSWER_TIMEOUT_S = 60.0          # one request; the slowest is an EDHOC message in Python
-MAX_STALLS = 1000                # tick answers in a row that let no virtual time pass
+MAX_STALLS = 1000                # tick answers in a row that let (almost) no time pass
+STALL_MS = 1000                  # less than this is (almost) none: the firmware's run is 2
 MOTOR_MIN_PULSE_MS = 1000        # the motor cannot step faster (the firmware paces 2 s)
 STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "state", "alarm", "alerts", "warnings", "iob_mu", "reservoir_mu", "battery_percent",
@@ -43,6 +45,7 @@ STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "history_known", "log_seq", "glucose", "plgs_hold", "wall_s"))
 ANSWER_KEYS = frozenset(range(1, 10))   # pump.board.hil's answer map
 COUNT_MAX = 1 << 40              # no count a pump reports comes near (wall_s: year 36812)
+MAX_DOSE_MU = 10 ** 7            # 10,000 U: more than any reservoir, bolus or rate
 DEVICE_HEAP = "2m"
 OBJECTS = {"Result": lambda code, reason, value: _checked_result(code, reason, value),
            "Suggestion": lambda fields: _suggestion(fields)}
@@ -194,7 +197,7 @@ class Writer:
         while True:
             try:
                 self._write(self._outbox.get())
-            except (OSError, ValueError) as exc:    # a closed pipe or port
+            except Exception as exc:        # a closed pipe or port (pyserial: TypeError)
                 self.failed = "%s: %s" % (type(exc).__name__, exc)
                 self._lines.put(None)
                 return
@@ -249,16 +252,22 @@ class ProcessDevice:
         return "MicroPython device %s%s" % (state, ": " + tail if tail else "")
 
     def close(self):
+        """Ask a device that still answers to stop, and kill it if it does not within 5 s
+        (or at once, given up on). Its input is closed last: a write blocked on a full pipe
+        holds it until the device is gone."""
         if self.process.poll() is None:
             if self.link.closed:                  # given up on: it is not asked to stop
                 self.process.kill()
             self.link.quit()
             try:
-                self.process.stdin.close()
                 self.process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
 
 
 class WasmDevice(ProcessDevice):
@@ -407,11 +416,11 @@ class RemoteFirmware:
         if error is not None:
             raise DeviceError("the device refused %s: %s" % (op, error))
         if op == "call" and len(args) > 1 and args[1] == "tick":
-            self._stalls = self._stalls + 1 if value <= state[0] else 0
+            self._stalls = self._stalls + 1 if value < state[0] + STALL_MS else 0
             if self._stalls > MAX_STALLS:
                 raise DeviceError("protocol violation: the device asked %d times in a row "
-                                  "to be ticked again at once: no time passes"
-                                  % self._stalls)
+                                  "to be ticked again within %d ms: no time passes"
+                                  % (self._stalls, STALL_MS))
         return value
 
     def _check(self, answer, state):
@@ -428,8 +437,9 @@ class RemoteFirmware:
         log = answer.get(6)
         if not isinstance(log, list) or not all(
                 isinstance(r, list) and len(r) == 3 and _count(r[0], 255) and
-                _count(r[2], state[0]) for r in log):
-            bad("log is a list of [record type, data, tick no later than now]")
+                _count(r[2], state[0]) and _record_ok(r[0], r[1]) for r in log):
+            bad("log is a list of [record type, data as the firmware logs it, tick no "
+                "later than now]")
         heap = answer.get(9)
         if not (isinstance(heap, list) and len(heap) == 4 and
                 all(v is None or type(v) is int for v in heap)):
@@ -490,6 +500,33 @@ class RemoteFirmware:
         ui.alarm_active, ui.alarm_code, ui.alarm_level, ui.sounded = answer[7]
 
 
+def _texts_or_counts(value):
+    return all(isinstance(item, str) or _count(item) for item in value)
+
+
+def _record_ok(rtype, data):
+    """The data of the record types the host's recorder reads, as the firmware logs them
+    (pump.controller, pump.continuity, pump.low_glucose, pump.pump)."""
+    if rtype == L.EV_DELIVERED:                        # [planned mU, delivered mU]
+        return isinstance(data, list) and len(data) == 2 and \
+            all(_count(v, MAX_DOSE_MU) for v in data)
+    if rtype == L.EV_ALARM:                            # [id, raised 1 or cleared 0]
+        return isinstance(data, list) and len(data) == 2 and isinstance(data[0], str) \
+            and data[1] in (0, 1) and type(data[1]) is int
+    if rtype == L.EV_WARNING:                          # id, or [id, text or count]
+        return isinstance(data, str) or isinstance(data, list) and len(data) == 2 and \
+            isinstance(data[0], str) and _texts_or_counts(data[1:])
+    if rtype == L.EV_SAFE_STOP:
+        return isinstance(data, str)
+    if rtype == L.EV_REFUSAL:
+        return isinstance(data, dict) and isinstance(data.get("op"), str) and \
+            isinstance(data.get("why"), str)
+    if rtype == L.EV_STATE:                            # [before, after, trigger]
+        return isinstance(data, list) and len(data) == 3 and data[1] in STATES and \
+            (data[0] is None or data[0] in STATES) and isinstance(data[2], str)
+    return True                                        # kept, not read
+
+
 def _imported(value):
     """``imported``, with a typed object no firmware sends as a protocol violation."""
     try:
@@ -512,9 +549,9 @@ def _status_ok(status):
     glucose = status["glucose"]
     interrupted = status["bolus_interrupted"]
     return (status["state"] in STATES and isinstance(status["alarm"], str)
-            and all(_count(status[key]) for key in (
-                "iob_mu", "reservoir_mu", "basal_mu_h", "bolus_left_mu", "no_basal_ms",
-                "log_seq", "wall_s"))
+            and all(_count(status[key], MAX_DOSE_MU) for key in (
+                "iob_mu", "reservoir_mu", "basal_mu_h", "bolus_left_mu"))
+            and all(_count(status[key]) for key in ("no_basal_ms", "log_seq", "wall_s"))
             and _count(status["battery_percent"], 100)
             and all(type(status[key]) is bool for key in ("history_known", "plgs_hold",
                                                           "temp_basal"))
@@ -525,11 +562,34 @@ def _status_ok(status):
                  len(interrupted) == 2 and all(_count(v) for v in interrupted)))
 
 
+def _value_ok(name, result):
+    """What a menu action's ``Result`` carries, where the host reads it: the calculator's
+    suggestion, or the dose a confirmed suggestion started."""
+    value = result.value
+    if not result.ok:
+        return True
+    if name == "suggest_bolus":
+        return isinstance(value, Suggestion) and _count(value.total_mu, MAX_DOSE_MU) and \
+            isinstance(value.flags, list) and all(
+                isinstance(flag, str) and flag in CALCULATOR_MESSAGES for flag in value.flags)
+    if name == "confirm_suggestion":
+        return _count(value, MAX_DOSE_MU)
+    return True
+
+
+def _shown(value):
+    """``repr`` of a device's value, which may be an object whose repr fails."""
+    try:
+        return repr(value)[:200]
+    except Exception:
+        return "a %s the firmware does not make" % type(value).__name__
+
+
 def _result(op, args, value):
     """The result of ``op``, if it has the shape the host relies on."""
     name = args[1] if op in ("call", "get") and len(args) > 1 else op
     if op == "call" and name not in ("tick", "status", "add"):
-        ok = isinstance(value, Result)
+        ok = isinstance(value, Result) and _value_ok(name, value)
     elif name == "tick":
         ok = type(value) is int and value >= 0
     elif name == "status":
@@ -537,13 +597,14 @@ def _result(op, args, value):
     elif name == "state":
         ok = isinstance(value, str)
     elif name in ("refusals", "stats"):
-        ok = isinstance(value, dict)
+        ok = isinstance(value, dict) and all(isinstance(key, str) and _count(count)
+                                             for key, count in value.items())
     elif op == "uart":
         ok = isinstance(value, bytes)
     else:
         ok = True
     if not ok:
-        raise DeviceError("protocol violation: %s answered %r" % (name, value))
+        raise DeviceError("protocol violation: %s answered %s" % (name, _shown(value)))
     return value
 
 

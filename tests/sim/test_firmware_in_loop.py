@@ -337,7 +337,9 @@ def test_a_typed_object_no_firmware_sends_ends_the_run(result):
 
 
 @pytest.mark.parametrize("record", [[5, 5, 0], [3, [1], 0], [4, [], 0],
-                                    [2, device_end.cbor.Tag(27, ["Result"]), 0]])
+                                    [2, device_end.cbor.Tag(27, ["Result"]), 0],
+                                    [13, [10 ** 12, 0], 0], [5, ["IL-X", "yes"], 0],
+                                    [12 - 1, [b"x", 1], 0], [8, 5, 0]])
 def test_a_record_the_recorder_cannot_read_ends_the_run_before_the_motor_moves(record):
     """Checked whole before anything is applied: the one pulse of this answer is not
     given to the patient when its audit record is nonsense."""
@@ -354,6 +356,49 @@ def test_a_record_the_recorder_cannot_read_ends_the_run_before_the_motor_moves(r
     assert world.hw.reservoir.remaining_mu() == before and not world.hw.line.take()
 
 
+def test_a_good_record_before_a_bad_one_is_not_filed_either():
+    world, lines, firmware = _remote()
+    filed = []
+    firmware.log.append = lambda *record: filed.append(record)
+    lines.put(answer(1, f3=dict(GOOD_STATUS), f6=[[11, ["X-FILED", "a"], 0], [3, 5, 0]]))
+    with pytest.raises(hil.DeviceError, match="protocol violation"):
+        firmware.request("call", "pump", "status")
+    assert not filed
+
+
+Tag = device_end.cbor.Tag
+
+
+@pytest.mark.parametrize("call, value", [
+    (("call", "pump", "suggest_bolus"), Tag(27, ["Result", 0, None, 5])),
+    (("call", "pump", "suggest_bolus"), Tag(27, ["Result", 0, None, Tag(27, ["Suggestion",
+                                                                            {}])])),
+    (("call", "pump", "suggest_bolus"), Tag(27, ["Result", 0, None, Tag(27, [
+        "Suggestion", {"total_mu": 1000, "flags": ["no-such-flag"]}])])),
+    (("call", "pump", "confirm_suggestion"), Tag(27, ["Result", 0, None, "lots"])),
+    (("call", "pump", "confirm_suggestion"), Tag(27, ["Result", 0, None, None])),
+    (("get", "dispatcher", "refusals"), {1: 1, "a": 1}),
+    (("get", "dispatcher", "refusals"), {"x": Tag(5, 1)}),
+    (("get", "manager", "stats"), {"echo_challenges": b"x"}),
+])
+def test_a_result_the_host_would_misread_ends_the_run(call, value):
+    """What the host goes on to read (a suggestion's dose and reasons, a bolus's dose,
+    counter tables for the report) is checked with the answer, not found bad later."""
+    world, lines, firmware = _remote()
+    lines.put(answer(1, f3=value))
+    with pytest.raises(hil.DeviceError, match="protocol violation"):
+        firmware.request(*call)
+
+
+def test_a_device_that_asks_again_every_millisecond_ends_the_run():
+    world, lines, firmware = _remote()
+    now = world.hw.clock.ticks_ms()
+    with pytest.raises(hil.DeviceError, match="no time passes"):
+        for seq in range(1, hil.MAX_STALLS + 3):
+            lines.put(answer(seq, f3=now + 1))
+            firmware.request("call", "pump", "tick")
+
+
 class _Tapped:
     """What the recorder attaches to: a pump whose log is the device's audit tap."""
 
@@ -364,7 +409,7 @@ class _Tapped:
 @pytest.mark.parametrize("field, value", [
     ("glucose", "lots"), ("temp_basal", 7), ("bolus_interrupted", -5),
     ("alerts", [None, 5]), ("warnings", [{1: 2}]), ("log_seq", 2 ** 64 - 1),
-    ("iob_mu", 2 ** 63), ("wall_s", 2 ** 64 - 1),
+    ("iob_mu", 2 ** 63), ("wall_s", 2 ** 64 - 1), ("reservoir_mu", 2 ** 40),
 ])
 def test_status_fields_are_of_a_type_and_size_a_pump_reports(field, value):
     world, lines, firmware = _remote()
@@ -388,6 +433,32 @@ def test_a_device_that_stops_reading_ends_the_run_at_the_timeout(unix_port, tmp_
             link.exchange({1: "get", 2: seq, 4: ["x" * 60000]}, timeout=2)
     device, elapsed = _misbehaving(tmp_path, "import time\nwhile True:\n    time.sleep(1)\n",
                                    flood, "did not answer within")
+    assert elapsed < 15 and device.process.poll() is not None
+
+
+PREWRITTEN = """from pump.board import hil
+import sys, time
+for seq in range(1, 3001):
+    sys.stdout.write(hil.encode_line({1: seq, 2: None, 3: 0, 4: 0, 5: True, 6: [],
+                     7: [False, "", 0, 0], 8: False, 9: [None, 0, 0, 0]}) + "\\n")
+sys.stdout.write(hil.encode_line({1: 3001, 2: "fault: gone deaf", 6: [],
+                                  9: [None, 0, 0, 0]}) + "\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_closing_a_device_whose_input_is_full_kills_it(unix_port, tmp_path):
+    """It answered ahead and stopped reading: the requests queued behind its full pipe
+    hold the host's writer, and closing must neither wait on that writer nor leave the
+    device running."""
+    world = Simulation(S.default(), "adult#001").world
+
+    def ask(link):
+        firmware = hil.RemoteFirmware(link, world.hw)
+        while True:
+            firmware.request("mem", "x" * 60000)
+    device, elapsed = _misbehaving(tmp_path, PREWRITTEN, ask, "fault: gone deaf")
     assert elapsed < 15 and device.process.poll() is not None
 
 
