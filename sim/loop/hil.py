@@ -37,7 +37,7 @@ RUNNER = ROOT / "tools" / "micropython" / "run.mjs"
 DEVICE_MAIN = ROOT / "tools" / "board" / "hil_main.py"
 ANSWER_TIMEOUT_S = 60.0          # one request; the slowest is an EDHOC message in Python
 MAX_STALLS = 1000                # tick answers in a row that let (almost) no time pass
-STALL_MS = 1000                  # less than this is (almost) none: the firmware's run is 2
+STALL_MS = 1000                  # sooner counts as a stall: the firmware asks so twice at most
 MOTOR_MIN_PULSE_MS = 1000        # the motor cannot step faster (the firmware paces 2 s)
 STATUS_KEYS = frozenset((        # pump.pump.Pump.status(), as the host reads it
     "state", "alarm", "alerts", "warnings", "iob_mu", "reservoir_mu", "battery_percent",
