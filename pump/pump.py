@@ -268,11 +268,10 @@ class Pump:
         evidence as at boot gets the same answer, safe-stop IL-LOG-INTEGRITY with the alarm,
         at once rather than at the next power cycle. The safe-stop is the last record
         written; the damaged log is then kept as evidence."""
-        now = self.clock.ticks_ms()
         if self.log.problem:
             return
         self.monitor.latch("IL-LOG-INTEGRITY")
-        self.controller.fault(now, "IL-LOG-INTEGRITY")
+        self.controller.fault(self.clock.ticks_ms(), "IL-LOG-INTEGRITY")
         self.log.problem = _text(problem, 80) or "log fails its checks"
 
     def _monitor_agrees(self, now):
