@@ -44,12 +44,9 @@ def _key_ok(key):
     return isinstance(key, (str, bytes)) or (isinstance(key, int) and not isinstance(key, bool))
 
 
-_ONE_BYTE = [bytes((i,)) for i in range(256)]     # every one-byte head, made once
-
-
 def _head(major, n):
     if n < 24:
-        return _ONE_BYTE[major << 5 | n]
+        return bytes((major << 5 | n,))
     if n < 0x100:
         return bytes((major << 5 | 24, n))
     if n < 0x10000:
@@ -109,7 +106,7 @@ def _encode_map(value, out, depth):
     for key in value:
         kind = type(key)
         if kind is int and 0 <= key < 24:
-            kbytes = _ONE_BYTE[key]
+            kbytes = bytes((key,))
         elif _key_ok(key):
             kparts = bytearray()
             _encode(key, kparts, depth + 1)
@@ -118,7 +115,7 @@ def _encode_map(value, out, depth):
             raise CBORError("map keys must be int, str or bytes")
         pairs.append((kbytes, key))
     pairs.sort(key=lambda p: p[0])
-    out.extend(_head(5, len(pairs)))
+    _put_head(out, 5, len(pairs))
     for kbytes, key in pairs:
         out.extend(kbytes)
         _encode(value[key], out, depth + 1)

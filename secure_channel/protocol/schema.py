@@ -40,23 +40,39 @@ WALL_MAX = 1 << 40
 
 
 class Field:
-    """One field: CBOR key, name, kind, bounds, whether required, and what it means."""
+    """One field: CBOR key, name, kind, bounds, whether required, and what it means.
 
-    __slots__ = ("key", "name", "kind", "low", "high", "required", "doc", "items", "step",
-                 "default")
+    The defaults are class attributes and an instance holds only what differs: on
+    MicroPython every instance attribute is a dictionary entry in RAM (``__slots__`` is
+    not honoured there), and the schema has over a hundred fields."""
+
+    low = 0
+    high = 0
+    required = True
+    doc = ""
+    items = None
+    step = 1
+    default = None
 
     def __init__(self, key, name, kind, low=0, high=0, required=True, doc="", items=None,
                  step=1, default=None):
         self.key = key
         self.name = name
         self.kind = kind
-        self.low = low
-        self.high = high
-        self.required = required
-        self.doc = doc
-        self.items = items
-        self.step = step
-        self.default = default
+        if low:
+            self.low = low
+        if high:
+            self.high = high
+        if not required:
+            self.required = False
+        if doc:
+            self.doc = doc
+        if items is not None:
+            self.items = items
+        if step != 1:
+            self.step = step
+        if default is not None:
+            self.default = default
 
 
 class Message:
