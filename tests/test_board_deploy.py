@@ -117,33 +117,35 @@ def test_a_romfs_image_runs_the_firmware_in_place_from_flash(tmp_path):
         _need(False, "mpy-cross")
     _unix_port()
     result = subprocess.run([sys.executable, str(ROOT / "tools/board/deploy.py"), "romfs",
-                             "--check", "--out", str(tmp_path)], capture_output=True,
-                            text=True)
+                             "--check", "--out", "out"], capture_output=True, text=True,
+                            cwd=str(tmp_path))                   # a relative --out too
     assert result.returncode == 0, result.stderr
     count = len(deploy.board_modules())
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     for kind in ("romfs", "files"):
         assert "%d modules imported from .mpy, pump delivered 40 pulses" % count in lines[kind]
     heap = {kind: int(lines[kind].split("live heap ")[1].split()[0]) for kind in lines}
-    image = (tmp_path / "board.romfs").stat().st_size
+    image = (tmp_path / "out" / "board.romfs").stat().st_size
     assert heap["romfs"] < heap["files"] - image * 6 // 10, (heap, image)
 
 
 def test_a_romfs_deploy_removes_the_older_file_tree_that_would_shadow_it(tmp_path):
-    """After a ROMFS deploy the board's file system keeps no firmware package (they come
-    first on sys.path and would shadow the image); keys, flash file and other files stay."""
+    """After a ROMFS deploy no firmware package is left on a file-system entry of sys.path
+    (they come before /rom and would shadow the image): the current folder and the port's
+    lib folder here; keys, flash file, main.py and other files stay."""
     binary = _unix_port()
-    for package in ("pump", "secure_channel/edhoc"):
+    for package in ("pump", "secure_channel/edhoc", "lib/bootloader"):
         (tmp_path / package).mkdir(parents=True)
         (tmp_path / package / "__init__.mpy").write_bytes(b"old")
-    for kept in ("pump.key", "trust.cbor", "main.py", "pump-flash.bin"):
+    for kept in ("pump.key", "trust.cbor", "main.py", "pump-flash.bin", "lib/other.mpy"):
         (tmp_path / kept).write_bytes(b"keep")
-    (tmp_path / "lib").mkdir()
-    result = subprocess.run([binary, "-c", deploy.remove_file_tree(str(tmp_path))],
+    result = subprocess.run([binary, "-c", deploy.remove_file_tree()], cwd=str(tmp_path),
+                            env=dict(os.environ, MICROPYPATH=str(tmp_path / "lib")),
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == \
-        ["lib", "main.py", "pump-flash.bin", "pump.key", "trust.cbor"]
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert left == ["lib", "lib/other.mpy", "main.py", "pump-flash.bin", "pump.key",
+                    "trust.cbor"]
 
 
 def test_deploy_to_romfs_puts_the_image_in_the_partition_and_no_modules_in_files(
@@ -166,3 +168,49 @@ def test_deploy_to_romfs_puts_the_image_in_the_partition_and_no_modules_in_files
     assert ("fs", "cp", str(deploy.HERE / "main.py"), ":main.py") in calls
     assert calls[-1] == ("reset",)
     assert (out / "board.romfs").read_bytes()[:2] == b"\xd2\xcd"   # ROMFS header
+
+
+def test_a_build_tree_holding_other_files_is_refused_not_emptied(tmp_path):
+    """Whatever lies in the build tree would go to the board (into the ROMFS image, or
+    copied with the modules): a tree with anything but compiled modules is refused and
+    left as it is, which also keeps an --out pointing into the sources from emptying them."""
+    tree = tmp_path / "board" / "pump"
+    tree.mkdir(parents=True)
+    (tree / "old.mpy").write_bytes(b"stale")
+    (tree / "pump.key").write_bytes(b"secret")
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy.build_romfs(tmp_path)
+    assert "not compiled modules" in str(caught.value) and "pump.key" in str(caught.value)
+    assert (tree / "pump.key").exists() and (tree / "old.mpy").exists()
+    result = subprocess.run([sys.executable, str(ROOT / "tools/board/deploy.py"), "romfs",
+                             "--out", str(ROOT / "pump")], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert (ROOT / "pump/board/hal.py").exists()
+
+
+def test_an_imported_firmware_module_without_source_is_an_error(tmp_path, monkeypatch):
+    """A deleted module must not give a smaller image that fails on the board."""
+    for package in deploy.FIRMWARE:
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "pump" / "rolling.py").unlink()
+    monkeypatch.setattr(deploy, "REPO", tmp_path)
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy.board_modules()
+    assert "pump.rolling, which has no source" in str(caught.value)
+    (tmp_path / "pump" / "rolling.py").write_text("def (\n")
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy.board_modules()
+    assert "rolling.py does not parse" in str(caught.value)
+
+
+def test_a_failing_mpremote_is_one_line(monkeypatch, tmp_path):
+    tool = tmp_path / "mpremote"
+    tool.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
+                    "echo '  File \"<stdin>\", line 3' >&2\necho 'OSError: [Errno 28] ENOSPC' >&2\n"
+                    "exit 1\n")
+    tool.chmod(0o755)
+    monkeypatch.setattr(deploy.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy.mpremote("/dev/ttyACM0", "exec", deploy.remove_file_tree())
+    assert str(caught.value) == "mpremote exec failed: OSError: [Errno 28] ENOSPC"

@@ -539,7 +539,7 @@ def test_a_day_on_the_unix_port_is_byte_for_byte_the_day_on_cpython(unix_port, t
 def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(unix_port):
     """On a board a heap too small shows as a MemoryError: the run ends naming it (never
     taken for a bad configuration), and what was simulated up to then is kept."""
-    for heap, step in (("300k", "boot"), ("1100k", "flash")):
+    for heap, step in (("300k", "boot"), ("800k", "flash")):
         device = hil.UnixPortDevice(heap=heap)
         try:
             simulation = Simulation(S.default(), "adult#001", device=device)
@@ -551,6 +551,27 @@ def test_a_heap_too_small_for_the_firmware_ends_the_run_with_the_memory_error(un
         assert "MemoryError" in run["ended"] or "memory allocation failed" in run["ended"], \
             (step, run["ended"])
         assert "bad configuration" not in run["ended"]
+
+
+def test_the_firmware_imports_without_leaving_holes_in_the_heap(unix_port, tmp_path):
+    """The device's main collects often while the firmware imports: otherwise garbage
+    piles up between the modules' objects and the holes it leaves make the day need far
+    more heap. The same main without that runs out of memory where it fits."""
+    main = hil.DEVICE_MAIN.read_text()
+    assert "gc.threshold(IMPORT_GC_BYTES)\n" in main
+    careless = tmp_path / "hil_main.py"
+    careless.write_text(main.replace("gc.threshold(IMPORT_GC_BYTES)\n", ""))
+    ended = {}
+    for name, script in (("main", hil.DEVICE_MAIN), ("careless", careless)):
+        device = hil.UnixPortDevice(heap="1000k", script=script)
+        try:
+            ended[name] = Simulation(S.default(), "adult#001", device=device).run()["ended"]
+        except hil.DeviceError as exc:
+            ended[name] = str(exc)
+        finally:
+            device.close()
+    assert ended["main"] is None
+    assert "MemoryError" in ended["careless"] or "memory allocation failed" in ended["careless"]
 
 
 def test_a_device_process_writing_without_end_is_stopped_at_the_longest_line(unix_port,

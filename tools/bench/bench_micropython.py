@@ -281,7 +281,10 @@ if not hasattr(flash, "_erased"):
     raise SystemExit("bootloader.flash._erased is gone: the firmware would allocate its "
                      "flash a second time")
 flash._erased = _preallocated
+_threshold = gc.threshold()              # as tools/board/hil_main.py imports
+gc.threshold(8192)
 from pump.board import hil
+gc.threshold(_threshold)
 if not hil.__file__.endswith(".mpy") or not hil.__file__.startswith("/rom/" if ROMFS else ""):
     raise SystemExit("pump.board.hil came from %%s, not a .mpy file" %% hil.__file__)
 if FREE >= 0:

