@@ -48,6 +48,13 @@ def test_deploy_refuses_missing_keys_in_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "pump.key missing" in result.stderr
 
 
+def _fake_mpremote(calls, has_log_key=False):
+    def mpremote(port, *args):
+        calls.append(args)
+        return "HAS-LOG-KEY\n" if has_log_key and args == ("exec", deploy.HAS_LOG_KEY) else ""
+    return mpremote
+
+
 def test_a_board_gets_exactly_the_modules_its_main_can_import():
     """Only what main.py can import goes on a board: the hazard table, the protocol's doc
     generator and the gateway's end of the channel stay on the host. The set is the
@@ -84,7 +91,7 @@ def test_deploy_copies_only_what_the_boards_main_imports(tmp_path, monkeypatch, 
     (keys / "pump.key").write_bytes(b"k")
     (keys / "trust.cbor").write_bytes(b"t")
     calls = []
-    monkeypatch.setattr(deploy, "mpremote", lambda port, *args: calls.append(args))
+    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls))
     out = tmp_path / "out"
     (out / "board" / "pump").mkdir(parents=True)
     (out / "board" / "pump" / "hazards.mpy").write_bytes(b"stale")   # an older tree's
@@ -159,11 +166,12 @@ def test_deploy_to_romfs_puts_the_image_in_the_partition_and_no_modules_in_files
     (keys / "pump.key").write_bytes(b"k")
     (keys / "trust.cbor").write_bytes(b"t")
     calls = []
-    monkeypatch.setattr(deploy, "mpremote", lambda port, *args: calls.append(args))
+    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls))
     out = tmp_path / "out"
     deploy.deploy("/dev/ttyACM0", keys, out, None, romfs=True)
-    assert calls[0] == ("romfs", "deploy", str(out / "board.romfs"))
-    assert calls[1] == ("exec", deploy.remove_file_tree())
+    assert calls[0] == ("exec", deploy.HAS_LOG_KEY)
+    assert calls[1] == ("romfs", "deploy", str(out / "board.romfs"))
+    assert calls[2] == ("exec", deploy.remove_file_tree())
     assert not [c for c in calls if c[:3] == ("fs", "cp", "-r")]
     assert ("fs", "cp", str(deploy.HERE / "main.py"), ":main.py") in calls
     assert calls[-1] == ("reset",)
@@ -214,3 +222,31 @@ def test_a_failing_mpremote_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(deploy.DeployError) as caught:
         deploy.mpremote("/dev/ttyACM0", "exec", deploy.remove_file_tree())
     assert str(caught.value) == "mpremote exec failed: OSError: [Errno 28] ENOSPC"
+
+
+@pytest.mark.parametrize("has_log_key", [False, True])
+def test_a_redeploy_keeps_the_key_the_boards_audit_log_is_sealed_with(tmp_path, monkeypatch,
+                                                                     has_log_key):
+    """A new log.key on a board whose flash holds settings and a log sealed with the old
+    one leaves the pump in safe stop (IL-SETTINGS-INTEGRITY): without --log-key the
+    board's own is kept; a board without one gets a new one."""
+    try:
+        deploy.mpy_cross_command()
+    except deploy.DeployError:
+        _need(False, "mpy-cross")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "pump.key").write_bytes(b"k")
+    (keys / "trust.cbor").write_bytes(b"t")
+    calls = []
+    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls, has_log_key))
+    deploy.deploy("/dev/ttyACM0", keys, tmp_path / "out", None)
+    copied = [c[-1] for c in calls if c[:2] == ("fs", "cp")]
+    assert (":log.key" in copied) is not has_log_key
+    assert ":pump.key" in copied and ":main.py" in copied
+    calls.clear()
+    given = tmp_path / "log.key"
+    given.write_bytes(bytes(32))
+    deploy.deploy("/dev/ttyACM0", keys, tmp_path / "out", str(given))
+    assert ":log.key" in [c[-1] for c in calls if c[:2] == ("fs", "cp")]   # asked for
+    assert ("exec", deploy.HAS_LOG_KEY) not in calls

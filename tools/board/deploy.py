@@ -6,16 +6,17 @@
     deploy.py check [--out DIR]
         compile, then import every compiled module and run a pump for an hour of its
         time under the MicroPython WebAssembly port (tools/micropython), from the .mpy files.
-    deploy.py deploy --port PORT --keys DIR [--out OUT] [--log-key FILE] [--hil]
+    deploy.py deploy --port PORT --keys DIR [--out OUT] [--log-key FILE] [--hil] [--romfs]
         compile what main.py can import (into OUT/board), then with mpremote: copy that
         .mpy tree (the hazard table, doc generators and the gateway's end of the channel
         stay on the host), tools/board/main.py and the key
-        files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key) to the
+        files (DIR/pump.key, DIR/trust.cbor from ``pumpsim keys init``; log.key, kept if
+        the board has one: its settings and log are sealed with it) to the
         board, and reset it: main.py starts the pump on its UART. With --hil, main.py is
         tools/board/hil_main.py instead: the firmware in the loop of a host's simulation
         (``pumpsim run --device PORT``, docs/hil.md). With --romfs, the .mpy tree goes
         into the board's ROMFS partition instead of its file system (below).
-    deploy.py romfs [--out OUT] [--hil]
+    deploy.py romfs [--out OUT] [--hil] [--check]
         compile what main.py (hil_main.py with --hil) can import and build a ROMFS image
         of it, OUT/board.romfs: on a board with a ROMFS partition the modules run in place
         from flash, their bytecode and constants never copied into RAM.
@@ -397,6 +398,16 @@ for root in ROOTS:
 """ % (roots, FIRMWARE)
 
 
+HAS_LOG_KEY = """
+import os
+try:
+    if os.stat("/log.key")[6] == 32:
+        print("HAS-LOG-KEY")
+except OSError:
+    pass
+"""
+
+
 def deploy(port, keys, out, log_key, hil=False, romfs=False):
     keys = pathlib.Path(keys)
     for name in ("pump.key", "trust.cbor"):
@@ -407,6 +418,9 @@ def deploy(port, keys, out, log_key, hil=False, romfs=False):
         key = pathlib.Path(log_key).read_bytes()
         if len(key) != 32:
             raise DeployError("%s must hold 32 bytes" % log_key)
+    elif "HAS-LOG-KEY" in mpremote(port, "exec", HAS_LOG_KEY):
+        key = None     # kept: the board's settings and audit log are sealed with it; a
+        #                new one leaves the pump in safe stop (IL-SETTINGS-INTEGRITY)
     else:
         key = os.urandom(32)
     # Only what this main.py can import goes on the board, from a tree of its own.
@@ -421,13 +435,13 @@ def deploy(port, keys, out, log_key, hil=False, romfs=False):
             if package in sizes:
                 mpremote(port, "fs", "cp", "-r", str(tree / package), ":")
     with tempfile.TemporaryDirectory() as tmp:
-        log_path = pathlib.Path(tmp, "log.key")
-        log_path.write_bytes(key)
-        os.chmod(log_path, 0o600)
-        for local, remote in ((keys / "pump.key", ":pump.key"),
-                              (keys / "trust.cbor", ":trust.cbor"),
-                              (log_path, ":log.key"),
-                              (main, ":main.py")):
+        files = [(keys / "pump.key", ":pump.key"), (keys / "trust.cbor", ":trust.cbor")]
+        if key is not None:
+            log_path = pathlib.Path(tmp, "log.key")
+            log_path.write_bytes(key)
+            os.chmod(log_path, 0o600)
+            files.append((log_path, ":log.key"))
+        for local, remote in files + [(main, ":main.py")]:
             mpremote(port, "fs", "cp", str(local), remote)
     mpremote(port, "reset")
     if hil:
@@ -455,7 +469,8 @@ def main(argv):
         if name == "deploy":
             sub.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0 or a0")
             sub.add_argument("--keys", required=True, help="folder of pumpsim keys init")
-            sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: new)")
+            sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: the "
+                             "board's own if it has one, which seals its settings and log; else new)")
             sub.add_argument("--romfs", action="store_true",
                              help="the firmware into the board's ROMFS partition (run in "
                                   "place from flash), not its file system")
