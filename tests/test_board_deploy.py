@@ -55,6 +55,21 @@ def _fake_mpremote(calls, has_log_key=False):
     return mpremote
 
 
+def _deploy_set_up(tmp_path, monkeypatch, has_log_key=False):
+    """Key files and a recording mpremote for a deploy without a board: (keys, calls)."""
+    try:
+        deploy.mpy_cross_command()
+    except deploy.DeployError:
+        _need(False, "mpy-cross")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "pump.key").write_bytes(b"k")
+    (keys / "trust.cbor").write_bytes(b"t")
+    calls = []
+    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls, has_log_key))
+    return keys, calls
+
+
 def test_a_board_gets_exactly_the_modules_its_main_can_import():
     """Only what main.py can import goes on a board: the hazard table, the protocol's doc
     generator and the gateway's end of the channel stay on the host. The set is the
@@ -82,16 +97,7 @@ def test_a_board_gets_exactly_the_modules_its_main_can_import():
 
 @pytest.mark.parametrize("hil", [False, True])
 def test_deploy_copies_only_what_the_boards_main_imports(tmp_path, monkeypatch, hil):
-    try:
-        deploy.mpy_cross_command()
-    except deploy.DeployError:
-        _need(False, "mpy-cross")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "pump.key").write_bytes(b"k")
-    (keys / "trust.cbor").write_bytes(b"t")
-    calls = []
-    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls))
+    keys, calls = _deploy_set_up(tmp_path, monkeypatch)
     out = tmp_path / "out"
     (out / "board" / "pump").mkdir(parents=True)
     (out / "board" / "pump" / "hazards.mpy").write_bytes(b"stale")   # an older tree's
@@ -157,16 +163,7 @@ def test_a_romfs_deploy_removes_the_older_file_tree_that_would_shadow_it(tmp_pat
 
 def test_deploy_to_romfs_puts_the_image_in_the_partition_and_no_modules_in_files(
         tmp_path, monkeypatch):
-    try:
-        deploy.mpy_cross_command()
-    except deploy.DeployError:
-        _need(False, "mpy-cross")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "pump.key").write_bytes(b"k")
-    (keys / "trust.cbor").write_bytes(b"t")
-    calls = []
-    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls))
+    keys, calls = _deploy_set_up(tmp_path, monkeypatch)
     out = tmp_path / "out"
     deploy.deploy("/dev/ttyACM0", keys, out, None, romfs=True)
     assert calls[0] == ("exec", deploy.HAS_LOG_KEY)
@@ -230,16 +227,7 @@ def test_a_redeploy_keeps_the_key_the_boards_audit_log_is_sealed_with(tmp_path, 
     """A new log.key on a board whose flash holds settings and a log sealed with the old
     one leaves the pump in safe stop (IL-SETTINGS-INTEGRITY): without --log-key the
     board's own is kept; a board without one gets a new one."""
-    try:
-        deploy.mpy_cross_command()
-    except deploy.DeployError:
-        _need(False, "mpy-cross")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "pump.key").write_bytes(b"k")
-    (keys / "trust.cbor").write_bytes(b"t")
-    calls = []
-    monkeypatch.setattr(deploy, "mpremote", _fake_mpremote(calls, has_log_key))
+    keys, calls = _deploy_set_up(tmp_path, monkeypatch, has_log_key)
     deploy.deploy("/dev/ttyACM0", keys, tmp_path / "out", None)
     copied = [c[-1] for c in calls if c[:2] == ("fs", "cp")]
     assert (":log.key" in copied) is not has_log_key
