@@ -212,8 +212,8 @@ def test_an_imported_firmware_module_without_source_is_an_error(tmp_path, monkey
 def test_a_failing_mpremote_is_one_line(monkeypatch, tmp_path):
     tool = tmp_path / "mpremote"
     tool.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
-                    "echo '  File \"<stdin>\", line 3' >&2\necho 'OSError: [Errno 28] ENOSPC' >&2\n"
-                    "exit 1\n")
+                    "echo '  File \"<stdin>\", line 3' >&2\n"
+                    "echo 'OSError: [Errno 28] ENOSPC' >&2\nexit 1\n")
     tool.chmod(0o755)
     monkeypatch.setattr(deploy.sys, "executable", str(tmp_path / "python"))
     with pytest.raises(deploy.DeployError) as caught:

@@ -343,7 +343,7 @@ print("live heap %%d bytes" %% (gc.mem_alloc() - BEFORE))
 def check_romfs(out, hil=False):
     """Build the ROMFS image, then under MicroPython's unix port (whose VfsRom mounts an
     image held in memory) import every module of it and run a pump, and do the same from
-    the .mpy tree on the file system: {"romfs"|"files": bytes of heap the imports left}."""
+    the .mpy tree on the file system: {"romfs"|"files": bytes of heap live after}."""
     sys.path.insert(0, str(REPO))
     from sim.loop.hil import unix_port
     binary = unix_port()
@@ -358,8 +358,9 @@ def check_romfs(out, hil=False):
         script = (MOUNT_ROMFS + IMPORT_AND_RUN + HEAP_AFTER) % {
             "image": str(image) if kind == "romfs" else "", "names": names, "prefix": prefix}
         result = subprocess.run([binary, "-X", "heapsize=4m", "-c", script],
-                                capture_output=True, text=True, timeout=300, cwd=str(tree.parent),
-                                env=dict(os.environ, MICROPYPATH=str(tree)))
+                                capture_output=True, text=True, timeout=300,
+                                cwd=str(tree.parent), env=dict(os.environ,
+                                                               MICROPYPATH=str(tree)))
         if result.returncode != 0:
             raise DeployError("the %s did not run under the unix port: %s" % (
                 "ROMFS image" if kind == "romfs" else ".mpy tree",
@@ -470,7 +471,8 @@ def main(argv):
             sub.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0 or a0")
             sub.add_argument("--keys", required=True, help="folder of pumpsim keys init")
             sub.add_argument("--log-key", help="32-byte audit-log MAC key (default: the "
-                             "board's own if it has one, which seals its settings and log; else new)")
+                             "board's own if it has one, which seals its settings and "
+                             "log; else new)")
             sub.add_argument("--romfs", action="store_true",
                              help="the firmware into the board's ROMFS partition (run in "
                                   "place from flash), not its file system")
