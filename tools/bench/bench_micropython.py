@@ -25,8 +25,9 @@ bisection, the least free room the firmware needs after its imports (ballast lea
 much in one piece) and the least heap cap for the whole day, imports included; its objects
 are 64-bit, so a 32-bit board's figures are smaller.
 Times: image verification (a 64 KiB image signed with Ed25519 and with ECDSA P-256,
-hash and signature) and both ends of the handshake (suite 2, method 3) in one interpreter; CPython with
-its pyca/cryptography backend, MicroPython with the pure-Python one, on this machine's
+hash and signature) and both ends of the handshake (suite 2, method 3) in one
+interpreter; CPython with its pyca/cryptography backend, MicroPython with the pure-Python
+one, on this machine's
 Node.js (a board's CPU is slower still). The day: ``pumpsim run``'s default day, the
 firmware on MicroPython against the same day on CPython (best of 3).
 """
