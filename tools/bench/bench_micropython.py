@@ -287,10 +287,20 @@ _threshold = gc.threshold()              # as tools/board/hil_main.py imports
 gc.threshold(8192)
 from pump.board import hil
 gc.threshold(_threshold)
-FROM = %(from)r                          # where pump.board.hil must come from
-if not (hil.__file__ == FROM if FROM else hil.__file__.endswith(".mpy")) or \
-        not hil.__file__.startswith("/rom/" if ROMFS else ""):
-    raise SystemExit("pump.board.hil came from %%s, not a .mpy file" %% hil.__file__)
+FROZEN = %(frozen)r
+for _name in sorted(sys.modules):        # every firmware module from where it must come
+    if _name.split(".")[0] not in ("hal", "pump", "secure_channel", "bootloader"):
+        continue
+    _where = getattr(sys.modules[_name], "__file__", "")
+    if FROZEN:
+        _ok = _where in (_name.replace(".", "/") + ".py",
+                         _name.replace(".", "/") + "/__init__.py")
+    else:
+        _ok = _where.endswith(".mpy") and _where.startswith("/rom/" if ROMFS else "")
+    if not _ok:
+        raise SystemExit("%%s came from %%s, not %%s" %% (
+            _name, _where, "the frozen modules" if FROZEN else
+            "the ROMFS image" if ROMFS else "a .mpy file"))
 if FREE >= 0:
     BALLAST = [None] * 16384
     # Fill the heap: 4 KiB blocks (the free tail, in address order), then 64-byte ones
@@ -337,7 +347,7 @@ def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=F
     script = pathlib.Path(out, "unix_device_main_%d.py" % free)
     script.write_text(UNIX_DEVICE_MAIN % {
         "flash": FLASH_SECTORS * SECTOR, "free": free, "romfs": str(romfs) if romfs else "",
-        "from": "pump/board/hil.py" if path == ".frozen" else ""})
+        "frozen": path == ".frozen"})
     device = hil.UnixPortDevice(heap=str(heap), script=script, path=path or out,
                                 measure=measure, binary=binary)
     trace, result = [], None
@@ -378,6 +388,37 @@ def least(runs, low, high, grain=1024):
     return high
 
 
+CAP_WINDOW = 64 << 10      # every cap this far above the figure is tried too
+CAP_GRAIN = 4096
+
+
+def least_cap(runs, low, high):
+    """The least heap cap C such that ``runs(cap)`` is None for every cap from C up to
+    C + CAP_WINDOW in CAP_GRAIN steps: (C, the top tried). A heap cap does not act
+    monotonically (where the holes fall moves with it: a cap that works can have one 4 KB
+    above it that does not), so a bisection alone would name a cap with a failure just
+    above; its result is where the downward scan starts."""
+    top = least(runs, low, high, CAP_GRAIN) + CAP_WINDOW
+    ended = runs(top)
+    if ended is not None:
+        raise RuntimeError("the run fails with a %d-byte heap, above the bisection's "
+                           "cap: %s" % (top, ended))
+    cap = top                      # then down, 4 KB at a time, to the first failure
+    while cap - CAP_GRAIN > low and runs(cap - CAP_GRAIN) is None:
+        cap -= CAP_GRAIN
+    return cap, top
+
+
+def same_day(reference, **run):
+    """A function of a heap cap: None if the day under it (unix_run with ``run``) ended
+    as it should and its therapy is ``reference``'s, else what went wrong. (A MemoryError
+    in the pump is a controller fault, a safe stop: the run goes on without therapy.)"""
+    def runs(cap):
+        ended, _, result = unix_run(heap=cap, **run)
+        return ended or (None if result == reference else "the therapy differs")
+    return runs
+
+
 def report_unix_heap(out):
     """Heap figures on the unix port, whose collector works inside a running loop and whose
     heap is a hard cap: the live heap (after a collection at each request's start) and the
@@ -414,10 +455,11 @@ def report_unix_heap(out):
     start = room(until_ms=10 * 60 * 1000)
     day = room()
     faults_day = room(scenario=faults)
-    heap = least(lambda cap: unix_run(out, heap=cap)[0], flash + loaded, 4 << 20, 4096)
+    heap, top = least_cap(same_day(unix_run(out)[2], out=out), flash + loaded, 4 << 20)
     print("   unix port (64-bit objects), firmware from .mpy, simulated flash subtracted:",
           flush=True)
-    report("  live heap, modules loaded (unix port)", loaded / 1024, "KB")
+    report("  live heap at the first request (modules, keys, pump booted) (unix port)",
+           loaded / 1024, "KB")
     report("  live heap, pump running, one session (unix port)", live / 1024, "KB",
            ("<=", 192))
     report("  free room needed after imports: boot and settings, no session (unix port)",
@@ -432,31 +474,39 @@ def report_unix_heap(out):
     report("  free room needed after imports: the faults day, a reboot in it (unix port)",
            faults_day / 1024, "KB")
     report("  least heap cap for the default day, importing included (unix port)",
-           (heap - flash) / 1024, "KB", ("<=", 192))
+           (heap - flash) / 1024, "KB", ("<=", 192),
+           reference="every cap up to %.0f KB, 4 KB apart, gives the same therapy"
+           % ((top - flash) / 1024))
 
 
 def report_day_heap(out, heading, tag, outside=0, reference=None, **run):
     """The default day on a unix port run as ``run`` says (unix_run's ``romfs``,
-    ``binary``, ``path``): live heap with the modules loaded and running with one session,
-    and the least heap cap for the whole day, with the simulated flash and ``outside``
-    bytes (a ROMFS image: flash on a board) subtracted. The therapy is checked against
-    ``reference`` (a unix_run result; by default the run from the .mpy files)."""
+    ``binary``, ``path``): live heap at the first request (modules loaded, keys read, the
+    pump booted) and running with one session, and the least heap cap for the whole day
+    (least_cap: every cap above it in its window gives the same therapy), with the
+    simulated flash and ``outside`` bytes (a ROMFS image: flash on a board) subtracted.
+    The therapy is checked against ``reference`` (a unix_run result; by default the run
+    from the .mpy files on the installed port)."""
     from sim.loop.world import FLASH_SECTORS, SECTOR
     outside += FLASH_SECTORS * SECTOR
+    if reference is None:
+        reference = unix_run(out)[2]
     ended, trace, result = unix_run(out, measure=True, **run)
     if ended:
         raise RuntimeError("the day %s ended early: %s" % (tag, ended))
-    same = result == (reference if reference is not None else unix_run(out)[2])
+    if result != reference:
+        raise RuntimeError("the day %s gives another therapy than the reference" % tag)
     uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
-    loaded = trace[0][1][0] - outside
+    booted = trace[0][1][0] - outside
     live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - outside
-    cap = least(lambda cap: unix_run(out, heap=cap, **run)[0], outside + loaded, 4 << 20,
-                4096)
-    print("   %s; therapy %s:" % (heading, "identical" if same else "DIFFERENT"), flush=True)
-    report("  live heap, modules loaded, %s" % tag, loaded / 1024, "KB")
+    cap, top = least_cap(same_day(reference, out=out, **run), outside + booted, 4 << 20)
+    print("   %s; therapy identical to the reference, capped or not:" % heading, flush=True)
+    report("  live heap at the first request (modules, keys, pump booted), %s" % tag,
+           booted / 1024, "KB")
     report("  live heap, pump running, one session, %s" % tag, live / 1024, "KB", ("<=", 192))
     report("  least heap cap for the default day, %s" % tag, (cap - outside) / 1024, "KB",
-           ("<=", 192))
+           ("<=", 192), reference="every cap up to %.0f KB, 4 KB apart, gives the same "
+           "therapy" % ((top - outside) / 1024))
 
 
 def report_romfs_heap(out, binary=None, tag="from ROMFS (unix port)"):
@@ -503,9 +553,9 @@ def report_heap(trace):
     report("MicroPython heap: before any session (live, from .mpy)", (before - flash) / 1024,
            "KB")
     code = trace[0][1][0] - flash          # at the first boot: modules loaded, flash made
-    report("MicroPython heap: the loaded firmware modules (.mpy bytecode in RAM)",
+    report("MicroPython heap: at the first request (modules, keys, pump booted)",
            code / 1024, "KB")
-    report("MicroPython heap: running, one session, the pump's objects (modules excluded)",
+    report("MicroPython heap: running, one session, minus the first request's",
            (running - flash - code) / 1024, "KB")
     report("MicroPython heap: EDHOC handshake extra (allocated, not a peak)", handshake / 1024,
            "KB", reference="everything its two steps allocate; the peak is the unix port's "
