@@ -79,6 +79,19 @@ def gateway(keys, device, db, *options, speed=SPEED, timeout=10):
                       str(speed)] + list(options)
 
 
+def _diverged(db):
+    """What the store says of a diverged log, and its security events (for a failure)."""
+    connection = sqlite3.connect(str(db))
+    try:
+        return [list(row) for row in connection.execute(
+            "SELECT * FROM meta WHERE key = 'log_diverged'")] + \
+            [list(row) for row in connection.execute("SELECT * FROM security_events")]
+    except sqlite3.Error as exc:
+        return "unreadable: %s" % exc
+    finally:
+        connection.close()
+
+
 def store_rows(db):
     """Integrity, the stored log's sequence numbers and the row counts (a new connection,
     as after a crash)."""
@@ -136,7 +149,9 @@ def test_a_gateway_killed_again_and_again_loses_nothing_and_ends_with_the_pumps_
     assert "audit log verified" in printed
     integrity, seqs, counts = store_rows(db)
     assert integrity == "ok"
-    assert seqs == list(range(1, head + 1))                  # the pump's whole log
+    assert seqs == list(range(1, head + 1)), (                # the pump's whole log
+        "stored up to %s of %d; last run said: %s %s; store: %s"
+        % (seqs[-1] if seqs else None, head, final.stdout, final.stderr, _diverged(db)))
     assert counts["deliveries"] == reservations > 50         # a day of basal
     assert counts["alarms"] == alarms
     assert counts["readings"] >= 200                          # a day of 5-minute readings
