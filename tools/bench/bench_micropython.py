@@ -289,7 +289,7 @@ from pump.board import hil
 gc.threshold(_threshold)
 FROZEN = %(frozen)r
 for _name in sorted(sys.modules):        # every firmware module from where it must come
-    if _name.split(".")[0] not in ("hal", "pump", "secure_channel", "bootloader"):
+    if _name.split(".")[0] not in %(packages)r:
         continue
     _where = getattr(sys.modules[_name], "__file__", "")
     if FROZEN:
@@ -347,7 +347,7 @@ def unix_run(out, free=-1, heap=4 << 20, scenario=None, until_ms=None, measure=F
     script = pathlib.Path(out, "unix_device_main_%d.py" % free)
     script.write_text(UNIX_DEVICE_MAIN % {
         "flash": FLASH_SECTORS * SECTOR, "free": free, "romfs": str(romfs) if romfs else "",
-        "frozen": path == ".frozen"})
+        "frozen": path == ".frozen", "packages": deploy.FIRMWARE})
     device = hil.UnixPortDevice(heap=str(heap), script=script, path=path or out,
                                 measure=measure, binary=binary)
     trace, result = [], None
@@ -409,14 +409,36 @@ def least_cap(runs, low, high):
     return cap, top
 
 
-def same_day(reference, **run):
-    """A function of a heap cap: None if the day under it (unix_run with ``run``) ended
-    as it should and its therapy is ``reference``'s, else what went wrong. (A MemoryError
-    in the pump is a controller fault, a safe stop: the run goes on without therapy.)"""
-    def runs(cap):
-        ended, _, result = unix_run(heap=cap, **run)
+def same_day(reference, knob="heap", **run):
+    """A function of a heap cap (or, with ``knob="free"``, of the room left after the
+    imports): None if the day under it (unix_run with ``run``) ended as it should and its
+    therapy is ``reference``'s, else what went wrong. (A MemoryError in the pump is a
+    controller fault, a safe stop: the run goes on without therapy.)"""
+    def runs(value):
+        ended, _, result = unix_run(**dict(run, **{knob: value}))
         return ended or (None if result == reference else "the therapy differs")
     return runs
+
+
+def day_heap(out, outside, reference, **run):
+    """The measured day (unix_run with ``run``) and its least heap cap, ``outside`` bytes
+    subtracted: {"booted": live heap at the first request (modules, keys, the pump
+    booted), "before": at the first UART request, "live": the largest from then on,
+    "cap" and "top": least_cap's}. The day must give ``reference``'s therapy."""
+    ended, trace, result = unix_run(out, measure=True, **run)
+    if ended:
+        raise RuntimeError("the day on the unix port ended early: %s" % ended)
+    if result != reference:
+        raise RuntimeError("the measured day gives another therapy than the reference")
+    uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
+    figures = {"booted": trace[0][1][0] - outside, "before": trace[uart[0]][1][0] - outside,
+               "live": max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None)
+               - outside}
+    figures["cap"], figures["top"] = least_cap(same_day(reference, out=out, **run),
+                                               outside + figures["booted"], 4 << 20)
+    figures["cap"] -= outside
+    figures["top"] -= outside
+    return figures
 
 
 def report_unix_heap(out):
@@ -434,28 +456,19 @@ def report_unix_heap(out):
               flush=True)
         return
     flash = FLASH_SECTORS * SECTOR
-    ended, trace, _ = unix_run(out, measure=True)
-    if ended:
-        raise RuntimeError("the day on the unix port ended early: %s" % ended)
-    uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
-    loaded = trace[0][1][0] - flash
-    before = trace[uart[0]][1][0] - flash
-    live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - flash
+    reference = unix_run(out)[2]
+    figures = day_heap(out, flash, reference)
+    loaded, before, live = figures["booted"], figures["before"], figures["live"]
     faults = S.load(str(REPO / "sim/scenarios/faults.toml"))
 
     def room(**run):
         """The least room after the imports in which ``run`` goes as with all the heap."""
-        reference = unix_run(out, **run)[2]
-
-        def same(free):
-            ended, _, result = unix_run(out, free, **run)
-            return ended or (None if result == reference else "the therapy differs")
-        return least(same, 0, 2 << 20, 4096)
+        same = reference if not run else unix_run(out, **run)[2]
+        return least(same_day(same, "free", out=out, **run), 0, 2 << 20, 4096)
     settings = room(until_ms=-1)
     start = room(until_ms=10 * 60 * 1000)
     day = room()
     faults_day = room(scenario=faults)
-    heap, top = least_cap(same_day(unix_run(out)[2], out=out), flash + loaded, 4 << 20)
     print("   unix port (64-bit objects), firmware from .mpy, simulated flash subtracted:",
           flush=True)
     report("  live heap at the first request (modules, keys, pump booted) (unix port)",
@@ -474,9 +487,9 @@ def report_unix_heap(out):
     report("  free room needed after imports: the faults day, a reboot in it (unix port)",
            faults_day / 1024, "KB")
     report("  least heap cap for the default day, importing included (unix port)",
-           (heap - flash) / 1024, "KB", ("<=", 192),
+           figures["cap"] / 1024, "KB", ("<=", 192),
            reference="every cap up to %.0f KB, 4 KB apart, gives the same therapy"
-           % ((top - flash) / 1024))
+           % (figures["top"] / 1024))
 
 
 def report_day_heap(out, heading, tag, outside=0, reference=None, **run):
@@ -488,25 +501,17 @@ def report_day_heap(out, heading, tag, outside=0, reference=None, **run):
     The therapy is checked against ``reference`` (a unix_run result; by default the run
     from the .mpy files on the installed port)."""
     from sim.loop.world import FLASH_SECTORS, SECTOR
-    outside += FLASH_SECTORS * SECTOR
     if reference is None:
         reference = unix_run(out)[2]
-    ended, trace, result = unix_run(out, measure=True, **run)
-    if ended:
-        raise RuntimeError("the day %s ended early: %s" % (tag, ended))
-    if result != reference:
-        raise RuntimeError("the day %s gives another therapy than the reference" % tag)
-    uart = [index for index, (op, _) in enumerate(trace) if op == "uart"]
-    booted = trace[0][1][0] - outside
-    live = max(heap[0] for _, heap in trace[uart[0]:] if heap[0] is not None) - outside
-    cap, top = least_cap(same_day(reference, out=out, **run), outside + booted, 4 << 20)
+    figures = day_heap(out, outside + FLASH_SECTORS * SECTOR, reference, **run)
     print("   %s; therapy identical to the reference, capped or not:" % heading, flush=True)
     report("  live heap at the first request (modules, keys, pump booted), %s" % tag,
-           booted / 1024, "KB")
-    report("  live heap, pump running, one session, %s" % tag, live / 1024, "KB", ("<=", 192))
-    report("  least heap cap for the default day, %s" % tag, (cap - outside) / 1024, "KB",
+           figures["booted"] / 1024, "KB")
+    report("  live heap, pump running, one session, %s" % tag, figures["live"] / 1024, "KB",
+           ("<=", 192))
+    report("  least heap cap for the default day, %s" % tag, figures["cap"] / 1024, "KB",
            ("<=", 192), reference="every cap up to %.0f KB, 4 KB apart, gives the same "
-           "therapy" % ((top - outside) / 1024))
+           "therapy" % (figures["top"] / 1024))
 
 
 def report_romfs_heap(out, binary=None, tag="from ROMFS (unix port)"):
