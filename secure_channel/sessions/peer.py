@@ -31,6 +31,7 @@ that advice.
 from secure_channel import crypto, numbers
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.oscore import from_edhoc as edhoc_oscore
 from secure_channel.edhoc import messages as msgs
 from secure_channel.sessions import wire as W
@@ -132,7 +133,7 @@ class PeerSession:
         c_i = numbers.allocate_identifier(self.rng, avoid)
         if c_i is None:
             raise ValueError("no free connection identifier")
-        self.edhoc = edhoc.Initiator(self.credential, self._private, self.rng,
+        self.edhoc = initiator.Initiator(self.credential, self._private, self.rng,
                                      method=self.method, suites=(self.suite,), c_i=c_i)
         self.context = None
         self.c_i = c_i

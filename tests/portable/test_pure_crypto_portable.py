@@ -15,7 +15,7 @@ P-256/SHA-256), NIST CAVP FIPS 186-3 SigVer [P-256,SHA-256] and KAS ECC CDH prim
 from binascii import unhexlify
 
 from secure_channel import backend_pure, crypto, errors
-from secure_channel.edhoc import credentials, handshake
+from secure_channel.edhoc import credentials, handshake, initiator
 from secure_channel.oscore import context as oscore_context
 from secure_channel.oscore import from_edhoc
 from secure_channel.pure import aes, ccm, ed25519, p256, sha512, x25519
@@ -648,7 +648,7 @@ def _scripted_rng(*chunks):
 def _run_trace(t, method, suites, cred_i, cred_r):
     store = credentials.CredentialStore([cred_i, cred_r])
     suite = suites[-1]
-    ini = handshake.Initiator(cred_i, t["SK_I"], _scripted_rng(t["X"]), method=method,
+    ini = initiator.Initiator(cred_i, t["SK_I"], _scripted_rng(t["X"]), method=method,
                               suites=suites, selected_suite=suite, c_i=t["C_I"])
     rsp = handshake.Responder(cred_r, t["SK_R"], _scripted_rng(t["Y"]), methods=(method,),
                               suites=(suite,), c_r=t["C_R"])

@@ -5,6 +5,7 @@ import os
 from rfc9529_vectors import TRACE_1, TRACE_2
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 
 
 def scripted_rng(*chunks):
@@ -90,7 +91,7 @@ def new_pair(method, suite, by_value=False):
     key_i, cred_i = key(i_static)
     key_r, cred_r = key(r_static)
     store = credentials.CredentialStore([cred_i, cred_r])
-    ini = edhoc.Initiator(cred_i, key_i, os_rng, method=method, suites=(suite,),
+    ini = initiator.Initiator(cred_i, key_i, os_rng, method=method, suites=(suite,),
                           by_value=by_value)
     rsp = edhoc.Responder(cred_r, key_r, os_rng, methods=(method,), suites=(suite,),
                           by_value=by_value)

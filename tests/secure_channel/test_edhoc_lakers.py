@@ -11,6 +11,7 @@ from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, STORE, os_rng
 from rfc9529_vectors import TRACE_2
 from secure_channel import errors
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.oscore import from_edhoc as edhoc_oscore
 from secure_channel.oscore import context as oscore
 
@@ -45,7 +46,7 @@ def start_with_lakers_responder(by_value=False):
     draw the handshake is started again.
     """
     for _ in range(20):
-        ini = edhoc.Initiator(CCS_I, KEY_I, os_rng, method=3, suites=(2,), by_value=by_value)
+        ini = initiator.Initiator(CCS_I, KEY_I, os_rng, method=3, suites=(2,), by_value=by_value)
         rsp = lakers.EdhocResponder(KEY_R, lakers_credential(CCS_R))
         m1 = ini.message_1()
         rsp.process_message_1(m1)
@@ -110,7 +111,7 @@ def test_lakers_message_4_and_oscore_keys():
 
 def test_tampered_lakers_message_2_is_refused():
     for _ in range(20):
-        ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+        ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
         rsp = lakers.EdhocResponder(KEY_R, lakers_credential(CCS_R))
         rsp.process_message_1(ini.message_1())
         m2 = bytearray(rsp.prepare_message_2(transfer(False), None, None))

@@ -9,6 +9,7 @@ from sc_helpers import (CCS_I, CCS_R, KEY_I, KEY_R, STORE, handshake, new_pair, 
 from secure_channel import cbor, errors
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.edhoc import messages as edhoc_messages
 
 GENERIC = edhoc_messages.encode_error(1, edhoc.DIAGNOSTIC)
@@ -31,7 +32,7 @@ def test_handshake_every_method_and_suite(method, suite, by_value):
 
 
 def test_wrong_state_is_refused_and_state_kept():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     for call in (lambda: ini.message_3(), lambda: ini.receive_message_2(b"\x40"),
                  lambda: ini.exporter(0, b"", 16), lambda: rsp.message_2(),
@@ -54,7 +55,7 @@ def test_wrong_state_is_refused_and_state_kept():
 
 
 def _through_message_2():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     rsp.receive_message_1(ini.message_1())
     return ini, rsp, rsp.message_2()
@@ -106,22 +107,22 @@ def test_unknown_or_wrong_credential_refused_like_a_bad_mac():
 
 def test_cipher_suite_negotiation():
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng, suites=(2, 3))
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng, suites=(3, 2), selected_suite=2)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng, suites=(3, 2), selected_suite=2)
     with pytest.raises(errors.EdhocError) as refused:
         rsp.receive_message_1(ini.message_1())       # 3 is preferred and supported
     assert refused.value.code == errors.EDHOC_SUITE
     with pytest.raises(errors.EdhocPeerError) as peer:
         ini.receive_message_2(refused.value.peer_message)
     assert peer.value.suites_r == [3]
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng, suites=(3, 2),
-                          selected_suite=edhoc.select_suite((3, 2), peer.value.suites_r))
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng, suites=(3, 2),
+                          selected_suite=initiator.select_suite((3, 2), peer.value.suites_r))
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng, suites=(2, 3))
     handshake(ini, rsp)
     assert ini.suite.value == rsp.suite.value == 3
 
 
 def test_responder_refuses_unaccepted_method():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng, method=3)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng, method=3)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng, methods=(0,))
     with pytest.raises(errors.EdhocError) as refused:
         rsp.receive_message_1(ini.message_1())
@@ -129,7 +130,7 @@ def test_responder_refuses_unaccepted_method():
 
 
 def test_ead_items_passed_through_padding_dropped_critical_checked():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng, ead_labels=(5,))
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng, ead_labels=(5,))
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng, ead_labels=(9,))
     ev1 = rsp.receive_message_1(ini.message_1([(0, b"\x00" * 4), (-9, b"voucher"), (40, None)]))
     assert ev1.ead == [(-9, b"voucher"), (40, None)]
@@ -143,7 +144,7 @@ def test_ead_items_passed_through_padding_dropped_critical_checked():
 
 
 def test_unknown_critical_ead_aborts_with_error():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     with pytest.raises(errors.EdhocError) as refused:
         rsp.receive_message_1(ini.message_1([(-77, b"?")]))
@@ -162,12 +163,12 @@ def test_peer_error_aborts_initiator():
 
 def test_credential_must_fit_method_and_suite():
     with pytest.raises(errors.EdhocError) as refused:
-        edhoc.Initiator(CCS_I, KEY_I, os_rng, method=3, suites=(0,))   # P-256 key, X25519 suite
+        initiator.Initiator(CCS_I, KEY_I, os_rng, method=3, suites=(0,))   # P-256 key, X25519 suite
     assert refused.value.code == errors.EDHOC_CONFIG
 
 
 def test_rng_must_return_requested_bytes():
-    ini = edhoc.Initiator(CCS_I, KEY_I, lambda n: b"\x01")
+    ini = initiator.Initiator(CCS_I, KEY_I, lambda n: b"\x01")
     with pytest.raises(errors.EdhocError) as refused:
         ini.message_1()
     assert refused.value.code == errors.EDHOC_CONFIG

@@ -11,12 +11,13 @@ from rfc9529_vectors import INVALID, TRACE_1, TRACE_2
 from secure_channel import errors
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.oscore import from_edhoc as edhoc_oscore
 
 
 def run_trace(t, method, suite, cred_i, cred_r, suites_i=None):
     store = credentials.CredentialStore([cred_i, cred_r])
-    ini = edhoc.Initiator(cred_i, t["SK_I"], scripted_rng(t["X"]), method=method,
+    ini = initiator.Initiator(cred_i, t["SK_I"], scripted_rng(t["X"]), method=method,
                           suites=suites_i or (suite,), selected_suite=suite, c_i=t["C_I"])
     rsp = edhoc.Responder(cred_r, t["SK_R"], scripted_rng(t["Y"]), methods=(method,),
                           suites=(suite,), c_r=t["C_R"])
@@ -88,13 +89,13 @@ def test_trace_2_ccs_static_dh_suite_2_after_negotiation():
     assert refused.value.peer_message == t["error"]
     assert rsp.state == edhoc.ABORTED
     # The Initiator learns SUITES_R from the error and selects suite 2 next time.
-    ini = edhoc.Initiator(cred_i, t["SK_I"], scripted_rng(t["X_first"]), method=3,
+    ini = initiator.Initiator(cred_i, t["SK_I"], scripted_rng(t["X_first"]), method=3,
                           suites=(6, 2), selected_suite=2, c_i=t["C_I_first"])
     ini.message_1()
     with pytest.raises(errors.EdhocPeerError) as peer:
         ini.receive_message_2(t["error"])
     assert peer.value.err_code == 2 and peer.value.suites_r == [2]
-    assert edhoc.select_suite((6, 2), peer.value.suites_r) == 2
+    assert initiator.select_suite((6, 2), peer.value.suites_r) == 2
     ini, rsp = run_trace(t, 3, 2, cred_i, cred_r, suites_i=(6, 2))
     check_key_material(t, ini, rsp)
 
@@ -139,7 +140,7 @@ def test_invalid_messages_are_refused(name):
         assert refused.value.code == errors.EDHOC_MALFORMED
         return
     if "message_2" in name or name.startswith("Wrong number"):
-        ini = edhoc.Initiator(cred_i, t["SK_I"], scripted_rng(t["X"]), suites=(6, 2),
+        ini = initiator.Initiator(cred_i, t["SK_I"], scripted_rng(t["X"]), suites=(6, 2),
                               selected_suite=2, c_i=t["C_I"])
         ini.message_1()
         with pytest.raises(errors.EdhocError) as refused:

@@ -9,6 +9,7 @@ from conftest import examples
 from sc_helpers import CCS_I, CCS_R, KEY_I, KEY_R, handshake, os_rng
 from secure_channel import errors
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.oscore import from_edhoc as edhoc_oscore
 from secure_channel.oscore import context as oscore
 from secure_channel.oscore.replay import ReplayWindow
@@ -139,7 +140,7 @@ def test_time_budget_forces_key_update_on_both_directions():
 
 
 def test_key_update_through_edhoc_gives_fresh_working_contexts():
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     handshake(ini, rsp)
     client = edhoc_oscore.security_context(ini, max_messages=4)

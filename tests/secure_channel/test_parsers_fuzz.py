@@ -16,6 +16,7 @@ from rfc9529_vectors import INVALID, TRACE_1, TRACE_2
 from secure_channel import cbor, cose
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.edhoc import messages as msgs
 from secure_channel.oscore import context as oscore
 from secure_channel.errors import EdhocError, RecordError
@@ -226,7 +227,7 @@ def test_responder_receive_message_1(data):
 @FUZZ
 @given(st.data())
 def test_initiator_receive_message_2(data):
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     rsp.receive_message_1(ini.message_1())
     m2 = data.draw(inputs(rsp.message_2(), *BSTR_MESSAGES + ERRORS))
@@ -239,7 +240,7 @@ def test_initiator_receive_message_2(data):
 @FUZZ
 @given(st.data())
 def test_responder_receive_message_3(data):
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     rsp.receive_message_1(ini.message_1())
     event = ini.receive_message_2(rsp.message_2())
@@ -257,7 +258,7 @@ SESSION_PAIR = []
 @FUZZ
 @given(st.data())
 def test_initiator_receive_message_4(data):
-    ini = edhoc.Initiator(CCS_I, KEY_I, os_rng)
+    ini = initiator.Initiator(CCS_I, KEY_I, os_rng)
     rsp = edhoc.Responder(CCS_R, KEY_R, os_rng)
     rsp.receive_message_1(ini.message_1())
     event = ini.receive_message_2(rsp.message_2())

@@ -11,6 +11,7 @@ from common import best_time, report
 from secure_channel import cbor
 from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
+from secure_channel.edhoc import initiator
 from secure_channel.oscore import context as oscore
 
 # RFC 9529 trace 2 credentials (CCS, kid 0x2b / 0x32) and their static DH keys.
@@ -28,7 +29,7 @@ PAYLOAD = bytes(range(64))
 
 
 def our_handshake(cred_i, cred_r, store, sizes=None):
-    ini = edhoc.Initiator(cred_i, KEY_I, os.urandom, method=3, suites=(2,))
+    ini = initiator.Initiator(cred_i, KEY_I, os.urandom, method=3, suites=(2,))
     rsp = edhoc.Responder(cred_r, KEY_R, os.urandom, methods=(3,), suites=(2,))
     m1 = ini.message_1()
     rsp.receive_message_1(m1)
