@@ -1,9 +1,9 @@
 """Renders docs/protocol.md from the tables the code validates with (host or board).
 
-Everything in the document comes from ``protocol_schema``, ``resources``, ``roles`` and
-``framing``, so a test can require the committed file to equal ``document()``. Regenerate
-with ``python -m secure_channel.protocol_doc > docs/protocol.md`` (``python -m
-secure_channel.protocol_schema`` runs this module too).
+Everything in the document comes from ``schema`` (with the meanings in ``schema_doc``),
+``resources``, ``roles`` and ``framing``, so a test can require the committed file to
+equal ``document()``. Regenerate with ``python -m secure_channel.protocol.doc >
+docs/protocol.md`` (``make diagram`` does, with the other generated documents).
 """
 
 from secure_channel.link import framing
@@ -11,6 +11,7 @@ from secure_channel.protocol import messages as protocol
 from secure_channel.protocol import resources
 from secure_channel.protocol import roles
 from secure_channel.protocol import schema as S
+from secure_channel.protocol import schema_doc as D
 from secure_channel.coap import numbers as N, protect
 
 # Around the inner response: CoAP header 4, token 4 (the peer's), empty OSCORE option 1,
@@ -74,16 +75,20 @@ def _type(field):
     return field.kind
 
 
-def _item(field):
-    return " ".join(p for p in (field.name + ":", _range(field), field.doc) if p)
+def _item(field, text):
+    return " ".join(p for p in (field.name + ":", _range(field), text) if p)
 
 
-def _doc(field):
-    parts = [field.doc] if field.doc else []
+def _doc(field, texts):
+    """The meaning column: the field's text, its tuple items' with their ranges, its
+    default. ``texts`` maps a field path to its text (``schema_doc``)."""
+    text = texts.get(field.name, "")
+    parts = [text] if text else []
     if field.kind == S.TUPLE:
-        parts += [_item(i) for i in field.items]
+        parts += [_item(i, texts.get(field.name + "." + i.name, "")) for i in field.items]
     elif field.kind == S.LIST and field.items.kind == S.TUPLE:
-        parts += [_item(i) for i in field.items.items]
+        parts += [_item(i, texts.get(field.name + "." + i.name, ""))
+                  for i in field.items.items]
     elif field.kind == S.LIST and field.items.kind != S.TUPLE:
         parts.append("each %s" % _range(field.items))
     if field.default is not None:
@@ -91,14 +96,14 @@ def _doc(field):
     return "; ".join(p.strip() for p in parts).replace("|", "/")
 
 
-def _fields_table(fields):
+def _fields_table(fields, texts):
     if not fields:
         return ["(no fields)"]
     lines = ["| key | name | type | range | required | meaning |",
              "|---|---|---|---|---|---|"]
     for f in fields:
         lines.append("| %d | %s | %s | %s | %s | %s |" % (
-            f.key, f.name, _type(f), _range(f), "yes" if f.required else "no", _doc(f)))
+            f.key, f.name, _type(f), _range(f), "yes" if f.required else "no", _doc(f, texts)))
     return lines
 
 
@@ -123,11 +128,12 @@ def _resource_line(resource):
 
 
 def _message_section(message):
-    lines = ["### %d `%s`" % (message.code, message.name), "", message.doc, ""]
+    what, request_texts, response_texts = D.MESSAGES[message.name]
+    lines = ["### %d `%s`" % (message.code, message.name), "", what, ""]
     if message.code != S.ERROR.code:
         lines += [_resource_line(resources.BY_NAME[message.name]), ""]
-        lines += ["Request:", ""] + _fields_table(message.request) + [""]
-    lines += ["Response:", ""] + _fields_table(message.response) + [""]
+        lines += ["Request:", ""] + _fields_table(message.request, request_texts) + [""]
+    lines += ["Response:", ""] + _fields_table(message.response, response_texts) + [""]
     for group in message.one_of:
         lines.append("Exactly one of: %s." % ", ".join(group))
     for group in message.together:
@@ -141,7 +147,7 @@ def _coap_section():
     return [
         "## CoAP resources", "",
         "Over the secure channel each request is the inner (OSCORE-protected) CoAP request "
-        "of RFC 7252 to the resource named above (`secure_channel/resources.py`). A request "
+        "of RFC 7252 to the resource named above (`secure_channel/protocol/resources.py`). A request "
         "that only reads is a GET: its fields, all unsigned integers, are Uri-Query options "
         "`name=decimal` (no sign, no leading zero), and it has no payload. Every other "
         "request is a POST, or a PUT where sending it twice leaves the pump as sending it "
@@ -183,9 +189,10 @@ def document():
     out = [
         "# Pump protocol",
         "",
-        "Generated from `secure_channel/protocol_schema.py`, `secure_channel/resources.py`, "
-        "`secure_channel/roles.py` and `secure_channel/framing.py` by",
-        "`python -m secure_channel.protocol_schema > docs/protocol.md`; do not edit by hand.",
+        "Generated from `secure_channel/protocol/schema.py` and `schema_doc.py`, "
+        "`secure_channel/protocol/resources.py`, `secure_channel/protocol/roles.py` and "
+        "`secure_channel/link/framing.py` by",
+        "`python -m secure_channel.protocol.doc > docs/protocol.md`; do not edit by hand.",
         "",
         "## Messages",
         "",
@@ -204,7 +211,8 @@ def document():
     for message in S.MESSAGES:
         resource = resources.BY_NAME.get(message.name)
         coap = "`%s`" % _resource_text(resource) if resource else "(any refusal)"
-        out.append("| %d | %s | %s | %s |" % (message.code, message.name, coap, message.doc))
+        out.append("| %d | %s | %s | %s |" % (message.code, message.name, coap,
+                                              D.MESSAGES[message.name][0]))
     out += ["", "Order of checks for a request: over CoAP its resource's (path, method, "
             "options, query, payload: see CoAP resources), then schema, then the role's "
             "permission, then remote-bolus confirmation, then the pump's own validation, "
@@ -218,13 +226,10 @@ def document():
             "`install_update` when therapy cannot pause for it and 6 for an unreadable "
             "audit log or an internal fault. Codes from 16 are the secure channel's; 24..27 refuse the CoAP "
             "request around a message. The CoAP column is the response code an error "
-            "gets (`secure_channel/resources.py`, `ERRORS`).", "",
+            "gets (`secure_channel/protocol/resources.py`, `ERRORS`).", "",
             "| code | name | meaning | CoAP | why that CoAP code |", "|---|---|---|---|---|"]
     for code in sorted(S.ERROR_NAMES):
-        meaning = "pump refusal (pump/results.py)" if code < 16 else ""
-        for c, _, doc in S.ERRORS:
-            if c == code:
-                meaning = doc
+        meaning = D.ERRORS.get(code, "pump refusal (pump/results.py)" if code < 16 else "")
         why = ""
         for c, _, text in resources.ERRORS:
             if c == code:
@@ -239,14 +244,14 @@ def document():
         out.append("| %d | %s |" % (code, name))
     out += ["", "Update phases in `update_status` (docs/updates.md):", "",
             "| code | phase | meaning |", "|---|---|---|"]
-    for code, name, meaning in S.UPDATE_STATES:
+    for code, name, meaning in D.UPDATE_PHASES:
         out.append("| %d | %s | %s |" % (code, name, meaning))
     out += ["", "Alarm codes in `telemetry` (0: an ID not listed; `status` has it as text):",
             "", "| code | ID |", "|---|---|"]
     for name, code in _sorted_items(S.ALARM_CODES):
         out.append("| %d | %s |" % (code, name))
     out += ["", "Telemetry flags:", "", "| bit | meaning |", "|---|---|"]
-    for bit, meaning in S.FLAGS:
+    for bit, meaning in D.FLAGS:
         out.append("| %d | %s |" % (bit, meaning))
     out += [
         "", "## Telemetry size", "",
@@ -268,7 +273,7 @@ def document():
     out.append(roles.table_markdown().rstrip("\n"))
     out += [
         "", "## Audit", "",
-        "The dispatcher (`secure_channel/dispatch.py`) calls `audit(op, reason)` once for "
+        "The dispatcher (`secure_channel/protocol/dispatch.py`) calls `audit(op, reason)` once for "
         "every refusal it decides: schema errors, `forbidden`, `remote-bolus-off`, "
         "confirmation busy, expired or cancelled, unavailable services and refused update "
         "steps. `op` is the command name (`message` when the type was unreadable), `reason` "
