@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from secure_channel.coap import layer as coap_layer
+from secure_channel.coap import client as coap_client, layer as coap_layer
 
 MAX_DATAGRAM = 1500
 
@@ -63,7 +63,7 @@ class UdpCoapServer:
 
 class UdpCoapClient:
     def __init__(self, server_address, rng=os.urandom):
-        self.layer = coap_layer.ClientLayer(rng)
+        self.layer = coap_client.ClientLayer(rng)
         self.server = server_address
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -85,7 +85,7 @@ class UdpCoapClient:
             for index, (got, answer) in enumerate(self.layer.events):
                 if got == token:
                     del self.layer.events[index]
-                    if answer == coap_layer.ClientLayer.TIMEOUT:
+                    if answer == coap_client.ClientLayer.TIMEOUT:
                         raise TimeoutError("no answer from %s:%d" % self.server)
                     return answer
         raise TimeoutError("no answer from %s:%d within %g s" % (self.server + (timeout_s,)))

@@ -13,9 +13,8 @@ Two halves, both driven by bytes in and ``(bytes, address)`` out, with time pass
   is not a well-formed message, a CON ping (Empty) and an unexpected response get RST;
   anything malformed that is not Confirmable is dropped silently (§4.2, §4.3).
 
-``ClientLayer`` (the host's side): sends Confirmable requests with exponential back-off
-(ACK_TIMEOUT 2 s x 1..1.5, MAX_RETRANSMIT 4), matches responses by token, accepts separate
-responses (and acknowledges them), and reports a timeout when the exchange is given up.
+``client.ClientLayer`` is the host's half, on the same timers (the pump never sends a
+request, so a board does not carry it).
 
 Handlers return a response ``Message`` (code, options, payload; the layer fills type,
 Message ID and token) or ``None`` to answer later with ``respond_later``.
@@ -49,11 +48,11 @@ def _rst(mid):
     return M.encode(M.Message(N.RST, N.EMPTY, mid))
 
 
-def _ack(mid):
+def ack(mid):
     return M.encode(M.Message(N.ACK, N.EMPTY, mid))
 
 
-class _Pending:
+class Pending:
     """A Confirmable message awaiting its ACK: retransmitted with back-off."""
 
     __slots__ = ("data", "address", "mid", "due", "timeout", "tries", "token")
@@ -68,7 +67,7 @@ class _Pending:
         self.token = token
 
 
-class _MidSource:
+class MidSource:
     def __init__(self, rng):
         self._next = int.from_bytes(rng(2), "big")
 
@@ -78,14 +77,14 @@ class _MidSource:
         return mid
 
 
-def _initial_timeout(rng):
+def initial_timeout(rng):
     """ACK_TIMEOUT scaled by a random factor in [1, ACK_RANDOM_FACTOR] (§4.8)."""
     num, den = ACK_RANDOM_FACTOR
     spread = ACK_TIMEOUT_MS * (num - den) // den
     return ACK_TIMEOUT_MS + int.from_bytes(rng(2), "big") * spread // 0xFFFF
 
 
-def _retransmit(pending, now, gave_up):
+def retransmit(pending, now, gave_up):
     """Retransmissions due at ``now`` with doubling timeouts (§4.2); a message that used
     MAX_RETRANSMIT is dropped and passed to ``gave_up``."""
     out = []
@@ -110,10 +109,10 @@ class ServerLayer:
     def __init__(self, handler, rng):
         self.handler = handler
         self.rng = rng
-        self._mids = _MidSource(rng)
+        self._mids = MidSource(rng)
         self._seen = {}               # (address, mid, token) -> [expires, answer or None]
         self._order = []
-        self._pending = {}            # mid -> _Pending (separate responses)
+        self._pending = {}            # mid -> Pending (separate responses)
         self._later = {}              # (address, token) -> request type, awaiting an answer
         self.counts = {"duplicates": 0, "malformed": 0, "bad_option": 0, "gave_up": 0}
 
@@ -155,7 +154,7 @@ class ServerLayer:
             self._later[(address, message.token)] = message.mtype
             if message.mtype != N.CON:
                 return []
-            answer = _ack(message.mid)
+            answer = ack(message.mid)
             self._seen[key][1] = answer
             return [(answer, address)]
         answer = self._piggyback(message, response)
@@ -184,8 +183,8 @@ class ServerLayer:
             return [(M.encode(response), address)]
         response.mtype = N.CON
         data = M.encode(response)
-        self._pending[response.mid] = _Pending(data, address, response.mid, now,
-                                               _initial_timeout(self.rng))
+        self._pending[response.mid] = Pending(data, address, response.mid, now,
+                                              initial_timeout(self.rng))
         return [(data, address)]
 
     # -- time -------------------------------------------------------------------------
@@ -193,7 +192,7 @@ class ServerLayer:
         """Retransmissions due at ``now``."""
         def gave_up(entry):
             self.counts["gave_up"] += 1
-        return _retransmit(self._pending, now, gave_up)
+        return retransmit(self._pending, now, gave_up)
 
     def next_due(self):
         dues = [p.due for p in self._pending.values()]
@@ -209,61 +208,3 @@ class ServerLayer:
     def _expire(self, now):
         while self._order and self._seen.get(self._order[0], [now + 1])[0] <= now:
             self._seen.pop(self._order.pop(0), None)
-
-
-class ClientLayer:
-    """The client half: one outstanding request per token, Confirmable by default."""
-
-    TIMEOUT = "timeout"
-
-    def __init__(self, rng):
-        self.rng = rng
-        self._mids = _MidSource(rng)
-        self._pending = {}            # mid -> _Pending (a request not yet acknowledged)
-        self._waiting = {}            # token -> True while its response is outstanding
-        self.events = []              # (token, Message or TIMEOUT)
-
-    def request(self, message, address, now, confirmable=True):
-        """Send ``message`` (a request); returns (token, [(bytes, address)])."""
-        token = self.rng(4)
-        message.token = token
-        message.mid = self._mids.take()
-        message.mtype = N.CON if confirmable else N.NON
-        data = M.encode(message)
-        self._waiting[token] = True
-        if confirmable:
-            self._pending[message.mid] = _Pending(data, address, message.mid, now,
-                                                  _initial_timeout(self.rng), token)
-        return token, [(data, address)]
-
-    def receive(self, data, address, now):
-        """Bytes from the server; matched responses land in ``events``; returns what to
-        send (an ACK for a Confirmable separate response)."""
-        try:
-            message = M.decode(data)
-        except M.CoapFormatError:
-            return []
-        out = []
-        if message.mtype in (N.ACK, N.RST):
-            pending = self._pending.pop(message.mid, None)
-            if message.mtype == N.RST and pending is not None:
-                self._waiting.pop(pending.token, None)
-                self.events.append((pending.token, M.Message(N.RST, N.EMPTY, message.mid)))
-                return []
-            if message.code == N.EMPTY:
-                return []             # an empty ACK: the response comes separately
-        elif message.mtype == N.CON:
-            out.append((_ack(message.mid), address))
-        if N.is_response(message.code) and self._waiting.pop(message.token, None):
-            self.events.append((message.token, message))
-        return out
-
-    def tick(self, now):
-        def gave_up(entry):
-            if self._waiting.pop(entry.token, None):
-                self.events.append((entry.token, self.TIMEOUT))
-        return _retransmit(self._pending, now, gave_up)
-
-    def next_due(self):
-        dues = [p.due for p in self._pending.values()]
-        return min(dues) if dues else None

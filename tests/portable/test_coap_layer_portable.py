@@ -2,7 +2,7 @@
 responses, de-duplication, RST and 4.02, retransmission with back-off, timeouts."""
 
 from pump.hal import CountingRng
-from secure_channel.coap import layer as Y, message as M, numbers as N
+from secure_channel.coap import client as C, layer as Y, message as M, numbers as N
 
 PEER = ("127.0.0.1", 40000)
 
@@ -74,7 +74,7 @@ def test_separate_response_is_confirmable_and_retransmitted_until_acknowledged()
 
 
 def test_client_retransmits_with_back_off_then_times_out():
-    client = Y.ClientLayer(CountingRng(b"client"))
+    client = C.ClientLayer(CountingRng(b"client"))
     token, [(data, _)] = client.request(M.Message(code=N.GET).set_path("/x"), PEER, 0)
     times = []
     now = 0
@@ -86,11 +86,11 @@ def test_client_retransmits_with_back_off_then_times_out():
     gaps = [b - a for a, b in zip([0] + times, times)]
     assert all(gaps[i + 1] >= 2 * gaps[i] - 200 for i in range(len(gaps) - 1))
     assert 2000 <= gaps[0] <= 3100
-    assert client.events == [(token, Y.ClientLayer.TIMEOUT)]
+    assert client.events == [(token, C.ClientLayer.TIMEOUT)]
 
 
 def test_client_matches_piggybacked_and_separate_responses_by_token():
-    client = Y.ClientLayer(CountingRng(b"client2"))
+    client = C.ClientLayer(CountingRng(b"client2"))
     calls = []
     server = _server(calls)
     token, [(data, _)] = client.request(M.Message(code=N.GET).set_path("/hello"), PEER, 0)
