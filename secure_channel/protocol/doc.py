@@ -180,6 +180,16 @@ def _coap_section():
     ]
 
 
+def _roles_table():
+    """The permission matrix with the reason for each row."""
+    lines = ["| command | " + " | ".join(roles.ROLES) + " | why |",
+             "|---|" + "---|" * len(roles.ROLES) + "---|"]
+    for command in sorted(roles.MATRIX):
+        lines.append("| %s | %s | %s |" % (command, " | ".join(roles.MATRIX[command]),
+                                           D.ROLE_REASONS[command]))
+    return lines
+
+
 def _sorted_items(table):
     return sorted(table.items(), key=lambda kv: kv[1])
 
@@ -270,7 +280,7 @@ def document():
         "outcome). Settings need the clinician role; on the device they also need the "
         "clinician PIN (`pump/pin.py`, two factors).", "",
     ]
-    out.append(roles.table_markdown().rstrip("\n"))
+    out += _roles_table()
     out += [
         "", "## Audit", "",
         "The dispatcher (`secure_channel/protocol/dispatch.py`) calls `audit(op, reason)` once for "

@@ -32,37 +32,32 @@ CONFIRM = "confirm"
 
 _A, _D, _C = ALLOW, DENY, CONFIRM
 
-# command: ((patient, clinician, gateway, service), why)
+# command: (patient, clinician, gateway, service); why, row by row: schema_doc.ROLE_REASONS
 MATRIX = {
-    "status": ((_A, _A, _A, _A), "state and alarms; needed by every role"),
-    "telemetry": ((_A, _A, _A, _D), "glucose and doses are health data: not for service"),
-    "cgm_history": ((_A, _A, _A, _D), "health data: not for service"),
-    "delivery_records": ((_A, _A, _A, _D), "health data: not for service"),
-    "alarms": ((_A, _A, _A, _A), "service needs alarm history for repairs"),
-    "bolus": ((_C, _C, _D, _D), "raises insulin at once: patient or clinician, "
-              "confirmed on the pump; never the gateway alone"),
-    "cancel_bolus": ((_A, _A, _A, _D), "only lowers insulin"),
-    "temp_basal": ((_A, _A, _A, _D), "closed loop adjusts basal within the pump's limits"),
-    "cancel_temp_basal": ((_A, _A, _A, _D), "returns to the programmed basal"),
-    "suspend": ((_A, _A, _A, _D), "only lowers insulin (low-glucose suspend)"),
-    "resume": ((_A, _A, _A, _D), "returns to the programmed basal"),
-    "set_basal_program": ((_D, _A, _D, _D), "a clinician setting"),
-    "set_limits": ((_D, _A, _D, _D), "a clinician setting: the interlocks' bounds"),
-    "time_sync": ((_A, _A, _A, _A), "wall clock only (it picks the basal slot of the day); "
-                  "interlocks run on monotonic ticks"),
-    "read_log": ((_A, _A, _A, _A), "audit evidence for every party"),
-    "begin_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
-    "image_chunk": ((_D, _D, _A, _A), "updates come from the gateway or service"),
-    "confirm_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
-    "cancel_update": ((_D, _D, _A, _A), "updates come from the gateway or service"),
-    "update_status": ((_A, _A, _A, _A), "the software version and an update's progress: "
-                      "no health data"),
-    "install_update": ((_D, _D, _A, _A), "updates come from the gateway or service; the "
-                       "patient still confirms the swap on the pump's button"),
-    "confirm_status": ((_A, _A, _D, _D), "who may bolus may ask how it went"),
-    "service_reset": ((_D, _D, _D, _A), "clearing a safe-stop is a service action"),
-    "cgm_reading": ((_A, _A, _A, _D), "sensor data relayed to the pump; it can only hold "
-                    "basal (low-glucose suspend) and inform the bolus calculator"),
+    "status": (_A, _A, _A, _A),
+    "telemetry": (_A, _A, _A, _D),
+    "cgm_history": (_A, _A, _A, _D),
+    "delivery_records": (_A, _A, _A, _D),
+    "alarms": (_A, _A, _A, _A),
+    "bolus": (_C, _C, _D, _D),
+    "cancel_bolus": (_A, _A, _A, _D),
+    "temp_basal": (_A, _A, _A, _D),
+    "cancel_temp_basal": (_A, _A, _A, _D),
+    "suspend": (_A, _A, _A, _D),
+    "resume": (_A, _A, _A, _D),
+    "set_basal_program": (_D, _A, _D, _D),
+    "set_limits": (_D, _A, _D, _D),
+    "time_sync": (_A, _A, _A, _A),
+    "read_log": (_A, _A, _A, _A),
+    "begin_update": (_D, _D, _A, _A),
+    "image_chunk": (_D, _D, _A, _A),
+    "confirm_update": (_D, _D, _A, _A),
+    "cancel_update": (_D, _D, _A, _A),
+    "update_status": (_A, _A, _A, _A),
+    "install_update": (_D, _D, _A, _A),
+    "confirm_status": (_A, _A, _D, _D),
+    "service_reset": (_D, _D, _D, _A),
+    "cgm_reading": (_A, _A, _A, _D),
 }
 
 
@@ -71,14 +66,4 @@ def permission(role, command):
     row = MATRIX.get(command)
     if row is None or role not in ROLES:
         return DENY
-    return row[0][ROLES.index(role)]
-
-
-def table_markdown():
-    """The matrix as a Markdown table, for docs/protocol.md."""
-    lines = ["| command | " + " | ".join(ROLES) + " | why |",
-             "|---|" + "---|" * len(ROLES) + "---|"]
-    for command in sorted(MATRIX):
-        perms, why = MATRIX[command]
-        lines.append("| %s | %s | %s |" % (command, " | ".join(perms), why))
-    return "\n".join(lines) + "\n"
+    return row[ROLES.index(role)]

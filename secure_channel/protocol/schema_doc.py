@@ -320,6 +320,38 @@ FLAGS = ((S.FLAG_TEMP_BASAL, "a temporary basal is running"),
          (S.FLAG_BATTERY_LOW, "warning IL-BATTERY-LOW is active"))
 
 
+# command -> why the permission matrix (roles.MATRIX) has its row so
+ROLE_REASONS = {
+    "status": "state and alarms; needed by every role",
+    "telemetry": "glucose and doses are health data: not for service",
+    "cgm_history": "health data: not for service",
+    "delivery_records": "health data: not for service",
+    "alarms": "service needs alarm history for repairs",
+    "bolus": "raises insulin at once: patient or clinician, confirmed on the pump; never the "
+             "gateway alone",
+    "cancel_bolus": "only lowers insulin",
+    "temp_basal": "closed loop adjusts basal within the pump's limits",
+    "cancel_temp_basal": "returns to the programmed basal",
+    "suspend": "only lowers insulin (low-glucose suspend)",
+    "resume": "returns to the programmed basal",
+    "set_basal_program": "a clinician setting",
+    "set_limits": "a clinician setting: the interlocks' bounds",
+    "time_sync": "wall clock only (it picks the basal slot of the day); interlocks run on "
+                 "monotonic ticks",
+    "read_log": "audit evidence for every party",
+    "begin_update": "updates come from the gateway or service",
+    "image_chunk": "updates come from the gateway or service",
+    "confirm_update": "updates come from the gateway or service",
+    "cancel_update": "updates come from the gateway or service",
+    "update_status": "the software version and an update's progress: no health data",
+    "install_update": "updates come from the gateway or service; the patient still confirms "
+                      "the swap on the pump's button",
+    "confirm_status": "who may bolus may ask how it went",
+    "service_reset": "clearing a safe-stop is a service action",
+    "cgm_reading": "sensor data relayed to the pump; it can only hold basal (low-glucose "
+                   "suspend) and inform the bolus calculator",
+}
+
 def field_doc(message, side, path):
     """The meaning of the field at ``path`` in ``message``'s ``side`` ("request" or
     "response"), or ""."""

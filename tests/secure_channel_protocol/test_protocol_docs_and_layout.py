@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from secure_channel.protocol import doc as protocol_doc
+from secure_channel.protocol import roles
 from secure_channel.protocol import schema as S
 from secure_channel.protocol import schema_doc as D
 
@@ -59,6 +60,8 @@ def test_every_message_and_field_has_its_meaning_and_no_meaning_is_left_over():
     assert [code for code, _, _ in D.UPDATE_PHASES] == list(range(S.UPDATE_INSTALLING + 1))
     assert {bit for bit, _ in D.FLAGS} == {S.FLAG_TEMP_BASAL, S.FLAG_BOLUS,
                                           S.FLAG_RESERVOIR_LOW, S.FLAG_BATTERY_LOW}
+    assert set(D.ROLE_REASONS) == set(roles.MATRIX)
+    assert all(reason.strip() for reason in D.ROLE_REASONS.values())
 
 
 def test_document_states_the_telemetry_size():
