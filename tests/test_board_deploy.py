@@ -240,3 +240,29 @@ def test_a_redeploy_keeps_the_key_the_boards_audit_log_is_sealed_with(tmp_path, 
     deploy.deploy("/dev/ttyACM0", keys, tmp_path / "out", str(given))
     assert ":log.key" in [c[-1] for c in calls if c[:2] == ("fs", "cp")]   # asked for
     assert ("exec", deploy.HAS_LOG_KEY) not in calls
+
+
+def test_a_board_build_drops_line_numbers_as_the_frozen_build_does_and_lines_keeps_them(
+        tmp_path):
+    """Release .mpy files (what deploy writes, and opt=3 in manifest.py) carry no
+    line-number tables; --lines keeps them. The traceback of a refusal in the compiled
+    firmware shows which: every frame at line 1, or the line that raised."""
+    from sim.loop.hil import unix_port
+    assert "opt=3" in (ROOT / "tools/board/manifest.py").read_text()
+    script = ("from secure_channel import cbor\n"
+              "try:\n    cbor.decode(b'\\xff')\n"
+              "except cbor.CBORError as exc:\n    import sys\n    sys.print_exception(exc)\n")
+    frames, total = {}, {}
+    for lines in (False, True):
+        out = tmp_path / ("lines" if lines else "release")
+        sizes, _ = deploy.compile_all(out, lines=lines)
+        total[lines] = sum(sizes.values())
+        result = subprocess.run([unix_port(), "-c", script], capture_output=True, text=True,
+                                env=dict(os.environ, MICROPYPATH=str(out)), timeout=60,
+                                cwd=str(tmp_path))
+        frames[lines] = [line for line in result.stdout.splitlines()
+                         if "secure_channel/cbor.py" in line]
+        assert frames[lines], result.stdout + result.stderr
+    assert all(", line 1," in frame for frame in frames[False]), frames[False]
+    assert any(", line 1," not in frame for frame in frames[True]), frames[True]
+    assert total[False] < total[True] * 0.97

