@@ -26,7 +26,7 @@ import time
 
 from secure_channel.edhoc import messages as msgs
 from secure_channel.sessions import peer as P
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.sessions import wire as W
 from secure_channel.coap import layer, message as M, numbers as N, protect
 from secure_channel.errors import EDHOC_PEER, RECORD_KEY_UPDATE, RecordError
@@ -400,7 +400,7 @@ class SessionClient:
         to send twice, by the same rule.
         """
         fields = fields or {}
-        data = resources.request_message(name, fields)
+        data = requester.request_message(name, fields)
         safe = name in READ_ONLY or "cmd_id" in fields
         started = self.clock()
         reconnected = False
@@ -432,11 +432,11 @@ class SessionClient:
                             "run; read the status or the log" % name, exc.code,
                             stage=REQUEST)
                     self._connect_patiently(started)
-                    data = resources.request_message(name, fields)
+                    data = requester.request_message(name, fields)
                     continue
                 if exc.retry_ms and safe:
                     self._wait_out(exc, started)
-                    data = resources.request_message(name, fields)
+                    data = requester.request_message(name, fields)
                     continue
                 if exc.retry_ms:
                     raise GatewayError(
@@ -444,7 +444,7 @@ class SessionClient:
                         "have run; read the status or the log" % (name, _refusal_text(exc)),
                         exc.code, exc.retry_ms, REQUEST)
                 raise
-            answer = resources.parse_response(name, inner)
+            answer = requester.parse_response(name, inner)
             if reconnected and answer.is_error and \
                     "IL-DUPLICATE-CMD" in str(answer.fields.get("reason", "")):
                 # The repeat of a command whose answer was lost: the pump knows its

@@ -5,7 +5,7 @@ integers in its own (mU, mU/h, ms). ``exact`` converts without floats and refuse
 does not convert (0.0001 U is no whole number of mU); ``check_range`` and ``in_field``
 apply the schema's bounds and steps (``protocol_schema``) and say them in the same human
 units; ``validated`` finally runs the protocol's own encoder checks
-(``resources.request_message``), so nothing the pump would refuse as malformed is sent.
+(``requester.request_message``), so nothing the pump would refuse as malformed is sent.
 Every problem is a ``CliError``: one line, exit status 2.
 """
 
@@ -15,7 +15,7 @@ import re
 from pump.limits import HARD_RANGES
 from pump.units import BASAL_SLOTS
 from secure_channel.protocol import schema as S
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.protocol.messages import ProtocolError
 from sim import gateway_output as out
 from sim.cli import CliError
@@ -77,9 +77,9 @@ def in_field(what, message, name, value, unit):
 
 
 def validated(what, message, fields):
-    """``fields`` if ``resources.request_message`` (the protocol's own checks) takes them."""
+    """``fields`` if ``requester.request_message`` (the protocol's own checks) takes them."""
     try:
-        resources.request_message(message, fields)
+        requester.request_message(message, fields)
     except ProtocolError as exc:
         raise CliError("%s: %s" % (what, exc.reason))
     return fields

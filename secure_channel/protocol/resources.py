@@ -1,7 +1,7 @@
 """The pump protocol as CoAP resources (RFC 7252): one table for the paths, one for the codes.
 
 Inside an OSCORE exchange a request is a CoAP message (code, options, payload). Every request
-type of ``protocol_schema`` is one resource in ``RESOURCES``:
+type of ``schema`` is one resource in ``RESOURCES``:
 
 - a request that only reads is a GET (safe and idempotent). Its fields, all unsigned
   integers, are Uri-Query options ``name=decimal`` named as in the schema
@@ -26,9 +26,8 @@ malformed (4.02; options outside OSCORE's protection, class U, are the session l
 are not looked at), a path with no resource (4.04), another method (4.05), a Content-Format
 other than 60 (4.15), an Accept other than 60 (4.06), a bad query or payload (4.00, 4.13).
 
-``request_message`` and ``parse_response`` are the client's half. They validate with
-``protocol``'s encoder and decoder, so a client cannot send what the pump would refuse, and
-it gets the ``protocol.Parsed`` it got before.
+The client's half, ``requester``, builds requests and reads answers from the same table
+(the pump only serves, so a board does not carry it).
 """
 
 from pump import results
@@ -39,7 +38,7 @@ from secure_channel.coap import message as M, numbers as N
 from secure_channel.protocol.messages import ProtocolError
 
 REQUEST_ID = 0
-_CBOR = M.encode_uint(N.CBOR)          # the one Content-Format and Accept value taken
+CBOR_VALUE = M.encode_uint(N.CBOR)     # the one Content-Format and Accept value taken
 _MAX_DIGITS = 20                       # longer query values are refused before int()
 _ENVELOPE_MAX = 16     # bytes the type and id keys add to a payload's map, and then some
 
@@ -190,16 +189,16 @@ def _serve(dispatcher, request, role, now, request_id):
         return _refuse(dispatcher, None, S.BAD_OPTION, problem)
     resource = BY_SEGMENTS.get(tuple(request.values(N.URI_PATH)))
     if resource is None:
-        return _refuse(dispatcher, None, S.UNKNOWN_TYPE, "no resource " + _clip(request.path))
+        return _refuse(dispatcher, None, S.UNKNOWN_TYPE, "no resource " + clipped(request.path))
     if request.code != resource.method:
         return _refuse(dispatcher, resource, S.BAD_METHOD, "%s takes %s only" % (
             resource.path, N.CODE_NAMES[resource.method]))
     for value in request.values(N.CONTENT_FORMAT):
-        if value != _CBOR:
+        if value != CBOR_VALUE:
             return _refuse(dispatcher, resource, S.BAD_CONTENT_FORMAT,
-                           "Content-Format %s" % _format(value))
+                           "Content-Format %s" % content_format_text(value))
     accept = request.first(N.ACCEPT)
-    if accept is not None and accept != _CBOR:
+    if accept is not None and accept != CBOR_VALUE:
         return _refuse(dispatcher, resource, S.NOT_ACCEPTABLE,
                        "Accept %d" % M.decode_uint(accept))
     try:
@@ -260,7 +259,7 @@ def _option_problem(request):
     return None
 
 
-def _format(value):
+def content_format_text(value):
     """A Content-Format option value as text for a reason: bounded, whatever it holds."""
     return str(M.decode_uint(value)) if len(value) <= 2 else "malformed"
 
@@ -273,7 +272,7 @@ def _is_utf8(data):
     return True
 
 
-def _clip(text, limit=32):
+def clipped(text, limit=32):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -299,7 +298,7 @@ def _fields(request, resource):
     for key in raw:
         if not protocol.is_int(key) or key < S.FIRST_FIELD_KEY:
             raise ProtocolError(S.UNKNOWN_FIELD, "%s has no field %s"
-                                % (resource.name, _clip(repr(key), 16)))
+                                % (resource.name, clipped(repr(key), 16)))
     return raw
 
 
@@ -316,7 +315,7 @@ def _query_fields(request, resource):
         field = by_name.get(name)
         if field is None:
             raise ProtocolError(S.UNKNOWN_FIELD, "%s has no query %s"
-                                % (resource.path, _clip(name, 16)))
+                                % (resource.path, clipped(name, 16)))
         if field.key in fields:
             raise ProtocolError(S.MALFORMED, "query %s repeated" % name)
         digits = text[cut + 1:] if cut >= 0 else ""
@@ -333,71 +332,3 @@ def _is_decimal(text):
         if char not in "0123456789":
             return False
     return True
-
-
-# -- the client's side -------------------------------------------------------------------------
-
-def request_message(name, fields=None):
-    """The inner CoAP request for request ``name`` with ``fields`` (by name); raises
-    ProtocolError, as ``protocol.encode_request`` does, for what the pump would refuse."""
-    raw = protocol.checked_request(name, REQUEST_ID, fields)[0]
-    resource = BY_NAME[name]
-    request = M.Message(N.CON, resource.method).set_path(resource.path)
-    body = {}
-    for field in resource.message.request:
-        if field.key not in raw:
-            continue
-        if resource.method == N.GET:
-            request.add(N.URI_QUERY, "%s=%d" % (field.name, raw[field.key]))
-        else:
-            body[field.key] = raw[field.key]
-    if body:
-        request.add(N.CONTENT_FORMAT, N.CBOR)
-        request.payload = cbor.encode(body)
-    return request
-
-
-def parse_response(name, response):
-    """The ``protocol.Parsed`` answer (or error) to request ``name`` in the inner CoAP
-    ``response``. Raises ResponseError when it is no pump answer, ProtocolError when its
-    body breaks the schema."""
-    resource = BY_NAME.get(name)
-    if resource is None:
-        raise ProtocolError(S.UNKNOWN_TYPE, "no request type %r" % (name,))
-    if not isinstance(response, M.Message) or not N.is_response(response.code):
-        raise ResponseError(getattr(response, "code", None), "not a CoAP response")
-    code = response.code
-    text = N.code_text(code)
-    for value in response.values(N.CONTENT_FORMAT):
-        if value != _CBOR:
-            raise ResponseError(code, "%s with Content-Format %s" % (text, _format(value)))
-    body = {}
-    if response.payload:
-        if not response.has(N.CONTENT_FORMAT):
-            raise ResponseError(code, "%s payload without Content-Format" % text)
-        try:
-            body = cbor.decode(bytes(response.payload))
-        except cbor.CBORError as exc:
-            raise ResponseError(code, "%s payload is not CBOR: %s" % (text, exc))
-        if not isinstance(body, dict):
-            raise ResponseError(code, "%s payload is not a CBOR map" % text)
-        for key in body:
-            if not protocol.is_int(key) or key < S.FIRST_FIELD_KEY:
-                raise ResponseError(code, "%s payload has key %s" % (text, _clip(repr(key), 16)))
-    if code >> 5 == 2:
-        if code != resource.success:
-            raise ResponseError(code, "%s to %s %s" % (text, N.CODE_NAMES[resource.method],
-                                                       resource.path))
-        return _parsed(resource.message.code, body)
-    if not body:
-        raise ResponseError(code, "%s without a pump error body" % text)
-    parsed = _parsed(S.ERROR.code, body)
-    if status_of(parsed.fields["code"]) != code:
-        raise ResponseError(code, "%s does not go with error %d" % (text, parsed.fields["code"]))
-    return parsed
-
-
-def _parsed(type_code, body):
-    body[S.KEY_TYPE] = type_code
-    body[S.KEY_ID] = REQUEST_ID
-    return protocol.parse_response(body)

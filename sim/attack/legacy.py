@@ -21,7 +21,7 @@ profile is ``secure_channel.sessions.manager``; the two answer the same ``receiv
 
 from secure_channel.coap import message as M, numbers as N
 from secure_channel.coap.layer import ServerLayer
-from secure_channel.protocol import resources, roles
+from secure_channel.protocol import requester, resources, roles
 from secure_channel.protocol import schema as S
 from secure_channel.protocol.dispatch import Dispatcher
 
@@ -140,7 +140,7 @@ class LegacyChannel:
             raise ChannelDown("the pump gave %d answers to %s" % (len(answers), name))
         self.stats["messages"] += 1
         self.stats["bytes_on_wire"] += len(answers[0])
-        answer = resources.parse_response(name, M.decode(answers[0]))
+        answer = requester.parse_response(name, M.decode(answers[0]))
         if answer.is_error:
             key = "%s: %s" % (name, answer.fields.get("reason", "?"))
             self.stats["refusals"][key] = self.stats["refusals"].get(key, 0) + 1
@@ -149,7 +149,7 @@ class LegacyChannel:
 
 def request_bytes(name, fields, mid):
     """One plain CoAP request for pump command ``name``, as the legacy link carries it."""
-    message = resources.request_message(name, fields)
+    message = requester.request_message(name, fields)
     message.mtype = N.CON
     message.mid = mid
     message.token = mid.to_bytes(2, "big")

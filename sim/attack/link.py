@@ -16,7 +16,7 @@ import random
 
 from secure_channel import cbor
 from secure_channel.coap import message as M, numbers as N
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester, resources
 from secure_channel.protocol.messages import ProtocolError
 
 RULES = ("drop", "delay", "reorder", "modify")
@@ -216,7 +216,7 @@ def decode_answer(data, asked):
     if name is None or message.has(N.OSCORE):
         return None
     try:
-        parsed = resources.parse_response(name, message)
+        parsed = requester.parse_response(name, message)
     except Exception:                  # not a pump answer: nothing learnt
         return None
     return name + " answer", dict(parsed.fields)
@@ -224,6 +224,6 @@ def decode_answer(data, asked):
 
 def rewrite(message, name, fields):
     """``message`` (a plain request for ``name``) with its body set to ``fields``."""
-    fresh = resources.request_message(name, fields)
+    fresh = requester.request_message(name, fields)
     fresh.mtype, fresh.mid, fresh.token = message.mtype, message.mid, message.token
     return M.encode(fresh)

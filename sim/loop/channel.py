@@ -8,7 +8,7 @@ counters feed the report's channel statistics.
 
 from secure_channel.coap import numbers as N
 from secure_channel.errors import RECORD_KEY_UPDATE, RecordError
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.sessions import peer as P
 from secure_channel.sessions.manager import ECHO_FRESH_MS
 
@@ -64,7 +64,7 @@ class FastChannel:
             try:
                 if self.peer.needs_key_update(now):
                     event, _ = self._send(self.peer.key_update(now), now)
-                message = self.peer.request(resources.request_message(name, fields), now)
+                message = self.peer.request(requester.request_message(name, fields), now)
             except RecordError as exc:
                 # The keys' budget ran out before an update got through (a link down for
                 # hours): only a new handshake helps, as the pump will say too.
@@ -87,7 +87,7 @@ class FastChannel:
                 continue                  # not run: send it again with the fresh Echo
             if inner.has(N.ECHO):
                 self._echo_at = now
-            answer = resources.parse_response(name, inner)
+            answer = requester.parse_response(name, inner)
             if answer.is_error:
                 self._count("refusals", "%s: %s" % (name, answer.fields.get("reason", "?")))
             return answer

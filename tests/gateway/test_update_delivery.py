@@ -31,7 +31,7 @@ from pump.update_install import INSTALL_MAX_MS  # noqa: E402
 from secure_channel import crypto  # noqa: E402
 from secure_channel.edhoc import credentials  # noqa: E402
 from secure_channel.link import framing  # noqa: E402
-from secure_channel.protocol import resources  # noqa: E402
+from secure_channel.protocol import requester  # noqa: E402
 from secure_channel.protocol import schema as S  # noqa: E402
 from secure_channel.protocol.dispatch import Dispatcher, verified_log_reader  # noqa: E402
 from secure_channel.protocol.update_stager import CONSENT_MS, UpdateStager  # noqa: E402
@@ -558,7 +558,7 @@ def test_the_largest_chunk_fits_one_frame_with_its_echo():
     link = Link(device, per_request_ms=1000)
     link.request("cancel_update", {})                 # a command: the peer holds an Echo
     assert device.peer.echo is not None
-    inner = resources.request_message("image_chunk", {"offset": S.MAX_IMAGE - S.MAX_CHUNK,
+    inner = requester.request_message("image_chunk", {"offset": S.MAX_IMAGE - S.MAX_CHUNK,
                                                       "data": b"\x5a" * S.MAX_CHUNK})
     wire = device.peer.request(inner, device.now())
     assert len(wire) <= framing.MAX_PAYLOAD

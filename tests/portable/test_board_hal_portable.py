@@ -13,7 +13,7 @@ from pump_fixtures import raises
 from secure_channel import cbor, crypto
 from secure_channel.edhoc import credentials
 from secure_channel.link.framed import FramedLink
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.protocol import schema as S
 from secure_channel.sessions import peer as P
 from secure_channel.sessions import trust
@@ -296,10 +296,10 @@ def test_node_serves_edhoc_and_protected_requests_over_the_uart_while_delivering
     assert event.kind == P.ESTABLISHED, event
     event, _ = peer.receive(exchange(reply), node.now())
     assert event.kind == P.CONFIRMED, event
-    event, _ = peer.receive(exchange(peer.request(resources.request_message("status", {}),
+    event, _ = peer.receive(exchange(peer.request(requester.request_message("status", {}),
                                                   node.now())), node.now())
     assert event.kind == P.RESPONSE
-    status = resources.parse_response("status", event.value)
+    status = requester.parse_response("status", event.value)
     assert status.fields["state"] == S.STATE_CODES["delivering"], status
     # An hour of therapy on the board loop: 1 U/h is 40 pulses on the step pin. (Nothing
     # more comes on the link: the loop may sleep until the pump's next tick.)

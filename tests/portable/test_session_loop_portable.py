@@ -18,7 +18,7 @@ from secure_channel.coap import numbers as N
 from secure_channel.edhoc import credentials
 from secure_channel.link.framed import FramedLink
 from secure_channel.link.memory import memory_pair
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.protocol import schema as S
 from secure_channel.protocol.dispatch import Dispatcher
 from secure_channel.sessions import peer as P
@@ -99,13 +99,13 @@ def _request(node, peer, name, fields=None):
     """One protected request; a command challenged for freshness (4.01 + Echo) is sent
     once more, as the gateway does."""
     for _ in range(2):
-        inner = resources.request_message(name, fields or {})
+        inner = requester.request_message(name, fields or {})
         answer = _exchange(node, node.link, peer.request(inner, node.now()))
         event, _ = peer.receive(answer, node.now())
         assert event.kind == P.RESPONSE, event
         if not (event.value.code == N.UNAUTHORIZED and event.value.has(N.ECHO)):
             break
-    return resources.parse_response(name, event.value)
+    return requester.parse_response(name, event.value)
 
 
 def test_edhoc_then_protected_status_and_temp_basal_while_the_main_loop_runs():
@@ -135,7 +135,7 @@ def test_edhoc_then_protected_status_and_temp_basal_while_the_main_loop_runs():
     # the temporary basal is not cancelled; the session stays usable.
     assert not _request(node, peer, "temp_basal",
                         {"percent": 50, "duration_ms": 30 * 60000}).is_error
-    wire = bytearray(peer.request(resources.request_message("cancel_temp_basal", {}),
+    wire = bytearray(peer.request(requester.request_message("cancel_temp_basal", {}),
                                   node.now()))
     wire[-1] ^= 1
     node.link.send(bytes(wire))

@@ -16,7 +16,7 @@ from pump import results
 from secure_channel import cbor
 from secure_channel.crypto import sha256
 from secure_channel.protocol import messages as protocol
-from secure_channel.protocol import resources as R
+from secure_channel.protocol import requester as Q, resources as R
 from secure_channel.protocol import roles
 from secure_channel.protocol import schema as S
 from secure_channel.coap import message as M, numbers as N
@@ -125,7 +125,7 @@ def direct(harness, name, fields, role):
 def test_each_resource_answers_as_the_dispatcher_does(name, role):
     plain, coaped = Harness(remote_bolus=True), Harness(remote_bolus=True)
     data, expected = direct(plain, name, VALID[name], role)
-    response = serve(coaped, R.request_message(name, VALID[name]), role)
+    response = serve(coaped, Q.request_message(name, VALID[name]), role)
     code, body = answer(response)
     raw = cbor.decode(data)
     assert body == ({k: v for k, v in raw.items() if k >= 2} or None)
@@ -133,7 +133,7 @@ def test_each_resource_answers_as_the_dispatcher_does(name, role):
         assert code == R.status_of(expected.fields["code"])
     else:
         assert code == (N.CONTENT if name in READ_ONLY else N.CHANGED)
-    parsed = R.parse_response(name, response)
+    parsed = Q.parse_response(name, response)
     assert (parsed.name, parsed.fields) == (expected.name, expected.fields)
     assert coaped.audit == plain.audit
     assert coaped.dispatcher.faults == plain.dispatcher.faults == 0
@@ -142,7 +142,7 @@ def test_each_resource_answers_as_the_dispatcher_does(name, role):
 @pytest.mark.parametrize("name", S.COMMANDS)
 def test_each_resource_reaches_the_pump_for_a_permitted_role(name):
     harness = Harness(remote_bolus=True)
-    parsed = R.parse_response(name, serve(harness, R.request_message(name, VALID[name]),
+    parsed = Q.parse_response(name, serve(harness, Q.request_message(name, VALID[name]),
                                           allowed_role(name)))
     if parsed.is_error:
         assert parsed.fields["code"] not in SCHEMA_CODES + (S.FORBIDDEN, S.REMOTE_BOLUS_OFF), \
@@ -157,7 +157,7 @@ def test_valid_requests_round_trip_like_the_dispatcher(data):
     role = data.draw(st.sampled_from(roles.ROLES))
     plain, coaped = Harness(remote_bolus=True), Harness(remote_bolus=True)
     _, expected = direct(plain, name, fields, role)
-    parsed = R.parse_response(name, serve(coaped, R.request_message(name, fields), role))
+    parsed = Q.parse_response(name, serve(coaped, Q.request_message(name, fields), role))
     assert (parsed.name, parsed.fields) == (expected.name, expected.fields)
     assert coaped.dispatcher.faults == 0
 
@@ -169,41 +169,41 @@ def test_denied_roles_get_4_03_and_an_audit_record():
             if roles.permission(role, name) != roles.DENY:
                 continue
             harness = Harness()
-            body = refused(serve(harness, R.request_message(name, VALID[name]), role),
+            body = refused(serve(harness, Q.request_message(name, VALID[name]), role),
                            N.FORBIDDEN, S.FORBIDDEN)
             assert body[4] == S.BY_NAME[name].code
             assert len(harness.audit) == 1 and harness.audit[0][0] == name
     harness = Harness()                                   # remote bolus off by default
-    refused(serve(harness, R.request_message("bolus", {"mu": 500}), "patient"), N.FORBIDDEN,
+    refused(serve(harness, Q.request_message("bolus", {"mu": 500}), "patient"), N.FORBIDDEN,
             S.REMOTE_BOLUS_OFF)
 
 
 @pytest.mark.verifies("SC-CONFIRM-ON-PUMP")
 def test_remote_bolus_confirmation_over_coap():
     harness = Harness(remote_bolus=True)
-    reply = R.parse_response("bolus", serve(harness, R.request_message("bolus", {"mu": 500}),
+    reply = Q.parse_response("bolus", serve(harness, Q.request_message("bolus", {"mu": 500}),
                                             "patient"))
     assert reply.fields == {"status": S.BOLUS_AWAITING}
-    ask = R.request_message("confirm_status", {"ref": R.REQUEST_ID})
+    ask = Q.request_message("confirm_status", {"ref": R.REQUEST_ID})
     assert ask.code == N.GET and ask.values(N.URI_QUERY) == [b"ref=0"] and not ask.payload
-    assert R.parse_response("confirm_status", serve(harness, ask, "patient")).fields == {
+    assert Q.parse_response("confirm_status", serve(harness, ask, "patient")).fields == {
         "status": S.BOLUS_AWAITING}
     harness.hw.ui.pressed = True
     assert harness.dispatcher.tick(harness.hw.clock.ticks_ms()) == [("started", "patient", 0)]
     response = serve(harness, ask, "patient")
     assert response.code == N.CONTENT
-    assert R.parse_response("confirm_status", response).fields == {
+    assert Q.parse_response("confirm_status", response).fields == {
         "status": S.BOLUS_STARTED, "mu": 500}
     refused(serve(harness, ask, "clinician"), N.NOT_FOUND, S.NO_PENDING)
 
 
 def test_another_request_id_names_the_bolus():
     harness = Harness(remote_bolus=True)
-    bolus = R.request_message("bolus", {"mu": 500})
+    bolus = Q.request_message("bolus", {"mu": 500})
     now = harness.hw.clock.ticks_ms()
     R.serve(harness.dispatcher, bolus, "patient", now, request_id=7)
-    ask = R.request_message("confirm_status", {"ref": 7})
-    assert R.parse_response("confirm_status", serve(harness, ask, "patient")).fields == {
+    ask = Q.request_message("confirm_status", {"ref": 7})
+    assert Q.parse_response("confirm_status", serve(harness, ask, "patient")).fields == {
         "status": S.BOLUS_AWAITING}
     for bad in (-1, 65536, True, "7"):
         with pytest.raises(ValueError):
@@ -215,14 +215,14 @@ def test_an_update_over_coap_is_staged_and_confirmed():
     image = dev.sign((2, 0, 0, 0), 2)
 
     def post(name, fields=None, role="gateway"):
-        response = serve(harness, R.request_message(name, fields), role)
+        response = serve(harness, Q.request_message(name, fields), role)
         assert response.code == N.CHANGED, answer(response)
-        return R.parse_response(name, response)
+        return Q.parse_response(name, response)
     post("begin_update", {"size": len(image), "digest": sha256(image)})
     for offset in range(0, len(image), 500):
         last = post("image_chunk", {"offset": offset, "data": image[offset:offset + 500]})
     assert last.fields == {}                        # held to its end: staged
-    status = R.parse_response("update_status", serve(harness, R.request_message(
+    status = Q.parse_response("update_status", serve(harness, Q.request_message(
         "update_status", {}), "patient"))
     assert status.fields["phase"] == S.UPDATE_STAGED
     assert post("install_update").fields == {"wait_s": 300}
@@ -236,14 +236,14 @@ def test_an_update_over_coap_is_staged_and_confirmed():
 @pytest.mark.verifies("IL-TEMP-BASAL-MAX")
 def test_a_pump_refusal_maps_to_its_coap_code():
     harness = Harness()
-    temp = R.request_message("temp_basal", {"duration_ms": 3600000, "percent": 250})
+    temp = Q.request_message("temp_basal", {"duration_ms": 3600000, "percent": 250})
     body = refused(serve(harness, temp, "patient"), N.UNPROCESSABLE_ENTITY, results.ERR_INTERLOCK)
     assert body[3] == "IL-TEMP-BASAL-MAX"
-    limits = R.request_message("set_limits", {"values": {"max_bolus_mu": 5000}})
+    limits = Q.request_message("set_limits", {"values": {"max_bolus_mu": 5000}})
     refused(serve(harness, limits), N.CONFLICT, results.ERR_STATE)     # while delivering
     cgm = Harness()
     cgm.dispatcher.cgm = None
-    refused(serve(cgm, R.request_message("cgm_history", {})), N.SERVICE_UNAVAILABLE,
+    refused(serve(cgm, Q.request_message("cgm_history", {})), N.SERVICE_UNAVAILABLE,
             S.UNAVAILABLE)
     assert harness.audit == []                      # the pump logged its refusals itself
 
@@ -283,7 +283,7 @@ def test_another_method_is_4_05(method, path):
                                    b"\x00\x3c", b"\x00"])
 def test_a_content_format_other_than_cbor_is_4_15(value):
     harness = Harness(remote_bolus=True)
-    bolus = R.request_message("bolus", {"mu": 500})
+    bolus = Q.request_message("bolus", {"mu": 500})
     bolus.remove(N.CONTENT_FORMAT)
     bolus.add(N.CONTENT_FORMAT, value)
     refused(serve(harness, bolus, "patient"), N.UNSUPPORTED_CONTENT_FORMAT, S.BAD_CONTENT_FORMAT)
@@ -294,7 +294,7 @@ def test_a_content_format_other_than_cbor_is_4_15(value):
 
 def test_content_format_cbor_or_none_is_taken():
     harness = Harness(remote_bolus=True)
-    bolus = R.request_message("bolus", {"mu": 500})
+    bolus = Q.request_message("bolus", {"mu": 500})
     assert bolus.values(N.CONTENT_FORMAT) == [b"\x3c"]
     bolus.remove(N.CONTENT_FORMAT)
     assert serve(harness, bolus, "patient").code == N.CHANGED
@@ -349,12 +349,12 @@ def test_a_bad_query_is_4_00(queries, code):
 
 def test_queries_in_any_order_and_defaults():
     harness = Harness()
-    one = R.parse_response("read_log", serve(harness, coap(N.GET, "/log",
+    one = Q.parse_response("read_log", serve(harness, coap(N.GET, "/log",
                                                           ["count=2", "from_seq=1"])))
-    two = R.parse_response("read_log", serve(harness, coap(N.GET, "/log",
+    two = Q.parse_response("read_log", serve(harness, coap(N.GET, "/log",
                                                           ["from_seq=1", "count=2"])))
     assert [r[0] for r in one.fields["records"]] == [1, 2] == [r[0] for r in two.fields["records"]]
-    every = R.parse_response("read_log", serve(harness, coap(N.GET, "/log")))
+    every = Q.parse_response("read_log", serve(harness, coap(N.GET, "/log")))
     assert [r[0] for r in every.fields["records"]] == list(range(1, 9))   # from 0, 8 of them
 
 
@@ -413,18 +413,18 @@ def test_request_message_validates_like_the_encoder():
                          ("error", {"code": 1}), ("nope", {}), ("status", {"x": 1}),
                          ("read_log", {"count": 99})):
         with pytest.raises(ProtocolError):
-            R.request_message(name, fields)
+            Q.request_message(name, fields)
 
 
 def test_request_message_builds_the_documented_requests():
-    log = R.request_message("read_log", {"from_seq": 5, "count": 8})
+    log = Q.request_message("read_log", {"from_seq": 5, "count": 8})
     assert (log.code, log.path, log.values(N.URI_QUERY), log.payload) == (
         N.GET, "/log", [b"from_seq=5", b"count=8"], b"")
     assert not log.has(N.CONTENT_FORMAT)
-    basal = R.request_message("set_basal_program", {"rates": [900] * 48})
+    basal = Q.request_message("set_basal_program", {"rates": [900] * 48})
     assert (basal.code, basal.path) == (N.PUT, "/basal")
     assert cbor.decode(basal.payload) == {2: [900] * 48}
-    cancel = R.request_message("cancel_bolus")
+    cancel = Q.request_message("cancel_bolus")
     assert (cancel.code, cancel.path, cancel.options, cancel.payload) == (
         N.POST, "/bolus/cancel", [(N.URI_PATH, b"bolus"), (N.URI_PATH, b"cancel")], b"")
 
@@ -440,7 +440,7 @@ def response(code, body=None, content_format=N.CBOR):
 
 def test_parse_response_refuses_what_is_no_pump_answer():
     status = {2: 3, 5: 0, 6: 0, 7: 0, 8: 0, 9: 0, 10: False, 11: 0, 12: False, 13: False}
-    assert R.parse_response("status", response(N.CONTENT, status)).fields["state"] == 3
+    assert Q.parse_response("status", response(N.CONTENT, status)).fields["state"] == 3
     cases = [
         ("status", response(N.CHANGED, status)),               # 2.04 is not a GET's answer
         ("status", response(N.CONTENT, status, N.JSON)),
@@ -456,17 +456,17 @@ def test_parse_response_refuses_what_is_no_pump_answer():
     ]
     for name, message in cases:
         with pytest.raises(R.ResponseError):
-            R.parse_response(name, message)
+            Q.parse_response(name, message)
     with pytest.raises(R.ResponseError) as info:
-        R.parse_response("status", response(N.GATEWAY_TIMEOUT, None, None))
+        Q.parse_response("status", response(N.GATEWAY_TIMEOUT, None, None))
     assert info.value.coap_code == N.GATEWAY_TIMEOUT
     with pytest.raises(ProtocolError) as info:                # a body that breaks the schema
-        R.parse_response("status", response(N.CONTENT, {2: 3}))
+        Q.parse_response("status", response(N.CONTENT, {2: 3}))
     assert info.value.code == S.MISSING_FIELD
     with pytest.raises(ProtocolError):
-        R.parse_response("nope", response(N.CONTENT, status))
-    assert R.parse_response("suspend", response(N.CHANGED, None, None)).fields == {}
-    error = R.parse_response("bolus", response(N.FORBIDDEN, {2: S.FORBIDDEN, 3: "no"}))
+        Q.parse_response("nope", response(N.CONTENT, status))
+    assert Q.parse_response("suspend", response(N.CHANGED, None, None)).fields == {}
+    error = Q.parse_response("bolus", response(N.FORBIDDEN, {2: S.FORBIDDEN, 3: "no"}))
     assert error.is_error and error.fields == {"code": S.FORBIDDEN, "reason": "no"}
 
 
@@ -502,7 +502,7 @@ def payloads(draw):
         return b""
     if kind == 1:
         name = draw(st.sampled_from(S.COMMANDS))
-        return R.request_message(name, draw(valid_fields(S.BY_NAME[name]))).payload
+        return Q.request_message(name, draw(valid_fields(S.BY_NAME[name]))).payload
     if kind == 2:
         return cbor.encode(draw(cbor_values))
     return draw(st.binary(max_size=40))
@@ -512,7 +512,7 @@ def payloads(draw):
 def inner_requests(draw):
     if draw(st.booleans()):                                # a valid request, then disturbed
         name = draw(st.sampled_from(S.COMMANDS))
-        request = R.request_message(name, draw(valid_fields(S.BY_NAME[name])))
+        request = Q.request_message(name, draw(valid_fields(S.BY_NAME[name])))
     else:
         request = M.Message(N.CON, N.GET)
         for segment in draw(segments):
@@ -543,7 +543,7 @@ def test_arbitrary_inner_requests_get_a_well_formed_answer(request, role, remote
     if reply.code >> 5 == 2:
         assert resource is not None and request.code == resource.method
     # Every answer parses on the client as the answer to the resource at that path.
-    parsed = R.parse_response(resource.name if resource else "status", reply)
+    parsed = Q.parse_response(resource.name if resource else "status", reply)
     if resource is None:
         assert parsed.is_error and parsed.fields["code"] in (S.UNKNOWN_TYPE, S.BAD_OPTION,
                                                              S.MALFORMED)

@@ -5,7 +5,7 @@ import os
 
 from secure_channel import crypto
 from secure_channel.edhoc import credentials
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.sessions import trust
 from secure_channel.sessions import peer as P
 from secure_channel.sessions import wire as W
@@ -105,7 +105,7 @@ def refusal(out):
 
 def request(client, name, now, fields=None):
     """The CoAP message of one pump-protocol request from ``client``."""
-    return client.request(resources.request_message(name, fields or {}), now)
+    return client.request(requester.request_message(name, fields or {}), now)
 
 
 def exchange(manager, client, name, now, fields=None):
@@ -118,7 +118,7 @@ def exchange(manager, client, name, now, fields=None):
         assert event.kind == P.RESPONSE, event
         if not (event.value.code == N.UNAUTHORIZED and event.value.has(N.ECHO)):
             break
-    return resources.parse_response(name, event.value)
+    return requester.parse_response(name, event.value)
 
 
 def handshake(manager, client, now):

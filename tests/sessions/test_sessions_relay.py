@@ -9,7 +9,7 @@ from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
 from secure_channel import cbor, numbers
 from secure_channel.oscore import context as oscore
 from secure_channel.sessions import peer as P
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.errors import RECORD_AUTH
@@ -72,7 +72,7 @@ def test_the_gateway_cannot_forge_a_request_in_the_clinician_session():
     own = bench.gateway.client.peer
     # Its best try: protect with its own keys, then claim the clinician's kid.
     outer, _ = protect.protect_request(
-        own.context, resources.request_message("set_basal_program", {"rates": PROGRAM}), 0)
+        own.context, requester.request_message("set_basal_program", {"rates": PROGRAM}), 0)
     piv, kid, _ = protect.request_header(outer)
     outer.remove(N.OSCORE)
     outer.add(N.OSCORE, oscore.compress(piv, theirs.cid))
@@ -157,9 +157,9 @@ def test_a_reordering_is_caught_and_logged():
         return [payload, held.pop()]                                 # second, then first
 
     recorder.rewrite = hold_first
-    first = peer.request(resources.request_message("suspend", {}), bench.node.now())
+    first = peer.request(requester.request_message("suspend", {}), bench.node.now())
     bench.gateway.relay("clinician", first)
-    second = peer.request(resources.request_message("resume", {}), bench.node.now())
+    second = peer.request(requester.request_message("resume", {}), bench.node.now())
     bench.gateway.relay("clinician", second)
     for _ in range(3):
         bench.gateway.turn()

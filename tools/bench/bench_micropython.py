@@ -83,7 +83,7 @@ from pump.pump import Pump
 from pump import main_loop
 from secure_channel import crypto
 from secure_channel.edhoc import credentials
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester
 from secure_channel.protocol.dispatch import Dispatcher
 from secure_channel.sessions import peer as P
 from secure_channel.sessions import trust
@@ -137,7 +137,7 @@ for round in range(ROUNDS):
     event, _ = peer.receive(out[0], now)
     times.append(ticks_diff(ticks_us(), start))
     assert event.kind == P.CONFIRMED, event
-    answer = manager.receive(peer.request(resources.request_message("status", {}), now), now)
+    answer = manager.receive(peer.request(requester.request_message("status", {}), now), now)
     assert peer.receive(answer[0], now)[0].kind == P.RESPONSE
     main_loop.run_for(pump, hw.clock, 60000)
     if round == 0:

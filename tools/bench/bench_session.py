@@ -16,7 +16,7 @@ import tempfile
 from common import best_time, report
 
 from secure_channel.link import framing
-from secure_channel.protocol import resources
+from secure_channel.protocol import requester, resources
 from secure_channel.coap import message as M, numbers as N, protect
 from secure_channel.link.framed import FramedLink
 from secure_channel.sessions.peer import PeerSession
@@ -56,7 +56,7 @@ def bench_telemetry_size(made, trust_list):
     node.advance_to(5 * 60 * 1000)                      # a reading 0..5 minutes old
     peer = PeerSession(gateway.credential, gateway.private_key, pump.credential, os.urandom)
     _handshake(node, peer)
-    request = peer.request(resources.request_message("telemetry", {}), node.now())
+    request = peer.request(requester.request_message("telemetry", {}), node.now())
     request_frame = framing.encode_frame(request)
     wire = node.feed(request_frame)                     # exactly what the pump writes
     payloads = framing.Deframer().feed(wire)
@@ -64,7 +64,7 @@ def bench_telemetry_size(made, trust_list):
     outer = M.decode(payloads[0])
     event, _ = peer.receive(payloads[0], node.now())
     inner = event.value
-    fields = resources.parse_response("telemetry", inner).fields
+    fields = requester.parse_response("telemetry", inner).fields
     assert "cgm" in fields and "state" in fields, fields
     header = len(payloads[0]) - len(outer.payload)
     report("telemetry response on the wire (CGM + status, protected, framed)", len(wire),
@@ -77,7 +77,7 @@ def bench_telemetry_size(made, trust_list):
     # The largest telemetry the schema allows, through the same record layer and framing.
     from secure_channel.protocol.doc import largest_telemetry
     session = node.manager.session_of(gateway.credential.kid)
-    outer = M.decode(peer.request(resources.request_message("telemetry", {}), node.now()))
+    outer = M.decode(peer.request(requester.request_message("telemetry", {}), node.now()))
     _, exchange = protect.unprotect_request(session.context, outer, node.now())
     largest = resources.response_message(largest_telemetry(), N.CONTENT)
     answer = protect.protect_response(session.context, largest, exchange, now=node.now())
