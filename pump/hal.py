@@ -28,6 +28,8 @@ Interfaces (duck-typed):
              monotonic counter. It holds the audit log's anchor and the clinician settings.
 """
 
+from pump.ui_state import PRESS_VALID_MS, AlarmState
+
 
 class MemoryClock:
     def __init__(self, ticks_ms=0, wall_s=1767225600):   # 2026-01-01T00:00:00Z
@@ -133,27 +135,6 @@ class MemoryBattery:
 
     def percent(self):
         return self.level
-
-
-PRESS_VALID_MS = 2 * 60 * 1000
-
-
-class AlarmState:
-    """What the pump's alarm output shows and how often it sounded: kept alike by the
-    in-memory UI and a board's."""
-
-    def __init__(self):
-        self.alarm_active = False
-        self.alarm_code = ""
-        self.alarm_level = 0
-        self.sounded = 0          # how many times an alarm was annunciated
-
-    def alarm(self, active, code="", level=1):
-        self.alarm_active = bool(active)
-        self.alarm_code = code
-        self.alarm_level = level if active else 0
-        if active:
-            self.sounded += 1
 
 
 class MemoryUI(AlarmState):

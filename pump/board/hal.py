@@ -25,9 +25,7 @@ where the board's ``main.py`` asks for it, with one line, and the tests pass fak
 
 from bootloader.flash import ERASED, FlashError, check_geometry, erased
 from pump.clock import ExtendedClock
-from pump.hal import AlarmState
-
-PRESS_VALID_MS = 2 * 60 * 1000          # as pump.hal.PRESS_VALID_MS
+from pump.ui_state import PRESS_VALID_MS, AlarmState
 
 
 class BoardError(Exception):

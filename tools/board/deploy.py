@@ -206,7 +206,8 @@ FILES = None
 sys.path.insert(0, MPY)
 '''
 
-# Every module named, each from a .mpy file under PREFIX; then an hour of a pump.
+# Every module named, each from a .mpy file under PREFIX; then an hour of a pump on the
+# in-memory hardware of RIG (pump.hal, or a copy of it where a board's modules leave it out).
 IMPORT_AND_RUN = r'''
 names = %(names)r
 for name in names:
@@ -216,7 +217,7 @@ for name in names:
         raise SystemExit("%%s came from %%s, not a .mpy file under %(prefix)s"
                          %% (name, where))
 from bootloader.flash import NorFlash
-from pump.hal import MemoryHardware
+MemoryHardware = __import__(%(rig)r, None, None, ["x"]).MemoryHardware
 from pump.pump import Pump
 hw = MemoryHardware()
 pump = Pump(hw, NorFlash(8 * 4096, 4096), b"mpy-check-log-key-000000000000001")
@@ -255,7 +256,8 @@ def check_script(out, files, body=CHECK_SCRIPT):
     encoded = {}
     for rel, _ in files:
         encoded[rel] = base64.b64encode((pathlib.Path(out) / rel).read_bytes())
-    return body % {"files": encoded, "names": module_names(files), "prefix": "/mpy/"}
+    return body % {"files": encoded, "names": module_names(files), "prefix": "/mpy/",
+                   "rig": "pump.hal"}
 
 
 def check(out, files):
@@ -363,14 +365,16 @@ def check_romfs(out, hil=False, lines=False):
     image = build_romfs(pathlib.Path(out).resolve(), hil, lines)
     tree = image.with_suffix("")
     names = sorted(board_modules(main_of(hil)))
+    rig = _check_rig(image.parent / "check-rig", lines)
     found = {}
     for kind, prefix in (("romfs", "/rom/"), ("files", str(tree) + "/")):
         script = (MOUNT_ROMFS + IMPORT_AND_RUN + HEAP_AFTER) % {
-            "image": str(image) if kind == "romfs" else "", "names": names, "prefix": prefix}
+            "image": str(image) if kind == "romfs" else "", "names": names, "prefix": prefix,
+            "rig": "check_rig"}
         result = subprocess.run([binary, "-X", "heapsize=4m", "-c", script],
                                 capture_output=True, text=True, timeout=300,
-                                cwd=str(tree.parent), env=dict(os.environ,
-                                                               MICROPYPATH=str(tree)))
+                                cwd=str(tree.parent), env=dict(
+                                    os.environ, MICROPYPATH="%s:%s" % (tree, rig)))
         if result.returncode != 0:
             raise DeployError("the %s did not run under the unix port: %s" % (
                 "ROMFS image" if kind == "romfs" else ".mpy tree",
@@ -378,6 +382,21 @@ def check_romfs(out, hil=False, lines=False):
         print("%s: %s" % (kind, result.stdout.strip().replace("\n", "; ")))
         found[kind] = int(result.stdout.split("live heap ")[1].split()[0])
     return found
+
+
+def _check_rig(folder, lines):
+    """pump.hal's in-memory hardware compiled as the top-level module ``check_rig`` in
+    ``folder``: a board does not carry pump.hal, and MicroPython looks for a package's
+    modules in the one folder the package came from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(mpy_cross_command() + [
+        OPT_LINES if lines else OPT_RELEASE, "-s", "pump/hal.py", "-o",
+        str(folder / "check_rig.mpy"), str(REPO / "pump" / "hal.py")],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DeployError("mpy-cross failed on pump/hal.py: %s"
+                          % (result.stderr or result.stdout).strip())
+    return folder
 
 
 def remove_file_tree(roots=None):
