@@ -29,6 +29,36 @@ def _tlv(kind, value):
     return _u16(kind) + _u16(len(value)) + value
 
 
+def parse_spki(der):
+    """Inverse of ``sigkeys.spki``: return (kind, raw public key)."""
+    der = bytes(der)
+    if len(der) == len(sigkeys.SPKI_ED25519) + 32 and der.startswith(sigkeys.SPKI_ED25519):
+        return KEY_ED25519, der[len(sigkeys.SPKI_ED25519):]
+    if len(der) == len(sigkeys.SPKI_P256) + 64 and der.startswith(sigkeys.SPKI_P256):
+        return KEY_P256, der[len(sigkeys.SPKI_P256):]
+    raise sigkeys.KeyFormatError("not an Ed25519 or P-256 SubjectPublicKeyInfo")
+
+
+def _der_int(value):
+    raw = value.to_bytes(32, "big")
+    i = 0
+    while i < 31 and raw[i] == 0:
+        i += 1
+    raw = raw[i:]
+    if raw[0] & 0x80:
+        raw = b"\x00" + raw
+    return b"\x02" + bytes((len(raw),)) + raw
+
+
+def ecdsa_der_from_raw(signature):
+    """64-byte r||s -> DER SEQUENCE { INTEGER r, INTEGER s }."""
+    if len(signature) != 64:
+        raise sigkeys.KeyFormatError("raw ECDSA signature must be 64 bytes")
+    body = _der_int(int.from_bytes(signature[:32], "big")) + \
+        _der_int(int.from_bytes(signature[32:], "big"))
+    return b"\x30" + bytes((len(body),)) + body
+
+
 def parse_version(text):
     """``maj[.min[.rev[+build]]]`` -> (major, minor, revision, build), imgtool's rules."""
     build = 0
@@ -127,6 +157,6 @@ def sign_image(body, kind, private, version=(0, 0, 0, 0), security_counter=None,
             tlvs += _tlv(fmt.TLV_ED25519, crypto.ed25519_sign(private, digest))
         else:
             raw = crypto.ecdsa_p256_sign(private, hashed)
-            tlvs += _tlv(fmt.TLV_ECDSASIG, sigkeys.ecdsa_der_from_raw(raw))
+            tlvs += _tlv(fmt.TLV_ECDSASIG, ecdsa_der_from_raw(raw))
     area = _u16(fmt.TLV_INFO_MAGIC) + _u16(fmt.TLV_INFO_SIZE + len(tlvs)) + tlvs
     return hashed + area

@@ -3,7 +3,9 @@
 MCUboot's KEYHASH TLV is SHA-256 over the public key in SubjectPublicKeyInfo DER (what
 imgtool embeds), and its ECDSASIG TLV holds an ASN.1 DER ``SEQUENCE { r, s }``. Our crypto
 seam speaks raw keys (Ed25519 32 bytes, P-256 x||y) and raw r||s, so this module converts,
-strictly: each key has exactly one accepted encoding.
+strictly: each key has exactly one accepted encoding. It holds what a board needs to check
+an image; the signer's directions (raw r||s to DER, SubjectPublicKeyInfo back to a raw
+key) are in ``image_sign``.
 """
 
 from secure_channel import crypto
@@ -33,38 +35,8 @@ def spki(kind, public):
     raise KeyFormatError("bad public key for kind %r" % (kind,))
 
 
-def parse_spki(der):
-    """Inverse of ``spki``: return (kind, raw public key)."""
-    der = bytes(der)
-    if len(der) == len(SPKI_ED25519) + 32 and der.startswith(SPKI_ED25519):
-        return KEY_ED25519, der[len(SPKI_ED25519):]
-    if len(der) == len(SPKI_P256) + 64 and der.startswith(SPKI_P256):
-        return KEY_P256, der[len(SPKI_P256):]
-    raise KeyFormatError("not an Ed25519 or P-256 SubjectPublicKeyInfo")
-
-
 def key_hash(kind, public):
     return crypto.sha256(spki(kind, public))
-
-
-def _der_int(value):
-    raw = value.to_bytes(32, "big")
-    i = 0
-    while i < 31 and raw[i] == 0:
-        i += 1
-    raw = raw[i:]
-    if raw[0] & 0x80:
-        raw = b"\x00" + raw
-    return b"\x02" + bytes((len(raw),)) + raw
-
-
-def ecdsa_der_from_raw(signature):
-    """64-byte r||s -> DER SEQUENCE { INTEGER r, INTEGER s }."""
-    if len(signature) != 64:
-        raise KeyFormatError("raw ECDSA signature must be 64 bytes")
-    body = _der_int(int.from_bytes(signature[:32], "big")) + \
-        _der_int(int.from_bytes(signature[32:], "big"))
-    return b"\x30" + bytes((len(body),)) + body
 
 
 def _read_der_int(data, off):

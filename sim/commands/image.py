@@ -208,7 +208,7 @@ def describe(data):
                 shown = str(int.from_bytes(value, "little"))
             elif kind == fmt.TLV_PUBKEY:
                 try:
-                    k, _ = sigkeys.parse_spki(value)
+                    k, _ = image_sign.parse_spki(value)
                     shown = "%s %s" % (KEY_KIND_NAMES[k], value.hex())
                 except sigkeys.KeyFormatError:
                     shown = value.hex()
