@@ -84,6 +84,7 @@ def test_a_board_gets_exactly_the_modules_its_main_can_import():
     for host in ("pump.hazards", "secure_channel.protocol.doc", "secure_channel.controls",
                  "secure_channel.protocol.schema_doc", "secure_channel.coap.client",
                  "secure_channel.protocol.requester", "pump.hal",
+                 "secure_channel.oscore.cose_form",
                  "secure_channel.sessions.peer", "secure_channel.edhoc.initiator",
                  "pump.board.hil",
                  "secure_channel.backend_cryptography", "pump.fsm_transitions_adapter"):

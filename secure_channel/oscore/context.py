@@ -138,33 +138,6 @@ def decompress(option):
     return piv, kid, kid_context
 
 
-def to_cose(option, ciphertext):
-    """The uncompressed COSE_Encrypt0 a compressed message stands for (RFC 8613 §6)."""
-    piv, kid, kid_context = decompress(option)
-    unprotected = {}
-    if piv is not None:
-        unprotected[cose.HDR_PARTIAL_IV] = piv
-    if kid is not None:
-        unprotected[cose.HDR_KID] = kid
-    if kid_context is not None:
-        unprotected[cose.HDR_KID_CONTEXT] = kid_context
-    return cose.encode_encrypt0(b"", unprotected, ciphertext)
-
-
-def from_cose(data):
-    """Compress an untagged or tagged COSE_Encrypt0 back to (option value, ciphertext)."""
-    try:
-        protected, _, unprotected, ciphertext = cose.decode_encrypt0(data)
-    except cose.CoseError as exc:
-        raise RecordError(RECORD_MALFORMED, str(exc))
-    allowed = (cose.HDR_PARTIAL_IV, cose.HDR_KID, cose.HDR_KID_CONTEXT)
-    if protected or any(label not in allowed for label in unprotected):
-        raise RecordError(RECORD_MALFORMED, "COSE object has headers OSCORE cannot carry")
-    option = compress(unprotected.get(cose.HDR_PARTIAL_IV), unprotected.get(cose.HDR_KID),
-                      unprotected.get(cose.HDR_KID_CONTEXT))
-    return option, ciphertext
-
-
 def split(message):
     """Split a protected message into (option value, ciphertext); structural checks only."""
     if not isinstance(message, (bytes, bytearray)):

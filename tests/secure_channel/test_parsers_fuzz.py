@@ -18,7 +18,7 @@ from secure_channel.edhoc import credentials
 from secure_channel.edhoc import handshake as edhoc
 from secure_channel.edhoc import initiator
 from secure_channel.edhoc import messages as msgs
-from secure_channel.oscore import context as oscore
+from secure_channel.oscore import context as oscore, cose_form
 from secure_channel.errors import EdhocError, RecordError
 
 FUZZ = settings(max_examples=examples(1000), deadline=None,
@@ -297,10 +297,10 @@ def test_oscore_split_and_decompress(data):
 
 
 @FUZZ
-@given(inputs(*(ENCRYPT0 + [oscore.to_cose(b"\x09\x14", b"c" * 9)])))
+@given(inputs(*(ENCRYPT0 + [cose_form.to_cose(b"\x09\x14", b"c" * 9)])))
 def test_oscore_from_cose(data):
     try:
-        oscore.from_cose(data)
+        cose_form.from_cose(data)
     except RecordError:
         pass
 
