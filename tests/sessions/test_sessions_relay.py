@@ -256,3 +256,20 @@ def test_the_gateways_own_handshake_takes_an_identifier_a_dead_relayed_session_h
         router.by_c_r.setdefault(cid, "clinician")
     bench.gateway.client.connect()                # whatever C_R the pump chooses
     assert_gateway_still_works(bench)
+
+
+def test_a_relayed_client_may_choose_the_c_i_the_gateways_own_session_has():
+    """An independent client (aiocoap) picks its C_I at random, knowing nothing of the
+    gateway's own session: one time in 48 it is the same. The pump tells sessions apart
+    by C_R, so that is no conflict, and refusing it would refuse a clinician for nothing."""
+    bench, clinician, recorder = relayed_bench()
+    router = bench.gateway.router
+    own = [c_i for c_i, holder in router.by_c_i.items() if holder == "self"]
+    assert len(own) == 1
+    others = [c_i for c_i in numbers.IDENTIFIERS if c_i != own[0]]
+    router.c_i_in_use = lambda but=None: others        # all it can choose is the same
+    clinician.connect()
+    assert clinician.peer.c_i == own[0]
+    assert clinician.request("status").name == "status"
+    assert_gateway_still_works(bench)
+    assert bench.gateway.router.refused == 0
