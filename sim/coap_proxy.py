@@ -32,7 +32,13 @@ MAX_DATAGRAM = 1500
 
 class ForwardProxy:
     """UDP on ``listen``; forwards to the pump through ``gateway`` (a ``Gateway`` whose
-    link reaches the pump); ``pump_host`` is the Uri-Host the pump answers to."""
+    link reaches the pump); ``pump_host`` is the Uri-Host the pump answers to.
+
+    Each source address is a client; the ``MAX_CLIENTS`` that sent last are kept (anyone
+    on the home network can use a new address per datagram), an older one is forgotten
+    with what the gateway routes for it."""
+
+    MAX_CLIENTS = 32
 
     def __init__(self, gateway, listen=("127.0.0.1", 0), pump_host="pump", rng=os.urandom):
         self.gateway = gateway
@@ -42,14 +48,20 @@ class ForwardProxy:
         self.address = self.sock.getsockname()[:2]
         self.rng = rng
         self.counts = {"forwarded": 0, "answered": 0, "refused": 0}
+        self._clients = []             # endpoint names, the one that sent last at the end
 
     def _endpoint(self, address):
         name = "udp %s:%d" % address[:2]
-        if name not in self.gateway.endpoints:
+        if name in self._clients:
+            self._clients.remove(name)
+        else:
             def deliver(data, address=address):
                 self.counts["answered"] += 1
                 self.sock.sendto(data, address)
             self.gateway.attach(name, deliver)
+        self._clients.append(name)
+        while len(self._clients) > self.MAX_CLIENTS:
+            self.gateway.detach(self._clients.pop(0))
         return name
 
     def _refuse(self, request, code, why):

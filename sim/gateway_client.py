@@ -70,73 +70,59 @@ class Router:
     endpoints can never collide there, and the answer is handed back with the endpoint's
     own. A retransmission (same endpoint, same Message ID) keeps its Message ID on the
     link, so the pump de-duplicates it and a command runs once. An endpoint may send
-    OSCORE requests only on sessions it set up itself (C_R from its message_3) and may not
-    take a C_R another endpoint holds (the gateway's own handshake may: the pump never
-    gives out the identifier of a live session). A C_I is the initiator's own choice and
-    no conflict when two share it. The gateway needs no key for any of this.
+    OSCORE requests only on sessions it set up itself: a C_R becomes the endpoint's when
+    the pump accepts its message_3 (a success answer to it), whoever held it before (the
+    pump gives out only identifiers of no live session, so an earlier claim is stale). A
+    message_3 the pump refuses gives its sender nothing, so junk cannot hold a C_R back
+    from anyone. A C_I is the initiator's own choice and no conflict when two share it
+    (the pump tells sessions apart by C_R): a client that knows nothing of the others
+    (aiocoap) picks the gateway's one time in 48. The gateway needs no key for any of
+    this.
     """
 
     MAX_EXCHANGES = 256
 
     def __init__(self):
-        self.by_c_i = {}
-        self.by_c_r = {}
+        self.by_c_r = {}               # C_R -> the endpoint whose message_3 the pump took
         self.refused = 0
         self._next_mid = int.from_bytes(os.urandom(2), "big")
         self._hops = {}                # (endpoint, mid) -> (link mid, link token)
-        self._tokens = {}              # link token -> (endpoint, token, mid)
+        self._tokens = {}              # link token -> (endpoint, token, mid, message_3 C_R)
         self._order = []
 
-    def c_i_in_use(self, but=None):
-        return [c_i for c_i in self.by_c_i if self.by_c_i[c_i] != but]
-
-    def release(self, endpoint, c_r=True):
-        """Forget the identifiers ``endpoint`` holds (its C_I, and its C_R unless
-        ``c_r`` is False): it is starting a new handshake, so its earlier ones are over.
-        Without this every reconnection would hold one more of the 48 identifiers."""
-        for table in (self.by_c_i, self.by_c_r) if c_r else (self.by_c_i,):
-            for cid in [cid for cid, owner in table.items() if owner == endpoint]:
-                del table[cid]
-
-    def _claim(self, table, cid, endpoint, what):
-        if table.get(cid, endpoint) != endpoint and endpoint != SELF:
-            raise ValueError("%s in use by another endpoint" % what)
-        # The gateway's own handshake takes an identifier whoever held it: the pump gives
-        # out only identifiers of no live session, so another endpoint's claim is stale.
-        table[cid] = endpoint
+    def release(self, endpoint):
+        """Forget the C_Rs ``endpoint`` holds (it is gone, or starting over)."""
+        for cid in [cid for cid, owner in self.by_c_r.items() if owner == endpoint]:
+            del self.by_c_r[cid]
 
     def upstream(self, endpoint, payload):
-        """Check and learn from a request an endpoint sends; returns the bytes to put on
-        the pump link, or None (refused)."""
+        """Check a request an endpoint sends; returns the bytes to put on the pump link,
+        or None (refused)."""
         try:
             message = M.decode(payload)
             if not N.is_request(message.code):
                 raise ValueError("not a request")
+            message_3 = None
             if message.has(N.OSCORE):
                 kid = protect.request_header(message)[1]
                 if message.has(N.EDHOC) and kid is not None:
-                    self._claim(self.by_c_r, kid, endpoint, "C_R")
-                if kid is None or self.by_c_r.get(kid) != endpoint:
+                    message_3 = kid            # EDHOC + OSCORE (RFC 9668)
+                elif kid is None or self.by_c_r.get(kid) != endpoint:
                     raise ValueError("request on a session the endpoint does not hold")
             elif message.path == W.EDHOC_PATH:
                 c_r, body = W.split_edhoc_payload(message.payload)
                 if c_r is None:
-                    c_i = msgs.decode_message_1(body)[3]
-                    self.release(endpoint, c_r=False)    # its earlier handshake is over
-                    # Never refused: the pump tells sessions apart by C_R, and a client
-                    # that knows nothing of the others (aiocoap) picks the same C_I as
-                    # one of them one time in 48. Noted so the gateway's own avoids it.
-                    self.by_c_i.setdefault(c_i, endpoint)
+                    msgs.decode_message_1(body)
                 else:
-                    self._claim(self.by_c_r, c_r, endpoint, "C_R")
+                    message_3 = c_r
             else:
                 raise ValueError("not a request for the pump's channel")
         except (ValueError, RecordError):
             self.refused += 1
             return None
-        return M.encode(self._outbound(endpoint, message))
+        return M.encode(self._outbound(endpoint, message, message_3))
 
-    def _outbound(self, endpoint, message):
+    def _outbound(self, endpoint, message, message_3):
         key = (endpoint, message.mid)
         hop = self._hops.get(key)
         if hop is None:                   # a new exchange; a retransmission keeps its hop
@@ -145,7 +131,7 @@ class Router:
                 token = os.urandom(4)
             hop = self._hops[key] = (self._next_mid, token)
             self._next_mid = (self._next_mid + 1) & 0xFFFF
-            self._tokens[token] = (endpoint, message.token, message.mid)
+            self._tokens[token] = (endpoint, message.token, message.mid, message_3)
             self._order.append(key)
             while len(self._order) > self.MAX_EXCHANGES:
                 _, old_token = self._hops.pop(self._order.pop(0))
@@ -165,7 +151,9 @@ class Router:
         route = self._tokens.get(message.token) if message.code != N.EMPTY else None
         if route is None:
             return None, None
-        endpoint, token, mid = route
+        endpoint, token, mid, message_3 = route
+        if message_3 is not None and message.code >> 5 == 2:
+            self.by_c_r[message_3] = endpoint         # the pump took its message_3
         message.token = token
         if message.mtype == N.ACK:
             message.mid = mid
@@ -208,6 +196,11 @@ class Gateway:
 
     def attach(self, endpoint, deliver):
         self.endpoints[endpoint] = deliver
+
+    def detach(self, endpoint):
+        """Forget a relayed endpoint: answers for it are dropped, its C_Rs free."""
+        self.endpoints.pop(endpoint, None)
+        self.router.release(endpoint)
 
     def relayed_client(self, endpoint, peer):
         """A SessionClient for ``peer`` whose traffic goes through this gateway's relay."""
@@ -315,9 +308,8 @@ class SessionClient:
         router = self.gateway.router
         if self.endpoint == SELF:
             router.release(SELF)           # the gateway's own earlier session is over
-        avoid = router.c_i_in_use(but=self.endpoint)
         self._inbox[:] = []
-        self._send_request(self.peer.connect(avoid))
+        self._send_request(self.peer.connect())
         done = (P.ESTABLISHED,) if self.peer.combined else (P.CONFIRMED,)
         event = self._wait(done + (P.REFUSED,), HANDSHAKE)
         if event.kind == P.REFUSED:

@@ -135,3 +135,21 @@ def test_the_proxy_refuses_other_origins_and_proxy_uri(home):
     plain.add(N.PROXY_SCHEME, "coap").add(N.URI_HOST, "pump")    # no OSCORE: refused
     assert M.decode(proxy.handle(M.encode(plain), ("127.0.0.1", 9))).code == N.BAD_REQUEST
     assert proxy.counts["refused"] == 4 and proxy.counts["forwarded"] == 0
+
+
+def test_the_proxy_keeps_a_bounded_number_of_clients_and_the_newest_are_served(home):
+    """Every source address is a client of the proxy; anyone on the home network can use
+    a new one per datagram. The proxy keeps the most recent and forgets the oldest (their
+    answers then have nowhere to go), so its tables stay bounded."""
+    _, gateway, proxy, lock = home
+    stranger = PeerSession(CLINICIAN.credential, CLINICIAN.private_key, PUMP.credential,
+                           os.urandom)
+    with lock:
+        for port in range(1, ForwardProxy.MAX_CLIENTS + 40):
+            request = M.decode(stranger.connect())
+            request.add(N.PROXY_SCHEME, "coap").add(N.URI_HOST, "pump")
+            assert proxy.handle(M.encode(request), ("127.0.0.1", port)) is None
+        clients = [name for name in gateway.endpoints if name.startswith("udp ")]
+    assert len(clients) == ForwardProxy.MAX_CLIENTS
+    assert "udp 127.0.0.1:%d" % (ForwardProxy.MAX_CLIENTS + 39) in clients
+    assert "udp 127.0.0.1:1" not in clients

@@ -5,7 +5,7 @@ the pump's session with the gateway itself keeps working."""
 
 import pytest
 
-from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, Bench, peer_session
+from sessions_helpers import CLINICIAN, GATEWAY, PATIENT, STRANGER, Bench, peer_session
 from secure_channel import cbor, numbers
 from secure_channel.oscore import context as oscore
 from secure_channel.sessions import peer as P
@@ -236,9 +236,8 @@ def test_a_gateway_that_sets_up_its_session_again_and_again_never_runs_out_of_id
         bench.gateway.client.connect()
         assert_gateway_still_works(bench)
     assert clinician.request("status").name == "status"        # the relayed one is kept
-    router = bench.gateway.router
-    assert list(router.by_c_i.values()).count("self") == 1
-    assert list(router.by_c_i.values()).count("clinician") == 1
+    holders = list(bench.gateway.router.by_c_r.values())
+    assert holders.count("self") == 1 and holders.count("clinician") == 1
 
 
 def test_a_relayed_client_that_starts_over_again_and_again_is_not_refused():
@@ -258,18 +257,76 @@ def test_the_gateways_own_handshake_takes_an_identifier_a_dead_relayed_session_h
     assert_gateway_still_works(bench)
 
 
+def choosing(peer, c_i):
+    """Make ``peer``'s next message_1 carry exactly ``c_i``."""
+    connect = peer.connect
+    others = [other for other in numbers.IDENTIFIERS if other != c_i]
+    peer.connect = lambda avoid=(): connect(avoid=others)
+    return peer
+
+
+def junk_message_3(c_r, index):
+    junk = W.message_3_request(c_r, b"\x41\x00")
+    junk.mtype, junk.mid, junk.token = N.CON, 0x1000 + index, bytes((index,))
+    return M.encode(junk)
+
+
 def test_a_relayed_client_may_choose_the_c_i_the_gateways_own_session_has():
     """An independent client (aiocoap) picks its C_I at random, knowing nothing of the
     gateway's own session: one time in 48 it is the same. The pump tells sessions apart
     by C_R, so that is no conflict, and refusing it would refuse a clinician for nothing."""
     bench, clinician, recorder = relayed_bench()
-    router = bench.gateway.router
-    own = [c_i for c_i, holder in router.by_c_i.items() if holder == "self"]
-    assert len(own) == 1
-    others = [c_i for c_i in numbers.IDENTIFIERS if c_i != own[0]]
-    router.c_i_in_use = lambda but=None: others        # all it can choose is the same
+    own = bench.gateway.client.peer.c_i
+    choosing(clinician.peer, own)
     clinician.connect()
-    assert clinician.peer.c_i == own[0]
+    assert clinician.peer.c_i == own
     assert clinician.request("status").name == "status"
     assert_gateway_still_works(bench)
     assert bench.gateway.router.refused == 0
+
+
+def test_message_1s_with_every_c_i_leave_the_gateway_and_a_clinician_their_sessions():
+    """Anyone on the home network can send message_1s (no credential needed): 48 of them,
+    one per C_I, must not leave the gateway unable to pick an identifier of its own."""
+    bench = Bench()
+    gateway = bench.gateway
+    for index, c_i in enumerate(numbers.IDENTIFIERS):
+        endpoint = "stranger %d" % index
+        gateway.attach(endpoint, [].append)
+        assert gateway.relay(endpoint, choosing(peer_session(STRANGER), c_i).connect())
+        gateway.turn()
+    bench.advance(120000)
+    gateway.turn()
+    assert gateway.client.request("status").name == "status"
+    assert bench.relayed(CLINICIAN).request("status").name == "status"
+
+
+def test_a_clinician_that_starts_over_again_and_again_does_not_lock_out_a_patient():
+    """The pump gives a C_R out again once its session is over: an endpoint's old claims
+    must not refuse the next endpoint the pump gives it to."""
+    bench, clinician, recorder = relayed_bench()
+    for _ in range(60):
+        clinician.connect()
+        assert clinician.request("status").name == "status"
+    patient = bench.relayed(PATIENT, "patient")
+    for _ in range(5):
+        patient.connect()
+        assert patient.request("status").name == "status"
+    assert bench.gateway.router.refused == 0
+
+
+def test_junk_message_3s_claim_no_identifier_for_the_endpoint_that_sent_them():
+    """A message_3 the pump refuses gives its sender nothing: junk for every C_R holds no
+    C_R back from the clinician the pump gives it to, now or later."""
+    bench, clinician, recorder = relayed_bench()
+    gateway = bench.gateway
+    gateway.attach("intruder", [].append)
+    for index, c_r in enumerate(numbers.IDENTIFIERS):
+        gateway.relay("intruder", junk_message_3(c_r, index))
+        gateway.turn()
+    assert "intruder" not in gateway.router.by_c_r.values()
+    for _ in range(3):
+        bench.advance(60000)
+        clinician.connect()
+        assert clinician.request("status").name == "status"
+    assert_gateway_still_works(bench)
