@@ -87,7 +87,8 @@ class Router:
         self.refused = 0
         self._next_mid = int.from_bytes(os.urandom(2), "big")
         self._hops = {}                # (endpoint, mid) -> (link mid, link token)
-        self._tokens = {}              # link token -> (endpoint, token, mid, message_3 C_R)
+        self._tokens = {}              # link token -> (endpoint, token, mid, message_3 C_R,
+        #                                the request's bytes: a retransmission is the same)
         self._order = []
 
     def release(self, endpoint):
@@ -113,25 +114,30 @@ class Router:
                 c_r, body = W.split_edhoc_payload(message.payload)
                 if c_r is None:
                     msgs.decode_message_1(body)
-                else:
+                elif not msgs.is_error_message(body):   # an error ends, earns nothing
                     message_3 = c_r
             else:
                 raise ValueError("not a request for the pump's channel")
         except (ValueError, RecordError):
             self.refused += 1
             return None
-        return M.encode(self._outbound(endpoint, message, message_3))
+        return M.encode(self._outbound(endpoint, message, message_3, payload))
 
-    def _outbound(self, endpoint, message, message_3):
+    def _outbound(self, endpoint, message, message_3, payload):
         key = (endpoint, message.mid)
         hop = self._hops.get(key)
+        if hop is not None and self._tokens.get(hop[1], (None,) * 5)[4] != payload:
+            # the Message ID again with other bytes: a new exchange, never the old route
+            self._tokens.pop(self._hops.pop(key)[1], None)
+            self._order.remove(key)
+            hop = None
         if hop is None:                   # a new exchange; a retransmission keeps its hop
             token = os.urandom(4)         # unguessable: answers cannot be misrouted
             while token in self._tokens:
                 token = os.urandom(4)
             hop = self._hops[key] = (self._next_mid, token)
             self._next_mid = (self._next_mid + 1) & 0xFFFF
-            self._tokens[token] = (endpoint, message.token, message.mid, message_3)
+            self._tokens[token] = (endpoint, message.token, message.mid, message_3, payload)
             self._order.append(key)
             while len(self._order) > self.MAX_EXCHANGES:
                 _, old_token = self._hops.pop(self._order.pop(0))
@@ -151,7 +157,7 @@ class Router:
         route = self._tokens.get(message.token) if message.code != N.EMPTY else None
         if route is None:
             return None, None
-        endpoint, token, mid, message_3 = route
+        endpoint, token, mid, message_3, _ = route
         if message_3 is not None and message.code >> 5 == 2:
             self.by_c_r[message_3] = endpoint         # the pump took its message_3
         message.token = token

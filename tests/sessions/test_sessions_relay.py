@@ -12,6 +12,7 @@ from secure_channel.sessions import peer as P
 from secure_channel.protocol import requester
 from secure_channel.sessions import wire as W
 from secure_channel.coap import message as M, numbers as N, protect
+from secure_channel.edhoc import messages as msgs
 from secure_channel.errors import RECORD_AUTH
 from sim.gateway_client import GatewayError
 
@@ -330,3 +331,51 @@ def test_junk_message_3s_claim_no_identifier_for_the_endpoint_that_sent_them():
         clinician.connect()
         assert clinician.request("status").name == "status"
     assert_gateway_still_works(bench)
+
+
+def stranger_handshake(gateway, endpoint, mid):
+    """message_1 from an identity the pump does not trust: it still gets message_2 (the
+    pump learns who the initiator is only from message_3). Returns the pump's C_R."""
+    peer = peer_session(STRANGER)
+    answers = []
+    gateway.attach(endpoint, answers.append)
+    request = M.decode(peer.connect())
+    request.mid = mid
+    assert gateway.relay(endpoint, M.encode(request))
+    gateway.turn()
+    peer.receive(answers[-1], 0)
+    return peer.c_r
+
+
+def test_an_edhoc_error_for_its_own_handshake_earns_no_c_r():
+    """The pump answers an EDHOC error in place of message_3 with a success (the handshake
+    is over): that must not credit its sender with the C_R."""
+    bench, clinician, recorder = relayed_bench()
+    gateway = bench.gateway
+    c_r = stranger_handshake(gateway, "intruder", 0x100)
+    error = W.message_3_request(c_r, msgs.encode_error(1, "bye"))
+    error.mtype, error.mid, error.token = N.CON, 0x101, b"\x01"
+    assert gateway.relay("intruder", M.encode(error))
+    gateway.turn()
+    assert gateway.router.by_c_r.get(c_r) != "intruder"
+
+
+def test_a_message_id_used_again_for_other_bytes_is_a_new_exchange():
+    """A junk message_3 naming the clinician's C_R, then the same Message ID for a
+    message_3 the pump takes: the second answer credits what the second request named,
+    never the first's C_R, so the clinician's session stays the clinician's."""
+    bench, clinician, recorder = relayed_bench()
+    gateway = bench.gateway
+    theirs = clinician.peer.c_r
+    junk = W.message_3_request(theirs, b"\x41\x00")
+    junk.mtype, junk.mid, junk.token = N.CON, 0x4242, b"\x42"
+    assert gateway.relay("intruder", M.encode(junk))
+    gateway.turn()
+    bench.advance(250000)                        # the pump's de-duplication has forgotten it
+    mine = stranger_handshake(gateway, "intruder", 0x4300)
+    error = W.message_3_request(mine, msgs.encode_error(1, "bye"))
+    error.mtype, error.mid, error.token = N.CON, 0x4242, b"\x42"
+    assert gateway.relay("intruder", M.encode(error))
+    gateway.turn()
+    assert gateway.router.by_c_r[theirs] == "clinician"
+    assert clinician.request("status", reconnect=False).name == "status"
