@@ -86,9 +86,8 @@ class Router:
         self.by_c_r = {}               # C_R -> the endpoint whose message_3 the pump took
         self.refused = 0
         self._next_mid = int.from_bytes(os.urandom(2), "big")
-        self._hops = {}                # (endpoint, mid) -> (link mid, link token)
-        self._tokens = {}              # link token -> (endpoint, token, mid, message_3 C_R,
-        #                                the request's bytes: a retransmission is the same)
+        self._hops = {}                # (endpoint, mid) -> (link mid, link token, request)
+        self._tokens = {}              # link token -> (endpoint, token, mid, message_3 C_R)
         self._order = []
 
     def release(self, endpoint):
@@ -126,7 +125,7 @@ class Router:
     def _outbound(self, endpoint, message, message_3, payload):
         key = (endpoint, message.mid)
         hop = self._hops.get(key)
-        if hop is not None and self._tokens.get(hop[1], (None,) * 5)[4] != payload:
+        if hop is not None and hop[2] != payload:
             # the Message ID again with other bytes: a new exchange, never the old route
             self._tokens.pop(self._hops.pop(key)[1], None)
             self._order.remove(key)
@@ -135,14 +134,14 @@ class Router:
             token = os.urandom(4)         # unguessable: answers cannot be misrouted
             while token in self._tokens:
                 token = os.urandom(4)
-            hop = self._hops[key] = (self._next_mid, token)
+            hop = self._hops[key] = (self._next_mid, token, payload)
             self._next_mid = (self._next_mid + 1) & 0xFFFF
-            self._tokens[token] = (endpoint, message.token, message.mid, message_3, payload)
+            self._tokens[token] = (endpoint, message.token, message.mid, message_3)
             self._order.append(key)
             while len(self._order) > self.MAX_EXCHANGES:
-                _, old_token = self._hops.pop(self._order.pop(0))
+                old_token = self._hops.pop(self._order.pop(0))[1]
                 self._tokens.pop(old_token, None)
-        mid, token = hop
+        mid, token, _ = hop
         message.mid = mid
         message.token = token
         return message
@@ -157,7 +156,7 @@ class Router:
         route = self._tokens.get(message.token) if message.code != N.EMPTY else None
         if route is None:
             return None, None
-        endpoint, token, mid, message_3, _ = route
+        endpoint, token, mid, message_3 = route
         if message_3 is not None and message.code >> 5 == 2:
             self.by_c_r[message_3] = endpoint         # the pump took its message_3
         message.token = token
